@@ -36,8 +36,12 @@ def make_tree(root: Path, files: int, tasks: int) -> list[Path]:
             "tasks:",
         ]
         for t in range(tasks):
-            lines += [f"  - name: task_{t}", f"    command: echo {i} {t} ${{WORK_DIR}}",
-                      "    timeout: 120", "    retries: 2"]
+            lines += [
+                f"  - name: task_{t}",
+                f"    command: echo {i} {t} ${{WORK_DIR}}",
+                "    timeout: 120",
+                "    retries: 2",
+            ]
             if t:
                 ups = sorted({f"task_{t - 1}", f"task_{t // 2}"})
                 lines.append(f"    depends_on: [{', '.join(ups)}]")
