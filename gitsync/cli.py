@@ -75,5 +75,53 @@ def validate(paths: tuple[Path, ...], fmt: str) -> int:
     return EXIT_OK if result.ok else EXIT_ERROR
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=int, help="Port (0: any free).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the engine keeps its store [default: .gitsync/engine].",
+)
+@click.option("--org-id", help="Add --user-id to this organization.")
+@click.option("--user-id", help="A user to add to --org-id.")
+@click.option("--app-key", help="Require EnOS gateway authentication with this access key.")
+@click.option("--app-secret", help="The secret key that goes with --app-key.")
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    org_id: str | None,
+    user_id: str | None,
+    app_key: str | None,
+    app_secret: str | None,
+) -> None:
+    """Run the bundled reference engine in the foreground until Ctrl-C."""
+    from gitsync.engine.server import EngineOptions, User, serve_forever
+
+    if bool(org_id) != bool(user_id):
+        raise click.UsageError("--org-id and --user-id go together")
+    if bool(app_key) != bool(app_secret):
+        raise click.UsageError("--app-key and --app-secret go together")
+    settings = config.load()
+    options = EngineOptions(
+        data_dir=data_dir or settings.engine_dir,
+        app_key=app_key,
+        app_secret=app_secret,
+        users=[User(user_id, org_id)] if user_id and org_id else [],
+    )
+
+    def ready(url: str) -> None:
+        auth = " (gateway authentication on)" if app_key else ""
+        click.echo(
+            f"gitsync engine serving {url}{auth}; data in {options.data_dir}; Ctrl-C to stop",
+            err=True,
+        )
+        click.echo(url)
+
+    serve_forever(options, host, port, ready)
+
+
 def main() -> None:
     cli()

@@ -194,12 +194,17 @@ def parameters_json(params: tuple[tuple[str, str], ...]) -> str:
     )
 
 
+def _number(value: float) -> float | int:
+    """Whole numbers as integers, as the service's samples write them (``"memory":1``)."""
+    return int(value) if float(value).is_integer() else value
+
+
 def run_mode_json(rm: RunMode) -> str:
     return json.dumps(
         {
             "taskMode": MODE_CODES[rm.mode],
-            "cpu": rm.cpu,
-            "memory": rm.memory,
+            "cpu": _number(rm.cpu),
+            "memory": _number(rm.memory),
             "maxParallel": rm.max_parallel,
             "keyType": KEY_TYPE_CODES[rm.key_type],
             "datasourceId": rm.datasource_id,
@@ -286,7 +291,7 @@ def _task_struct(task: Task) -> dict[str, Any]:
 # -- Flow Struct -> model --------------------------------------------------------------------
 
 
-def _snake(key: str) -> str:
+def snake_case(key: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in key)
 
 
@@ -302,7 +307,7 @@ class _Reader:
     def raw(self, key: str, default: Any = None) -> Any:
         if key in self.data:
             return self.data[key]
-        return self.data.get(_snake(key), default)
+        return self.data.get(snake_case(key), default)
 
     def _convert(self, key: str, default: Any, convert: Callable[[Any], Any]) -> Any:
         value = self.raw(key)
@@ -430,8 +435,10 @@ def workflow_from_flow_struct(
     r = _Reader(struct, "flow")
     flow_name = name if name is not None else r.text("name")
     deps: dict[str, list[Dependency]] = {}
+    targets: dict[str, str] = {}  # target task -> where it was named, to refuse dangling edges
     for i, rel in enumerate(r.items("relations")):
         rr = _Reader(rel, f"flow.relations[{i}]")
+        targets.setdefault(rr.text("targetTaskName"), f"flow.relations[{i}].targetTaskName")
         deps.setdefault(rr.text("targetTaskName"), []).append(
             Dependency(task=rr.text("sourceTaskName"), rerun=rr.flag("rerun", True))
         )
@@ -447,6 +454,7 @@ def workflow_from_flow_struct(
         if link_id not in links:
             raise CodecError(f"flow.linkRelations[{i}].linkId: no flow or task link '{link_id}'")
         flow, task = links[link_id]
+        targets.setdefault(rr.text("targetTaskName"), f"flow.linkRelations[{i}].targetTaskName")
         deps.setdefault(rr.text("targetTaskName"), []).append(
             Dependency(task=task, flow=flow, rerun=rr.flag("rerun", False))
         )
@@ -474,6 +482,10 @@ def workflow_from_flow_struct(
                 run_mode=_run_mode_from_service(tr.raw("runMode"), f"flow.tasks[{i}]"),
             )
         )
+    known = {t.name for t in tasks}
+    for target, where in targets.items():
+        if target not in known:
+            raise CodecError(f"{where}: unknown task '{target}'")
     stype = r.code("type", SCHEDULE_TYPE_CODES, "manual")
     cron_text = r.text("cron") or r.text("freq")
     enabled = (

@@ -24,6 +24,10 @@ class Settings:
     raw: Mapping[str, Any]
 
     @property
+    def engine_dir(self) -> Path:
+        return self.base / ".gitsync" / "engine"
+
+    @property
     def flows_configured(self) -> bool:
         return "flows" in self.raw
 

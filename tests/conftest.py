@@ -21,3 +21,127 @@ def run_cli(*args: str) -> Result:
 def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+# -- a real engine over HTTP ---------------------------------------------------------------
+
+SPEC_USER, SPEC_ORG = "u15426865866571", "o15427722038191"
+
+
+class Api:
+    """Plain httpx calls to the engine: no gitsync client in between."""
+
+    def __init__(self, url: str, user: str = SPEC_USER, org: str = SPEC_ORG) -> None:
+        import httpx
+
+        self.http = httpx.Client(base_url=url, timeout=30)
+        self.user, self.org = user, org
+
+    def call(
+        self,
+        method: str,
+        resource: str,
+        action: str,
+        body: object = None,
+        raw: bytes | None = None,
+        user: str | None = None,
+        org: str | None = None,
+        **query: object,
+    ) -> dict:
+        params = {
+            "action": action,
+            "userId": user or self.user,
+            "orgId": org or self.org,
+            **{k: str(v) for k, v in query.items()},
+        }
+        path = f"/batch-processing-service/v2.1/{resource}"
+        if method == "GET":
+            response = self.http.get(path, params=params)
+        else:
+            import json
+
+            content = raw if raw is not None else json.dumps(body).encode()
+            response = self.http.post(
+                path,
+                params=params,
+                content=content,
+                headers={"Content-Type": "application/json;charset=UTF-8"},
+            )
+        assert response.headers["content-type"].startswith("application/json")
+        return response.json()
+
+    def data(
+        self, method: str, resource: str, action: str, body: object = None, **query: object
+    ) -> object:
+        answer = self.call(method, resource, action, body, **query)
+        assert answer["code"] == 0, answer
+        return answer["data"]
+
+    def root(self) -> str:
+        return self.data("GET", "directories", "listWorkFlowDirs")[0]["key"]  # type: ignore[index]
+
+    def mkdir(self, name: str, parent: str | None = None) -> str:
+        data = self.data(
+            "POST", "directories", "create", {"dirName": name, "parentId": parent or self.root()}
+        )
+        return data["dirId"]  # type: ignore[index]
+
+    def import_flow(
+        self, name: str, flow_json: dict, dir_id: str | None = None, flow_id: int | None = None
+    ) -> int:
+        body = {"flowName": name, "dirId": dir_id or self.root(), "flowJson": flow_json}
+        if flow_id is not None:
+            body["flowId"] = flow_id
+        return self.data("POST", "flows", "import", body)["flowId"]  # type: ignore[index]
+
+
+def simple_flow(
+    *tasks: str, relations: list[tuple[str, str]] = (), owners: str = "alice", **extra: object
+) -> dict:
+    return {
+        "cycle": "D",
+        "cron": "0 0 0 * * ? *",
+        "type": 1,
+        "owners": owners,
+        "visitors": "",
+        "parameters": "[]",
+        "alertMode": 1,
+        "syncType": 1,
+        "desc": "",
+        "startTime": "2024-01-01",
+        "tasks": [
+            {"name": t, "type": "COMMAND", "cmd": f"echo {t}", "asLink": True, "runMode": "{}"}
+            for t in tasks
+        ],
+        "relations": [
+            {"sourceTaskName": a, "targetTaskName": b, "rerun": True} for a, b in relations
+        ],
+        "flowLinks": [],
+        "taskLinks": [],
+        "linkRelations": [],
+        **extra,
+    }
+
+
+@pytest.fixture
+def engine(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from gitsync.engine.server import EngineOptions, RunningEngine, User
+
+    options = EngineOptions(
+        tmp_path / "engine",
+        users=[
+            User(SPEC_USER, SPEC_ORG, "alice"),
+            User("u_bob", SPEC_ORG, "bob"),
+            User("u_locked", SPEC_ORG, "lenny", locked=True),
+            User("u_mallory", "o_other", "mallory"),
+        ],
+    )
+    with RunningEngine(options) as running:
+        yield running
+
+
+@pytest.fixture
+def api(engine):  # type: ignore[no-untyped-def]
+    client = Api(engine.url)
+    yield client
+    client.http.close()

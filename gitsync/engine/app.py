@@ -1,0 +1,156 @@
+"""HTTP routes built from ``protocol.OPERATIONS``: the same paths, envelope and codes.
+
+Every answer is the JSON envelope, whatever happens: unknown routes, bad JSON, oversized
+bodies and internal faults included. Business errors use HTTP 200, as the service does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gitsync import protocol
+from gitsync.engine.gateway import Gateway, GatewayError
+from gitsync.engine.service import Service, ServiceError, bad
+from gitsync.protocol import Code
+
+log = logging.getLogger("gitsync.engine")
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return Response(body, status_code=status, media_type="application/json;charset=UTF-8")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise bad(f"Invalid request body: larger than {limit // (1024 * 1024)} MiB")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise bad(f"Invalid request body: larger than {limit // (1024 * 1024)} MiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _params(op: protocol.Operation, request: Request, raw: bytes) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for param in op.query:
+        value = request.query_params.get(param.name)
+        if value is None or (not param.empty_ok and protocol.blank(value)):
+            if param.required:
+                raise bad(f"param: {param.name} cannot be empty")
+            continue
+        params[param.name] = protocol.coerce(param, value)
+    if op.method == "POST":
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except (ValueError, UnicodeDecodeError):
+            raise bad("Invalid request body: not valid JSON") from None
+        if not isinstance(body, dict):
+            raise bad("Invalid request body: expected a JSON object")
+        for param in op.body:
+            value = body.get(param.name)
+            if value is None or (
+                not param.empty_ok and param.type == "str" and protocol.blank(value)
+            ):
+                if param.required:
+                    raise bad(f"param: {param.name} cannot be empty")
+                continue
+            params[param.name] = protocol.coerce(param, value)
+    return params
+
+
+def create_app(
+    service: Service, gateway: Gateway | None = None, max_body: int = protocol.MAX_BODY_BYTES
+) -> Starlette:
+    async def operation(request: Request) -> Response:
+        resource = request.url.path.rsplit("/", 1)[-1]
+        try:
+            raw = await _read_body(request, max_body)
+            if gateway is not None:
+                gateway.verify(request.headers, list(request.query_params.multi_items()), raw)
+            action = request.query_params.get("action", "")
+            if not action:
+                raise bad("param: action cannot be empty")
+            op = protocol.BY_ROUTE.get((request.method, resource, action))
+            if op is None:
+                raise bad(
+                    f"Invalid parameter: action '{action}' is not a {request.method} "
+                    f"operation of /{resource}"
+                )
+            params = _params(op, request, raw)
+            caller = None
+            if op.needs_user:
+                user_id = request.query_params.get("userId", "")
+                org_id = request.query_params.get("orgId", "")
+                for name, value in (("userId", user_id), ("orgId", org_id)):
+                    if protocol.blank(value):
+                        raise bad(f"param: {name} cannot be empty")
+                caller = service.caller(user_id, org_id)
+            data = await run_in_threadpool(service.call, op.name, caller, params)
+            return _json(protocol.ok(data))
+        except GatewayError as e:
+            return _json(protocol.gateway_error(e.code, e.msg), status=401)
+        except ServiceError as e:
+            return _json(protocol.error(e.code, e.msg))
+        except protocol.ParamError as e:
+            return _json(protocol.error(Code.BAD_PARAMETER, str(e)))
+        except Exception:
+            log.exception("internal error in %s %s", request.method, request.url.path)
+            return _json(protocol.error(Code.INTERNAL, "Internal server exception"))
+
+    async def token(request: Request) -> Response:
+        assert gateway is not None
+        try:
+            raw = await _read_body(request, max_body)
+            body = json.loads(raw)
+            if not isinstance(body, dict):
+                raise ValueError
+        except (ValueError, UnicodeDecodeError, ServiceError):
+            return _json(
+                {
+                    "status": int(protocol.GatewayCode.BAD_PARAMETER),
+                    "msg": "invalid parameter",
+                    "business": "apim-token-service",
+                    "data": None,
+                }
+            )
+        try:
+            if request.url.path == protocol.TOKEN_REFRESH_PATH:
+                return _json(gateway.refresh(body))
+            return _json(gateway.issue(body))
+        except GatewayError as e:
+            return _json(
+                {"status": e.code, "msg": e.msg, "business": "apim-token-service", "data": None}
+            )
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        return _json(
+            protocol.error(
+                Code.BAD_PARAMETER, f"No such resource: {request.method} {request.url.path}"
+            ),
+            status=status,
+        )
+
+    routes = [
+        Route(f"{protocol.PREFIX}/{r}", operation, methods=["GET", "POST"])
+        for r in protocol.RESOURCES
+    ]
+    if gateway is not None:
+        routes += [
+            Route(protocol.TOKEN_PATH, token, methods=["POST"]),
+            Route(protocol.TOKEN_REFRESH_PATH, token, methods=["POST"]),
+        ]
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})

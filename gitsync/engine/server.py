@@ -1,0 +1,182 @@
+"""Serve the engine on loopback: in the foreground (`gitsync serve`) or in a thread.
+
+The thread form is the embedded default target and what the tests use: it binds a free port
+on 127.0.0.1 before starting, so the URL is known and nothing races for the port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+import yaml
+
+from gitsync.engine.app import create_app
+from gitsync.engine.gateway import TOKEN_LIFETIME, Gateway
+from gitsync.engine.service import Service
+from gitsync.engine.store import Store
+from gitsync.errors import ConfigError
+
+DEFAULT_ORG = "o_local"
+DEFAULT_USER = "u_local"
+DEFAULT_USER_NAME = "local"
+USERS_FILE = "users.yaml"
+STORE_FILE = "engine.sqlite3"
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    org: str
+    name: str = ""
+    locked: bool = False
+
+
+@dataclass
+class EngineOptions:
+    data_dir: Path
+    app_key: str | None = None
+    app_secret: str | None = None
+    token_lifetime: int = TOKEN_LIFETIME
+    users: list[User] = field(default_factory=list)
+
+
+def read_users(path: Path) -> list[User]:
+    """``users.yaml`` in the data dir: ``users: [{id, name, orgs: [..], locked}]``."""
+    if not path.exists():
+        return []
+    try:
+        data = yaml.safe_load(path.read_text("utf-8")) or {}
+        users = []
+        for item in data.get("users", []):
+            for org in item["orgs"]:
+                users.append(
+                    User(
+                        str(item["id"]),
+                        str(org),
+                        str(item.get("name") or item["id"]),
+                        bool(item.get("locked", False)),
+                    )
+                )
+        return users
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as e:
+        raise ConfigError(f"{path}: expected 'users: [{{id, name, orgs: [...]}}]' ({e})") from None
+
+
+class Engine:
+    """The engine's parts, wired: store, identities, service, gateway, ASGI app."""
+
+    def __init__(self, options: EngineOptions) -> None:
+        self.options = options
+        self.store = Store(options.data_dir / STORE_FILE)
+        self.store.ensure_user(DEFAULT_USER, DEFAULT_USER_NAME, DEFAULT_ORG)
+        for user in read_users(options.data_dir / USERS_FILE) + options.users:
+            self.store.ensure_user(user.id, user.name or user.id, user.org, user.locked)
+        self.service = Service(self.store)
+        self.gateway = None
+        if options.app_key and options.app_secret:
+            self.gateway = Gateway(options.app_key, options.app_secret, options.token_lifetime)
+        self.app = create_app(self.service, self.gateway)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, but a stop signal ends ``run`` normally instead of being raised again after
+    shutdown, so `gitsync serve` closes its store and exits 0 on Ctrl-C and SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {s: signal.signal(s, self.handle_exit) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _server(app: Any) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
+    )
+    return _Server(config)
+
+
+class RunningEngine:
+    """A live engine on 127.0.0.1 in a background thread; ``url`` is its base URL."""
+
+    def __init__(self, options: EngineOptions, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.engine = Engine(options)
+        self._sock = _bind(host, port)
+        self.host, self.port = self._sock.getsockname()[:2]
+        self.url = f"http://{self.host}:{self.port}"
+        self._server = _server(self.engine.app)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._sock]},
+            name="gitsync-engine",
+            daemon=True,
+        )
+
+    def start(self) -> RunningEngine:
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the engine did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=15)
+        self._sock.close()
+        self.engine.close()
+
+    def __enter__(self) -> RunningEngine:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def running_engine(options: EngineOptions) -> Iterator[RunningEngine]:
+    with RunningEngine(options) as engine:
+        yield engine
+
+
+def serve_forever(
+    options: EngineOptions, host: str, port: int, on_ready: Callable[[str], None]
+) -> None:
+    """Serve in the foreground until Ctrl-C or SIGTERM (uvicorn handles both gracefully)."""
+    engine = Engine(options)
+    sock = _bind(host, port)
+    try:
+        bound_host, bound_port = sock.getsockname()[:2]
+        on_ready(f"http://{bound_host}:{bound_port}")
+        _server(engine.app).run(sockets=[sock])
+    finally:
+        sock.close()
+        engine.close()
