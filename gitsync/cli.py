@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from gitsync import __version__, config, report
-from gitsync.errors import GitsyncError
+from gitsync.errors import GitsyncError, InvalidFilesError, PlanRefused
 from gitsync.validate import validate_paths
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -37,6 +37,11 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             code = EXIT_INTERRUPTED
+        except InvalidFilesError as e:
+            for problem in e.problems:
+                click.echo(str(problem))
+            click.echo(f"error: {e}", err=True)
+            code = EXIT_ERROR
         except GitsyncError as e:
             click.echo(f"error: {e}", err=True)
             code = EXIT_ERROR
@@ -121,6 +126,198 @@ def serve(
         click.echo(url)
 
     serve_forever(options, host, port, ready)
+
+
+# -- plan / apply / pull -----------------------------------------------------------
+
+_target_option = click.option(
+    "--target",
+    "target_name",
+    metavar="NAME",
+    help="Target from gitsync.yaml [default: $GITSYNC_TARGET, else 'local', the embedded engine].",
+)
+_quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+
+
+class _Bar:
+    """A progress bar on stderr, only on a terminal, outside CI, for more than a few flows."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.enabled = not quiet and sys.stderr.isatty() and not config.is_ci()
+        self.bar: Any = None
+        self.label = ""
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        if not self.enabled or total <= 5:
+            return
+        if self.bar is None or label != self.label:
+            self.close()
+            self.label = label
+            self.bar = click.progressbar(length=total, label=label.capitalize(), file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(1)
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def _render(plan: Any, target: str, output: str) -> str:
+    if output == "json":
+        return report.plan_json(plan, target)
+    if output == "markdown":
+        return report.plan_markdown(plan, target)
+    return report.plan_text(plan, target)
+
+
+@cli.command()
+@_target_option
+@click.option("--prune", is_flag=True, help="Also delete managed workflows that have no file.")
+@click.option(
+    "--allow-mass-delete",
+    is_flag=True,
+    help="Allow deleting more than 10 workflows or 30% of those gitsync owns.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 when there are changes, 0 when none, 1 on error.",
+)
+@_quiet_option
+def plan(
+    target_name: str | None,
+    prune: bool,
+    allow_mass_delete: bool,
+    output: str,
+    detailed_exitcode: bool,
+    quiet: bool,
+) -> int:
+    """Show what apply would change on the target."""
+    from gitsync import sync
+
+    settings = config.load()
+    target = settings.target(target_name)
+    tree = sync.desired_tree(settings)
+    bar = _Bar(quiet)
+    with sync.connect(settings, target) as client:
+        planned = sync.make_plan(client, target, tree, prune, allow_mass_delete, bar)
+    bar.close()
+    click.echo(_render(planned.plan, target.describe(), output))
+    if detailed_exitcode and planned.plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+@cli.command()
+@_target_option
+@click.option("--prune", is_flag=True, help="Also delete managed workflows that have no file.")
+@click.option(
+    "--allow-mass-delete",
+    is_flag=True,
+    help="Allow deleting more than 10 workflows or 30% of those gitsync owns.",
+)
+@click.option("--auto-approve", is_flag=True, help="Apply without asking.")
+@click.option(
+    "--force-unlock",
+    is_flag=True,
+    help="Remove a lock left by an apply that was killed, then apply.",
+)
+@_quiet_option
+def apply(
+    target_name: str | None,
+    prune: bool,
+    allow_mass_delete: bool,
+    auto_approve: bool,
+    force_unlock: bool,
+    quiet: bool,
+) -> int:
+    """Make the target match the files."""
+    from gitsync import remote, sync
+
+    settings = config.load()
+    target = settings.target(target_name)
+    tree = sync.desired_tree(settings)
+    if not auto_approve and not sys.stdin.isatty():
+        raise PlanRefused(
+            "no terminal to confirm on: run `gitsync plan` to review, then "
+            "`gitsync apply --auto-approve`"
+        )
+    bar = _Bar(quiet)
+    with (
+        sync.connect(settings, target) as client,
+        sync.locked(client, target, config.who(), force_unlock),
+    ):
+        planned = sync.make_plan(client, target, tree, prune, allow_mass_delete, bar)
+        bar.close()
+        click.echo(report.plan_text(planned.plan, target.describe()))
+        if not planned.plan.has_changes:
+            return EXIT_OK
+        if not auto_approve and not click.confirm("\nApply these changes?", err=True):
+            click.echo("Nothing was changed.", err=True)
+            return EXIT_ERROR
+        result = remote.apply(client, planned.plan, planned.state, bar)
+        bar.close()
+    click.echo("")
+    click.echo(report.apply_text(result))
+    return EXIT_ERROR if result.failed else EXIT_OK
+
+
+@cli.command()
+@_target_option
+@click.option("--force", is_flag=True, help="Overwrite local files that differ.")
+@_quiet_option
+def pull(target_name: str | None, force: bool, quiet: bool) -> int:
+    """Write the target's owned workflows as files."""
+    from gitsync import pull as puller
+    from gitsync import remote, sync
+
+    settings = config.load()
+    target = settings.target(target_name)
+    bar = _Bar(quiet)
+    with sync.connect(settings, target) as client:
+        state = remote.read_state(client, target.root, bar)
+    bar.close()
+    result = puller.pull(state, settings.flows, settings.base, force)
+    for path in result.written:
+        click.echo(f"wrote     {path}")
+    for path in result.refused:
+        click.echo(f"differs   {path} (kept; --force overwrites it)")
+    click.echo(
+        f"Pulled {len(result.written)} written, {len(result.unchanged)} unchanged, "
+        f"{len(result.refused)} kept from {target.describe()}."
+    )
+    return EXIT_ERROR if result.refused else EXIT_OK
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Overwrite an existing gitsync.yaml.")
+def init(force: bool) -> int:
+    """Write a commented starter gitsync.yaml, a flows/ folder and the schema."""
+    from importlib import resources
+
+    settings = config.load()
+    path = settings.base / config.CONFIG_FILE
+    if path.exists() and not force:
+        raise GitsyncError(f"{path} exists (use --force to overwrite it)")
+    path.write_text(config.STARTER, "utf-8")
+    (settings.base / config.DEFAULT_FLOWS).mkdir(exist_ok=True)
+    schema = settings.base / "schemas" / "workflow.schema.json"
+    if not schema.exists():
+        schema.parent.mkdir(exist_ok=True)
+        text = resources.files("gitsync").joinpath("schemas/workflow.schema.json").read_text()
+        schema.write_text(text, "utf-8")
+    click.echo(f"wrote {path}; put workflow files under {config.DEFAULT_FLOWS}/")
+    return EXIT_OK
 
 
 def main() -> None:

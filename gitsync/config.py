@@ -1,4 +1,8 @@
-"""Settings from flags > environment > gitsync.yaml > defaults. The only environment reader."""
+"""Settings from flags > environment > gitsync.yaml > defaults. The only environment reader.
+
+Credentials never come from gitsync.yaml (it is committed): only from ENOS_ACCESS_KEY /
+ENOS_SECRET_KEY or a credentials file outside the repository.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,55 @@ from gitsync.errors import ConfigError
 
 CONFIG_FILE = "gitsync.yaml"
 DEFAULT_FLOWS = "flows"
+DEFAULT_TARGET = "local"
+DEFAULT_ROOT = "gitsync"
+EMBEDDED = "embedded"
+LOCAL_ORG, LOCAL_USER = "o_local", "u_local"
 _KNOWN_KEYS = {"flows", "targets"}
+_TARGET_KEYS = {"url", "org_id", "user_id", "root", "credentials"}
+
+STARTER = """\
+# gitsync configuration. Commit this file; never put credentials in it.
+# Credentials for EnOS targets come from ENOS_ACCESS_KEY / ENOS_SECRET_KEY, or from the
+# file named by a target's `credentials:` (outside the repository), holding
+#   access_key: ...
+#   secret_key: ...
+
+# Folder that holds the workflow files; its tree mirrors the remote directories.
+flows: flows
+
+targets:
+  # The bundled engine, started in-process with its data in .gitsync/engine/.
+  local:
+    url: embedded
+    root: gitsync          # the remote directory gitsync owns (under "Workflow")
+
+  # An EnOS deployment (choose it with --target prod or GITSYNC_TARGET=prod):
+  # prod:
+  #   url: https://apim-your-env.envisioniot.com
+  #   org_id: o15427722038191
+  #   user_id: u15426865866571
+  #   root: gitsync/prod
+  #   credentials: ~/.config/gitsync/prod.yaml
+"""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    url: str
+    org_id: str
+    user_id: str
+    root: tuple[str, ...]
+    credentials_file: Path | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.url == EMBEDDED
+
+    def describe(self) -> str:
+        where = "the embedded engine" if self.embedded else self.url
+        return f"target '{self.name}' ({where}, root Workflow/{'/'.join(self.root)})"
 
 
 @dataclass(frozen=True)
@@ -22,14 +74,69 @@ class Settings:
     base: Path
     flows: Path
     raw: Mapping[str, Any]
+    env: Mapping[str, str]
 
     @property
     def engine_dir(self) -> Path:
         return self.base / ".gitsync" / "engine"
 
-    @property
-    def flows_configured(self) -> bool:
-        return "flows" in self.raw
+    def target(self, name: str | None = None) -> Target:
+        chosen = name or self.env.get("GITSYNC_TARGET") or DEFAULT_TARGET
+        targets = self.raw.get("targets") or {}
+        if chosen not in targets:
+            if chosen == DEFAULT_TARGET:
+                return Target(DEFAULT_TARGET, EMBEDDED, LOCAL_ORG, LOCAL_USER, (DEFAULT_ROOT,))
+            known = ", ".join(sorted({DEFAULT_TARGET, *targets}))
+            raise ConfigError(f"{CONFIG_FILE}: no target '{chosen}' (known: {known})")
+        return _target(chosen, targets[chosen])
+
+    def credentials(self, target: Target) -> tuple[str, str] | None:
+        """(access key, secret key) for a remote target, or None for the embedded engine."""
+        if target.embedded:
+            return None
+        key, secret = self.env.get("ENOS_ACCESS_KEY"), self.env.get("ENOS_SECRET_KEY")
+        if key and secret:
+            return key, secret
+        if target.credentials_file is not None:
+            return _read_credentials(target.credentials_file)
+        if key or secret:
+            raise ConfigError("set both ENOS_ACCESS_KEY and ENOS_SECRET_KEY")
+        return None
+
+
+def _target(name: str, data: Any) -> Target:
+    where = f"{CONFIG_FILE}: targets.{name}"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping with url, org_id, user_id, root")
+    unknown = sorted(set(data) - _TARGET_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(_TARGET_KEYS))})"
+        )
+    for secretish in ("secret", "secret_key", "app_secret", "access_key"):
+        if secretish in data:
+            raise ConfigError(f"{where}: credentials do not belong in {CONFIG_FILE}")
+    url = str(data.get("url") or EMBEDDED)
+    embedded = url == EMBEDDED
+    org = str(data.get("org_id") or (LOCAL_ORG if embedded else ""))
+    user = str(data.get("user_id") or (LOCAL_USER if embedded else ""))
+    if not org or not user:
+        raise ConfigError(f"{where}: org_id and user_id are required for a remote target")
+    root = tuple(p for p in str(data.get("root") or DEFAULT_ROOT).split("/") if p)
+    if not root:
+        raise ConfigError(f"{where}: root must name a directory under 'Workflow'")
+    creds = data.get("credentials")
+    return Target(
+        name, url.rstrip("/"), org, user, root, Path(str(creds)).expanduser() if creds else None
+    )
+
+
+def _read_credentials(path: Path) -> tuple[str, str]:
+    try:
+        data = yaml.safe_load(path.read_text("utf-8")) or {}
+        return str(data["access_key"]), str(data["secret_key"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        raise ConfigError(f"{path}: expected a YAML file with access_key and secret_key") from None
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -50,12 +157,31 @@ def _read_config(path: Path) -> dict[str, Any]:
         )
     if "flows" in data and not isinstance(data["flows"], str):
         raise ConfigError(f"{path}: 'flows' must be a folder path")
+    if "targets" in data and not isinstance(data["targets"], dict):
+        raise ConfigError(f"{path}: 'targets' must be a mapping of name to target")
     return data
 
 
 def load(cwd: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     base = Path() if cwd is None else cwd
-    environ = os.environ if env is None else env
+    environ = dict(os.environ if env is None else env)
     raw = _read_config(base / CONFIG_FILE)
     flows = environ.get("GITSYNC_FLOWS") or raw.get("flows") or DEFAULT_FLOWS
-    return Settings(base=base, flows=base / flows, raw=raw)
+    return Settings(base=base, flows=base / flows, raw=raw, env=environ)
+
+
+def is_ci(env: Mapping[str, str] | None = None) -> bool:
+    environ = os.environ if env is None else env
+    return bool(environ.get("CI"))
+
+
+def who() -> str:
+    """Who is applying, for the lock: user@host (pid)."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()} (pid {os.getpid()})"

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-from gitsync.validate import ValidationResult
+if TYPE_CHECKING:  # the network side is imported only by the commands that use it
+    from gitsync.plan import Change, Plan
+    from gitsync.remote import ApplyResult
+    from gitsync.validate import ValidationResult
 
 FORMAT_VERSION = 1
 
@@ -40,3 +44,139 @@ def validation_json(result: ValidationResult) -> str:
         indent=2,
         ensure_ascii=False,
     )
+
+
+# -- plans -------------------------------------------------------------------------------
+
+_SYMBOL = {
+    "delete_flow": "-",
+    "cleanup": "-",
+    "conflict": "!",
+    "create_dir": "+",
+    "create_flow": "+",
+    "replace_flow": "±",
+    "move_flow": "±",
+    "update_flow": "~",
+    "enable": ">",
+    "disable": "‖",
+}
+_VERB = {
+    "delete_flow": "delete",
+    "cleanup": "clean up",
+    "conflict": "conflict",
+    "create_dir": "mkdir",
+    "create_flow": "create",
+    "replace_flow": "replace",
+    "move_flow": "move",
+    "update_flow": "update",
+    "enable": "enable",
+    "disable": "disable",
+}
+_SUMMARY = (
+    ("delete_flow", "to delete"),
+    ("cleanup", "leftover to clean up"),
+    ("conflict", "in conflict"),
+    ("create_dir", "directories to create"),
+    ("create_flow", "to create"),
+    ("replace_flow", "to replace"),
+    ("move_flow", "to move"),
+    ("update_flow", "to update"),
+    ("enable", "to enable"),
+    ("disable", "to disable"),
+)
+MARKDOWN_LIMIT = 60_000
+
+
+def _where(change: Change) -> str:
+    if change.kind == "create_dir":
+        return "Workflow/" + change.name
+    if change.kind == "create_flow" and change.desired is not None:
+        return f"{change.name} ({_plural(len(change.desired.tasks), 'task')})"
+    return change.name
+
+
+def plan_summary(plan: Plan) -> str:
+    parts = [f"{plan.count(kind)} {words}" for kind, words in _SUMMARY if plan.count(kind)]
+    return ", ".join(parts) if parts else "no changes"
+
+
+def plan_text(plan: Plan, target: str) -> str:
+    lines = [f"Plan for {target}: {plan_summary(plan)}."]
+    if plan.changes:
+        lines.append("")
+    for change in plan.listed():
+        lines.append(f"{_SYMBOL[change.kind]} {_VERB[change.kind]:<8} {_where(change)}")
+        lines.extend(f"      {line}" for line in change.lines)
+        if change.note:
+            lines.append(f"      note: {change.note}")
+    if plan.notes:
+        lines += ["", "Notes:"] + [f"  {n}" for n in plan.notes]
+    if not plan.changes:
+        lines.append("The remote matches the files.")
+    return "\n".join(lines)
+
+
+def plan_json(plan: Plan, target: str) -> str:
+    return json.dumps(
+        {
+            "format_version": FORMAT_VERSION,
+            "target": target,
+            "has_changes": plan.has_changes,
+            "summary": {kind: plan.count(kind) for kind, _ in _SUMMARY},
+            "changes": [
+                {"action": c.kind, "path": _where(c), "details": list(c.lines), "note": c.note}
+                for c in plan.listed()
+            ],
+            "notes": list(plan.notes),
+        },
+        indent=2,
+        ensure_ascii=False,
+    )
+
+
+def plan_markdown(plan: Plan, target: str, limit: int = MARKDOWN_LIMIT) -> str:
+    """For a pull-request comment: summary first, details folded, capped near ``limit``."""
+    head = [f"### gitsync plan for {target}", "", f"**{plan_summary(plan)}**", ""]
+    if not plan.changes:
+        head.append("The remote matches the files.")
+    else:
+        head += ["| | change | workflow |", "|---|---|---|"]
+        head += [f"| {_SYMBOL[c.kind]} | {_VERB[c.kind]} | `{_where(c)}` |" for c in plan.listed()]
+    text = "\n".join(head) + "\n"
+    detailed = [c for c in plan.listed() if c.lines or c.note]
+    for shown, change in enumerate(detailed):
+        body = "\n".join(change.lines)
+        block = (
+            f"\n<details><summary>{_VERB[change.kind]} <code>{_where(change)}</code>"
+            f"</summary>\n\n"
+            + (f"```\n{body}\n```\n" if body else "")
+            + (f"\n{change.note}\n" if change.note else "")
+            + "</details>\n"
+        )
+        if len(text) + len(block) > limit - 200:
+            text += (
+                f"\n_{len(detailed) - shown} more changes are not shown: the plan is "
+                "longer than a comment can hold. Run `gitsync plan` for all of it._\n"
+            )
+            break
+        text += block
+    if plan.notes:
+        notes = "\n".join(f"- {n}" for n in plan.notes)
+        if len(text) + len(notes) < limit - 100:
+            text += f"\n**Notes**\n\n{notes}\n"
+    return text
+
+
+def apply_text(result: ApplyResult) -> str:
+    lines = []
+    for outcome in result.outcomes:
+        change = outcome.change
+        status = "ok    " if outcome.ok else "FAILED"
+        lines.append(f"{status} {_VERB[change.kind]:<8} {_where(change)}: {outcome.message}")
+    failed = len(result.failed)
+    done = len(result.outcomes) - failed
+    lines.append(
+        f"Applied {done} of {len(result.outcomes)} changes"
+        + (f"; {failed} failed." if failed else ".")
+    )
+    return "\n".join(lines)

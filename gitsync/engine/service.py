@@ -239,7 +239,7 @@ class Service:
                 org_id=caller.org_id,
                 dir_id=p["dirId"],
                 name=name,
-                definition=codec.flow_struct_from_workflow(wf),
+                definition=_stored(wf, flow_json.get("desc")),
                 user=caller.name,
                 now=_stamp(self.clock()),
                 wished_id=p.get("flowId"),
@@ -428,7 +428,7 @@ class Service:
             saved = self.store.update_flow(
                 row.id,
                 name=name,
-                definition=codec.flow_struct_from_workflow(wf),
+                definition=_stored(wf, struct.get("desc")),
                 active=1 if p["active"] else 0,
                 user=caller.name,
                 now=_stamp(self.clock()),
@@ -579,6 +579,14 @@ class Service:
 
     def get_time_zone(self, p: dict[str, Any]) -> dict[str, str]:
         return {"timezone": TIME_ZONE}
+
+
+def _stored(wf: Workflow, desc: Any) -> dict[str, Any]:
+    """The canonical Flow Struct, with the description exactly as sent (the service keeps
+    what it is given; gitsync's ownership marker lives there)."""
+    definition = codec.flow_struct_from_workflow(wf)
+    definition["desc"] = str(desc or "")
+    return definition
 
 
 def _objects(value: Any, where: str) -> list[dict[str, Any]]:

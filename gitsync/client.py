@@ -1,0 +1,428 @@
+"""httpx client for the service: one method per operation, built on ``protocol``.
+
+Retries: reads are retried on connection errors, timeouts, 429 and 5xx with exponential
+backoff and jitter. A write is retried blindly only when it surely never reached the server
+(the connection was refused); when its outcome is unknown, the caller's ``verify`` reads
+first and the write is repeated only if it did not happen, so an Import never makes a copy.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from gitsync import protocol
+from gitsync.errors import RemoteError, TransportError
+from gitsync.protocol import Operation
+
+T = TypeVar("T")
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+class AuthError(RemoteError):
+    """The gateway refused the credentials or a signature."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    app_key: str
+    app_secret: str
+
+    def __repr__(self) -> str:  # never show the secret, even in a debugger or a log
+        return f"Credentials(app_key={self.app_key!r}, app_secret='***')"
+
+
+class GatewayAuth(httpx.Auth):
+    """EnOS API gateway signing (SPEC §1.5): a token from the token service, refreshed before
+    it expires or when the gateway says it has, and a signature over each request."""
+
+    requires_response_body = True
+    REFRESH_MARGIN = 0.1  # refresh when less than this share of the lifetime is left
+
+    def __init__(
+        self, credentials: Credentials, token_url: str, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._credentials = credentials
+        self._token_url = token_url
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires = 0.0
+        self._lifetime = 0.0
+        self._last_stamp = 0
+
+    def _stamp(self) -> int:
+        with self._lock:
+            self._last_stamp = max(int(self._clock() * 1000), self._last_stamp + 1)
+            return self._last_stamp
+
+    def _token_request(self) -> httpx.Request:
+        stamp = self._stamp()
+        key, secret = self._credentials.app_key, self._credentials.app_secret
+        body = {
+            "appKey": key,
+            "timestamp": stamp,
+            "encryption": protocol.token_encryption(key, stamp, secret),
+        }
+        return httpx.Request("POST", self._token_url, json=body)
+
+    def _take_token(self, response: httpx.Response) -> None:
+        try:
+            answer = response.json()
+            status = int(answer.get("status", answer.get("code", -1)))
+        except (ValueError, AttributeError, TypeError):
+            raise AuthError(
+                f"the token service answered HTTP {response.status_code} without a readable body"
+            ) from None
+        if status != 0:
+            raise AuthError(
+                f"the EnOS gateway refused the access key (status {status}: "
+                f"{answer.get('msg', '')}); check ENOS_ACCESS_KEY and "
+                "ENOS_SECRET_KEY",
+                code=status,
+            )
+        data = answer.get("data") or {}
+        self._token = str(data["accessToken"])
+        self._lifetime = float(data.get("expire", 7200))
+        self._expires = self._clock() + self._lifetime
+
+    def _fresh(self) -> bool:
+        left = self._expires - self._clock()
+        return self._token is not None and left > self._lifetime * self.REFRESH_MARGIN
+
+    def _sign(self, request: httpx.Request) -> None:
+        assert self._token is not None
+        stamp = self._stamp()
+        query = list(request.url.params.multi_items())
+        signature = protocol.request_signature(
+            self._token, query, request.content, stamp, self._credentials.app_secret
+        )
+        request.headers[protocol.HEADER_TOKEN] = self._token
+        request.headers[protocol.HEADER_TIMESTAMP] = str(stamp)
+        request.headers[protocol.HEADER_SIGNATURE] = signature
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if not self._fresh():
+            self._take_token((yield self._token_request()))
+        self._sign(request)
+        response = yield request
+        if _gateway_status(response) == protocol.GatewayCode.TOKEN_EXPIRED:
+            self._take_token((yield self._token_request()))
+            self._sign(request)
+            yield request
+
+
+def _gateway_status(response: httpx.Response) -> int | None:
+    if response.status_code != 401:
+        return None
+    try:
+        return int(response.json().get("status"))
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+class Client:
+    """The service's API. ``transport`` is the seam for tests that inject faults."""
+
+    def __init__(
+        self,
+        base_url: str,
+        org_id: str,
+        user_id: str,
+        credentials: Credentials | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        retries: int = 4,
+        backoff: float = 0.2,
+        max_concurrency: int = 8,
+        sleep: Callable[[float], None] = time.sleep,
+        auth: httpx.Auth | None = None,
+    ) -> None:
+        self.org_id, self.user_id = org_id, user_id
+        self.retries, self.backoff, self.sleep = retries, backoff, sleep
+        self.max_concurrency = max_concurrency
+        self.requests = 0
+        if auth is None and credentials is not None:
+            auth = GatewayAuth(credentials, base_url.rstrip("/") + protocol.TOKEN_PATH)
+        limits = httpx.Limits(
+            max_connections=max_concurrency * 2, max_keepalive_connections=max_concurrency * 2
+        )
+        self._http = httpx.Client(
+            base_url=base_url,
+            auth=auth,
+            transport=transport,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=limits,
+        )
+        self._count_lock = threading.Lock()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the core --------------------------------------------------------------------------------
+
+    def _send(self, op: Operation, query: Mapping[str, Any], body: Any) -> Any:
+        params: dict[str, str] = {"action": op.action}
+        if op.needs_user:
+            params.update(userId=self.user_id, orgId=self.org_id)
+        params.update({k: str(v) for k, v in query.items() if v is not None})
+        with self._count_lock:
+            self.requests += 1
+        try:
+            if op.method == "GET":
+                response = self._http.get(op.path, params=params)
+            else:
+                content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+                response = self._http.post(
+                    op.path,
+                    params=params,
+                    content=content,
+                    headers={"Content-Type": "application/json;charset=UTF-8"},
+                )
+        except httpx.HTTPError as e:
+            raise _wrap_transport(e, op) from None
+        return _unwrap(op, response)
+
+    def call(
+        self,
+        name: str,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        verify: Callable[[], T | None] | None = None,
+    ) -> Any:
+        """Send one operation with the retry policy above; returns the envelope's data."""
+        op = protocol.BY_NAME[name]
+        attempt = 0
+        while True:
+            try:
+                return self._send(op, query or {}, body)
+            except _Retryable as e:
+                attempt += 1
+                if attempt > self.retries:
+                    raise e.error from None
+                if op.writes and not e.unsent:
+                    if verify is None:
+                        raise e.error from None
+                    self._pause(attempt)
+                    done = self._verified(verify)
+                    if done is not None:
+                        return done
+                    continue
+                self._pause(attempt)
+
+    def _verified(self, verify: Callable[[], T | None]) -> T | None:
+        for attempt in range(1, self.retries + 1):
+            try:
+                return verify()
+            except TransportError:
+                self._pause(attempt)
+        return verify()
+
+    def _pause(self, attempt: int) -> None:
+        delay = self.backoff * (2 ** (attempt - 1))
+        self.sleep(delay * (0.5 + random.random()))
+
+    # -- one method per operation ------------------------------------------------------------------
+
+    def cancel_flow_instance(self, flow_inst_id: str) -> Any:
+        return self.call("cancel_flow_instance", body={"flowInstId": flow_inst_id})
+
+    def create_directory(self, parent_id: str, name: str) -> str:
+        def existing() -> str | None:
+            return self.find_directory(parent_id, name)
+
+        data = self.call(
+            "create_directory", body={"parentId": parent_id, "dirName": name}, verify=existing
+        )
+        return data if isinstance(data, str) else str(data["dirId"])
+
+    def delete_flow(self, flow_id: int) -> None:
+        def gone() -> str | None:
+            return "" if self.find_flow_id_by_id(flow_id) is None else None
+
+        self.call("delete_flow", {"flowId": flow_id}, verify=gone)
+
+    def disable_flow(self, flow_id: int) -> None:
+        self.call("disable_flow", body={"flowId": flow_id}, verify=lambda: None)
+
+    def enable_flow(self, flow_id: int) -> None:
+        self.call("enable_flow", body={"flowId": flow_id}, verify=lambda: None)
+
+    def export_flow(self, flow_id: int) -> dict[str, Any]:
+        return dict(self.call("export_flow", {"flowId": flow_id}))
+
+    def get_current_time(self) -> int:
+        return int(self.call("get_current_time"))
+
+    def get_flow(self, flow_id: int) -> dict[str, Any]:
+        return dict(self.call("get_flow", {"flowId": flow_id}))
+
+    def get_flow_instance(self, flow_inst_id: str) -> dict[str, Any]:
+        return dict(self.call("get_flow_instance", {"flowInstId": flow_inst_id}))
+
+    def get_my_flow(self, expression: str | None = None) -> list[dict[str, Any]]:
+        return list(self.call("get_my_flow", {"expression": expression}))
+
+    def get_task_instance(self, task_inst_id: str) -> dict[str, Any]:
+        return dict(self.call("get_task_instance", {"taskInstId": task_inst_id}))
+
+    def get_task_instance_log(self, task_inst_id: str, max_length: int | None = None) -> str:
+        data = self.call(
+            "get_task_instance_log", {"taskInstId": task_inst_id, "maxLength": max_length}
+        )
+        return str(data.get("log", "")) if isinstance(data, dict) else str(data)
+
+    def get_time_zone(self) -> str:
+        return str(self.call("get_time_zone")["timezone"])
+
+    def import_flow(self, name: str, dir_id: str, flow_json: dict[str, Any]) -> int:
+        """Import once: if the outcome is unknown, a flow of that name is looked for first."""
+        body = {
+            "flowName": name,
+            "dirId": dir_id,
+            "desc": flow_json.get("desc", ""),
+            "flowJson": flow_json,
+        }
+        data = self.call("import_flow", body=body, verify=lambda: self.find_flow_id(name))
+        return data if isinstance(data, int) else int(data["flowId"])
+
+    def list_flow_instances(self, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.call("list_flow_instances", body=body))
+
+    def list_workflow_directories(self) -> list[dict[str, Any]]:
+        return list(self.call("list_workflow_directories"))
+
+    def load_flow_for_edit(self, flow_id: int) -> dict[str, Any]:
+        return dict(self.call("load_flow_for_edit", {"flowId": flow_id}))
+
+    def save_flow(self, body: dict[str, Any]) -> int:
+        data = self.call("save_flow", body=body, verify=lambda: None)
+        return int(data["flowId"]) if isinstance(data, dict) else int(body["id"])
+
+    def search_flow(
+        self, expression: str = "", page_no: int = 1, page_size: int = 50
+    ) -> list[dict[str, Any]]:
+        body = {"expression": expression, "pagination": {"pageNo": page_no, "pageSize": page_size}}
+        return list(self.call("search_flow", body=body))
+
+    def trigger_flow(self, flow_id: int, trigger_time: int) -> str:
+        data = self.call("trigger_flow", body={"flowId": flow_id, "triggerTime": trigger_time})
+        return str(data["flowInstanceId"])
+
+    def trigger_flow_from_task(self, flow_id: int, task_id: int, trigger_time: int) -> str:
+        data = self.call(
+            "trigger_flow_from_task",
+            body={"flowId": flow_id, "taskId": task_id, "triggerTime": trigger_time},
+        )
+        return str(data["flowInstanceId"])
+
+    def update_and_trigger_flow(
+        self, flow_id: int, trigger_time: int, parameters: list[dict[str, str]]
+    ) -> str:
+        data = self.call(
+            "update_and_trigger_flow",
+            body={"flowId": flow_id, "triggerTime": trigger_time, "parameters": parameters},
+        )
+        return str(data["flowInstanceId"])
+
+    # -- look-ups used to verify writes --------------------------------------------------
+
+    def _all_flows(self) -> list[dict[str, Any]]:
+        found, page = [], 1
+        while True:
+            batch = self.search_flow(page_no=page, page_size=50)
+            found.extend(batch)
+            if len(batch) < 50:
+                return found
+            page += 1
+
+    def find_flow_id(self, name: str) -> int | None:
+        for item in self._all_flows():
+            if item.get("flowName") == name:
+                return int(item["flowId"])
+        return None
+
+    def find_flow_id_by_id(self, flow_id: int) -> int | None:
+        ids = {int(item["flowId"]) for item in self._all_flows()}
+        return flow_id if flow_id in ids else None
+
+    def find_directory(self, parent_id: str, name: str) -> str | None:
+        stack = list(self.list_workflow_directories())
+        while stack:
+            node = stack.pop()
+            if node.get("key") == parent_id:
+                for child in node.get("children") or []:
+                    if child.get("isDirectory") and child.get("title") == name:
+                        return str(child["key"])
+                return None
+            stack.extend(c for c in node.get("children") or [] if c.get("isDirectory"))
+        return None
+
+
+class _Retryable(Exception):
+    def __init__(self, error: RemoteError, unsent: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.unsent = unsent
+
+
+def _unwrap(op: Operation, response: httpx.Response) -> Any:
+    """The envelope's data, or the error it carries as an exception (one place for codes)."""
+    try:
+        answer = response.json()
+    except ValueError:
+        error = TransportError(
+            f"{op.title}: HTTP {response.status_code} with a body that is not JSON",
+            operation=op.title,
+        )
+        if response.status_code in RETRY_STATUSES:
+            raise _Retryable(error, unsent=False) from None
+        raise error from None
+    if not isinstance(answer, dict) or not ({"code", "status"} & set(answer)):
+        raise TransportError(
+            f"{op.title}: malformed envelope (no 'code'): {str(answer)[:120]}", operation=op.title
+        )
+    code = answer["code"] if "code" in answer else answer["status"]  # gateway, V2.0: status
+    message = str(answer.get("msg", "")).strip()
+    if not isinstance(code, int):
+        raise TransportError(f"{op.title}: malformed envelope (code {code!r})", operation=op.title)
+    if code == 0:
+        if response.status_code >= 500:
+            raise _Retryable(
+                TransportError(f"{op.title}: HTTP {response.status_code}", operation=op.title),
+                unsent=False,
+            )
+        return answer.get("data")
+    if "status" in answer and "code" not in answer:
+        raise AuthError(
+            f"{op.title}: the EnOS gateway refused the request (status {code}: {message})",
+            code=code,
+            operation=op.title,
+        )
+    failure = RemoteError(f"{op.title} failed ({code}): {message}", code=code, operation=op.title)
+    if response.status_code in RETRY_STATUSES or code == protocol.Code.INTERNAL:
+        raise _Retryable(failure, unsent=False)
+    raise failure
+
+
+def _wrap_transport(exc: httpx.HTTPError, op: Operation) -> _Retryable:
+    unsent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
+    error = TransportError(
+        f"{op.title}: the request {kind}: {type(exc).__name__}", operation=op.title
+    )
+    return _Retryable(error, unsent=unsent)

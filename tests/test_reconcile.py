@@ -1,0 +1,338 @@
+"""plan / apply through the CLI against the real engine over HTTP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitsync.engine.server import RunningEngine
+from tests.conftest import EXAMPLES, SPEC_ORG, SPEC_USER, Api, run_cli, simple_flow
+
+EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.rglob("*.yaml"))
+
+
+@pytest.fixture
+def project(tmp_path: Path, engine: RunningEngine, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A repo with the examples and a target 'test' on the fixture engine, owning gitsync/."""
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLES, repo / "flows")
+    (repo / "gitsync.yaml").write_text(
+        f"flows: flows\ntargets:\n  test:\n    url: {engine.url}\n    org_id: {SPEC_ORG}\n"
+        f"    user_id: {SPEC_USER}\n    root: gitsync\n"
+    )
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("GITSYNC_TARGET", "test")
+    return repo
+
+
+def remote_names(api: Api) -> dict[str, str]:
+    """Every flow of the org: name -> its directory path."""
+    out: dict[str, str] = {}
+    stack = [(node, "") for node in api.data("GET", "directories", "listWorkFlowDirs")]
+    while stack:
+        node, path = stack.pop()
+        for child in node.get("children") or []:
+            if child["isDirectory"]:
+                stack.append((child, f"{path}/{child['title']}".lstrip("/")))
+            else:
+                out[child["title"]] = path
+    return out
+
+
+def apply_ok(*args: str) -> str:
+    result = run_cli("apply", "--auto-approve", *args)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def assert_no_changes() -> None:
+    result = run_cli("plan", "--detailed-exitcode")
+    assert result.exit_code == 0, result.output
+    assert "no changes" in result.output
+
+
+def test_apply_examples_then_plan_is_empty(project: Path, api: Api) -> None:
+    first = run_cli("plan", "--detailed-exitcode")
+    assert first.exit_code == 2
+    assert f"{len(EXAMPLE_NAMES)} to create" in first.output
+    out = apply_ok()
+    # 8 directories (the lock already made the root), the workflows, 5 enables
+    assert f"Applied {8 + len(EXAMPLE_NAMES) + 5} of" in out
+    assert_no_changes()
+    names = remote_names(api)
+    assert {n: names[n] for n in EXAMPLE_NAMES} == {
+        p.stem: "gitsync/" + str(p.parent.relative_to(EXAMPLES)) for p in EXAMPLES.rglob("*.yaml")
+    }
+    etl = api.data(
+        "GET",
+        "flows",
+        "export",
+        flowId=api.data("GET", "flows", "getMyFlow", expression="sales_etl")[0]["flowId"],
+    )
+    assert etl["desc"].endswith("[managed by gitsync]") and etl["active"] == 1
+    assert not any(n.startswith("__gitsync_lock__") for n in remote_names(api))
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_edit_one_task_shows_exactly_that_change(project: Path, api: Api) -> None:
+    apply_ok()
+    _edit(project / "flows/sales/daily/sales_etl.yaml", "    timeout: 300\n", "    timeout: 900\n")
+    result = run_cli("plan", "--detailed-exitcode")
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    assert lines[0].endswith("1 to replace, 1 to enable.")
+    assert lines[2] == "± replace  sales/daily/sales_etl"
+    assert lines[3] == "      tasks[join].timeout: 300 -> 900"
+    assert "Save Flow cannot change a task's command or settings" in lines[4]
+    assert lines[5] == "> enable   sales/daily/sales_etl"
+    before = remote_names(api)
+    apply_ok()
+    assert_no_changes()
+    assert remote_names(api) == before  # replaced in place: same names, same directories
+    # a schedule change is a plain Save: same flow id
+    flow_id = api.data("GET", "flows", "getMyFlow", expression="health_check")[0]["flowId"]
+    _edit(project / "flows/ops/hourly/health_check.yaml", '"0 5 * * * ? *"', '"0 10 * * * ? *"')
+    plan = run_cli("plan").output.splitlines()
+    assert plan[2:4] == [
+        "~ update   ops/hourly/health_check",
+        '      schedule.cron: "0 5 * * * ? *" -> "0 10 * * * ? *"',
+    ]
+    apply_ok()
+    assert_no_changes()
+    assert api.data("GET", "flows", "getMyFlow", expression="health_check")[0]["flowId"] == flow_id
+
+
+def test_graph_edits_and_task_removal_are_saved_in_place(project: Path, api: Api) -> None:
+    apply_ok()
+    path = project / "flows/sales/daily/sales_etl.yaml"
+    _edit(
+        path,
+        "    depends_on: [clean_orders, clean_customers]\n",
+        "    depends_on: [clean_orders]\n",
+    )
+    text = path.read_text()
+    start = text.index("  - name: report")
+    path.write_text(text[:start])  # the last task removed
+    plan = run_cli("plan").output
+    assert "~ update   sales/daily/sales_etl" in plan
+    assert "dependency removed: clean_customers -> join" in plan
+    assert "task removed: report" in plan
+    flow_id = api.data("GET", "flows", "getMyFlow", expression="sales_etl")[0]["flowId"]
+    apply_ok()
+    assert_no_changes()
+    assert api.data("GET", "flows", "getMyFlow", expression="sales_etl")[0]["flowId"] == flow_id
+
+
+def test_disable_and_enable(project: Path, api: Api) -> None:
+    apply_ok()
+    _edit(
+        project / "flows/ops/weekly/cleanup.yaml",
+        '  start: "2024-01-07"\n',
+        '  start: "2024-01-07"\n  enabled: false\n',
+    )
+    assert run_cli("plan").output.splitlines()[2] == "‖ disable  ops/weekly/cleanup"
+    apply_ok()
+    assert_no_changes()
+    flow_id = api.data("GET", "flows", "getMyFlow", expression="cleanup")[0]["flowId"]
+    assert api.data("GET", "flows", "get", flowId=flow_id)["active"] == 0
+
+
+def test_removed_file_is_deleted_only_with_prune(project: Path, api: Api) -> None:
+    apply_ok()
+    (project / "flows/ops/weekly/cleanup.yaml").unlink()
+    plan = run_cli("plan", "--detailed-exitcode")
+    assert plan.exit_code == 0
+    assert "ops/weekly/cleanup: no file for it; `--prune` would delete it" in plan.output
+    apply_ok()
+    assert "cleanup" in remote_names(api)
+    pruned = run_cli("plan", "--prune")
+    assert pruned.output.splitlines()[2] == "- delete   ops/weekly/cleanup"
+    assert "directory gitsync/ops/weekly is empty but the service has no operation" in pruned.output
+    apply_ok("--prune")
+    assert "cleanup" not in remote_names(api)
+    assert run_cli("plan", "--prune", "--detailed-exitcode").exit_code == 0
+
+
+def test_flows_made_elsewhere_are_never_deleted(project: Path, api: Api) -> None:
+    apply_ok()
+    tree = api.data("GET", "directories", "listWorkFlowDirs")[0]
+    owned = next(c for c in tree["children"] if c["title"] == "gitsync")
+    api.import_flow("console_made", simple_flow("a"), owned["key"])  # inside the root
+    outside = api.mkdir("team_b")
+    api.import_flow("other_team", simple_flow("a"), outside)  # outside the root
+    before = {
+        n: api.data("GET", "flows", "export", flowId=i)
+        for n, i in _ids(api, "console_made", "other_team").items()
+    }
+    plan = run_cli("plan", "--prune", "--detailed-exitcode")
+    assert plan.exit_code == 0
+    assert "gitsync/console_made" not in plan.output.split("Notes:")[0]
+    assert "console_made: not managed by gitsync (no ownership marker); left alone" in plan.output
+    assert "other_team" not in plan.output
+    apply_ok("--prune", "--allow-mass-delete")
+    after = {
+        n: api.data("GET", "flows", "export", flowId=i)
+        for n, i in _ids(api, "console_made", "other_team").items()
+    }
+    assert after == before
+
+
+def _ids(api: Api, *names: str) -> dict[str, int]:
+    found = {f["flowName"]: int(f["flowId"]) for f in api.data("POST", "flows", "search", {})}
+    return {n: found[n] for n in names}
+
+
+def test_name_taken_outside_the_root_is_a_conflict(project: Path, api: Api) -> None:
+    api.import_flow("backfill", simple_flow("a"), api.mkdir("elsewhere"))
+    result = run_cli("plan", "--detailed-exitcode")
+    assert result.exit_code == 2
+    assert "! conflict finance/adhoc/backfill" in result.output
+    applied = run_cli("apply", "--auto-approve")
+    assert applied.exit_code == 1
+    assert (
+        "FAILED conflict finance/adhoc/backfill: a workflow named 'backfill' already exists "
+        "outside the owned root, at Workflow/elsewhere" in applied.output
+    )
+    assert remote_names(api)["backfill"] == "elsewhere"
+    assert "sales_etl" in remote_names(api)  # the rest was applied
+
+
+def test_mass_delete_guard(project: Path) -> None:
+    apply_ok()
+    for path in list((project / "flows").rglob("*.yaml"))[:3]:
+        path.unlink()
+    result = run_cli("plan", "--prune")
+    assert result.exit_code == 1
+    assert "the plan would delete 3 of the 6 workflows gitsync owns" in result.output
+    assert "--allow-mass-delete" in result.output
+    assert run_cli("plan", "--prune", "--allow-mass-delete").exit_code == 0
+    shutil.rmtree(project / "flows")
+    (project / "flows").mkdir()
+    everything = run_cli("plan", "--prune")
+    assert everything.exit_code == 1 and "delete 6 of the 6" in everything.output
+
+
+def test_invalid_files_stop_before_any_request(project: Path, engine: RunningEngine) -> None:
+    (project / "flows/bad.yaml").write_text("tasks: [{name: a}]\n")
+    store = engine.engine.store.path
+    before = store.read_bytes() if store.exists() else b""
+    for command in (["plan"], ["apply", "--auto-approve"]):
+        result = run_cli(*command)
+        assert result.exit_code == 1
+        assert result.output.splitlines()[0] == (
+            "flows/bad.yaml:1:9: tasks[0]: missing required key 'command'"
+        )
+        assert "nothing was sent" in result.output
+    assert store.read_bytes() == before
+
+
+def test_apply_without_a_terminal_needs_auto_approve(project: Path, api: Api) -> None:
+    result = run_cli("apply")
+    assert result.exit_code == 1
+    assert "no terminal to confirm on" in result.output
+    assert "sales_etl" not in remote_names(api)
+
+
+def test_the_lock_is_exclusive_and_can_be_forced(project: Path, api: Api) -> None:
+    import datetime as dt
+
+    from gitsync import remote
+    from gitsync.client import Client
+
+    with Client(str(api.http.base_url), SPEC_ORG, SPEC_USER) as client:
+        remote.acquire_lock(
+            client,
+            ("gitsync",),
+            "ci@runner-7 (pid 42)",
+            dt.datetime.now(dt.UTC) - dt.timedelta(minutes=12),
+        )
+    result = run_cli("apply", "--auto-approve")
+    assert result.exit_code == 1
+    assert (
+        "another apply holds the lock of this target: ci@runner-7 (pid 42) since" in result.output
+    )
+    assert "(12 minutes ago)" in result.output and "--force-unlock" in result.output
+    assert "sales_etl" not in remote_names(api)
+    forced = run_cli("apply", "--auto-approve", "--force-unlock")
+    assert forced.exit_code == 0, forced.output
+    assert not any(n.startswith("__gitsync_lock__") for n in remote_names(api))
+
+
+def test_plan_outputs(project: Path) -> None:
+    as_json = json.loads(run_cli("plan", "-o", "json").output)
+    assert as_json["format_version"] == 1 and as_json["has_changes"] is True
+    assert as_json["summary"]["create_flow"] == len(EXAMPLE_NAMES)
+    assert {c["action"] for c in as_json["changes"]} == {"create_dir", "create_flow", "enable"}
+    markdown = run_cli("plan", "-o", "markdown").output
+    assert markdown.startswith("### gitsync plan for target 'test'")
+    assert "**9 directories to create, 6 to create, 5 to enable**" in markdown
+
+
+def test_markdown_is_capped() -> None:
+    from gitsync import report
+    from gitsync.model import Task, Workflow
+    from gitsync.plan import Change, Plan
+
+    lines = tuple(f'tasks[t{i}].command: "{"x" * 80}" -> "{"y" * 80}"' for i in range(40))
+    changes = tuple(
+        Change(
+            "update_flow",
+            ("dir", f"flow{i}"),
+            lines,
+            desired=Workflow(f"flow{i}", tasks=(Task("t"),)),
+        )
+        for i in range(200)
+    )
+    text = report.plan_markdown(Plan(changes), "t")
+    assert len(text) <= report.MARKDOWN_LIMIT
+    assert "more changes are not shown" in text
+    assert text.index("**200 to update**") < text.index("<details>")
+
+
+def test_embedded_default_target_on_a_fresh_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GITSYNC_TARGET", raising=False)
+    shutil.copytree(EXAMPLES, tmp_path / "flows")
+    assert run_cli("plan", "--detailed-exitcode").exit_code == 2
+    apply_ok()
+    assert run_cli("plan", "--detailed-exitcode").exit_code == 0
+    assert (tmp_path / ".gitsync/engine/engine.sqlite3").exists()
+
+
+def test_init_writes_a_starter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("init")
+    assert result.exit_code == 0
+    text = (tmp_path / "gitsync.yaml").read_text()
+    assert "url: embedded" in text and "ENOS_SECRET_KEY" in text
+    assert (tmp_path / "flows").is_dir() and (tmp_path / "schemas/workflow.schema.json").exists()
+    assert run_cli("init").exit_code == 1
+    assert run_cli("plan", "--target", "nope").output.startswith("error: gitsync.yaml: no target")
+
+
+def test_config_errors_are_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "flows").mkdir()
+    cases: dict[str, Any] = {
+        "targets: [1]\n": "'targets' must be a mapping",
+        "targets:\n  p: {url: 'https://x'}\n": "org_id and user_id are required",
+        "targets:\n  p: {url: 'https://x', org_id: o, user_id: u, secret: s}\n": (
+            "unknown key 'secret'"
+        ),
+        "flow: x\n": "unknown key 'flow'",
+    }
+    for text, message in cases.items():
+        (tmp_path / "gitsync.yaml").write_text(text)
+        result = run_cli("plan", "--target", "p")
+        assert result.exit_code == 1 and message in result.output, (text, result.output)
