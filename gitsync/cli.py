@@ -139,6 +139,18 @@ _target_option = click.option(
 _quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 
 
+def _prune_options(command: Any) -> Any:
+    """--prune and its guard, shared by plan and apply so they always agree."""
+    command = click.option(
+        "--allow-mass-delete",
+        is_flag=True,
+        help="Allow deleting more than 10 workflows or 30% of those gitsync owns.",
+    )(command)
+    return click.option(
+        "--prune", is_flag=True, help="Also delete managed workflows that have no file."
+    )(command)
+
+
 class _Bar:
     """A progress bar on stderr, only on a terminal, outside CI, for more than a few flows."""
 
@@ -175,12 +187,7 @@ def _render(plan: Any, target: str, output: str) -> str:
 
 @cli.command()
 @_target_option
-@click.option("--prune", is_flag=True, help="Also delete managed workflows that have no file.")
-@click.option(
-    "--allow-mass-delete",
-    is_flag=True,
-    help="Allow deleting more than 10 workflows or 30% of those gitsync owns.",
-)
+@_prune_options
 @click.option(
     "--output",
     "-o",
@@ -220,12 +227,7 @@ def plan(
 
 @cli.command()
 @_target_option
-@click.option("--prune", is_flag=True, help="Also delete managed workflows that have no file.")
-@click.option(
-    "--allow-mass-delete",
-    is_flag=True,
-    help="Allow deleting more than 10 workflows or 30% of those gitsync owns.",
-)
+@_prune_options
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
 @click.option(
     "--force-unlock",

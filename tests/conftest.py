@@ -145,3 +145,11 @@ def api(engine):  # type: ignore[no-untyped-def]
     client = Api(engine.url)
     yield client
     client.http.close()
+
+
+def write_target(repo: Path, url: str, root: str, name: str = "test") -> None:
+    """A gitsync.yaml whose target ``name`` is the engine at ``url``, owning ``root``."""
+    (repo / "gitsync.yaml").write_text(
+        f"flows: flows\ntargets:\n  {name}:\n    url: {url}\n    org_id: {SPEC_ORG}\n"
+        f"    user_id: {SPEC_USER}\n    root: {root}\n"
+    )

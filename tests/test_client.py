@@ -18,7 +18,7 @@ from gitsync import protocol
 from gitsync.client import AuthError, Client, Credentials, GatewayAuth
 from gitsync.engine.server import EngineOptions, RunningEngine, User
 from gitsync.errors import RemoteError, TransportError
-from tests.conftest import EXAMPLES, SPEC_ORG, SPEC_USER, run_cli, simple_flow
+from tests.conftest import EXAMPLES, SPEC_ORG, SPEC_USER, run_cli, simple_flow, write_target
 
 CANARY_KEY = "AK-canary-5acb82e7"
 CANARY_SECRET = "SK-canary-do-not-print-7f3e9c"
@@ -200,10 +200,7 @@ def test_cli_with_credentials_from_the_environment_never_prints_them(
 ) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(EXAMPLES, repo / "flows")
-    (repo / "gitsync.yaml").write_text(
-        f"targets:\n  prod:\n    url: {gated.url}\n    org_id: {SPEC_ORG}\n"
-        f"    user_id: {SPEC_USER}\n    root: gitsync/prod\n"
-    )
+    write_target(repo, gated.url, "gitsync/prod", name="prod")
     monkeypatch.chdir(repo)
     monkeypatch.setenv("ENOS_ACCESS_KEY", CANARY_KEY)
     monkeypatch.setenv("ENOS_SECRET_KEY", CANARY_SECRET)

@@ -10,17 +10,14 @@ import pytest
 from gitsync import codec
 from gitsync.engine.server import RunningEngine
 from gitsync.files import find_workflow_files, read_document
-from tests.conftest import EXAMPLES, SPEC_ORG, SPEC_SAMPLES, SPEC_USER, Api, run_cli
+from tests.conftest import EXAMPLES, SPEC_SAMPLES, Api, run_cli, write_target
 
 
 @pytest.fixture
 def repo(tmp_path: Path, engine: RunningEngine, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "repo"
     path.mkdir()
-    (path / "gitsync.yaml").write_text(
-        f"flows: flows\ntargets:\n  test:\n    url: {engine.url}\n    org_id: {SPEC_ORG}\n"
-        f"    user_id: {SPEC_USER}\n    root: team/flows\n"
-    )
+    write_target(path, engine.url, "team/flows")
     monkeypatch.chdir(path)
     monkeypatch.setenv("GITSYNC_TARGET", "test")
     return path

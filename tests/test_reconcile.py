@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gitsync.engine.server import RunningEngine
-from tests.conftest import EXAMPLES, SPEC_ORG, SPEC_USER, Api, run_cli, simple_flow
+from tests.conftest import EXAMPLES, SPEC_ORG, SPEC_USER, Api, run_cli, simple_flow, write_target
 
 EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.rglob("*.yaml"))
 
@@ -20,10 +20,7 @@ def project(tmp_path: Path, engine: RunningEngine, monkeypatch: pytest.MonkeyPat
     """A repo with the examples and a target 'test' on the fixture engine, owning gitsync/."""
     repo = tmp_path / "repo"
     shutil.copytree(EXAMPLES, repo / "flows")
-    (repo / "gitsync.yaml").write_text(
-        f"flows: flows\ntargets:\n  test:\n    url: {engine.url}\n    org_id: {SPEC_ORG}\n"
-        f"    user_id: {SPEC_USER}\n    root: gitsync\n"
-    )
+    write_target(repo, engine.url, "gitsync")
     monkeypatch.chdir(repo)
     monkeypatch.setenv("GITSYNC_TARGET", "test")
     return repo
