@@ -111,6 +111,7 @@ def serve(
         raise click.UsageError("--app-key and --app-secret go together")
     settings = config.load()
     options = EngineOptions(
+        schedule=True,
         data_dir=data_dir or settings.engine_dir,
         app_key=app_key,
         app_secret=app_secret,
@@ -319,6 +320,143 @@ def init(force: bool) -> int:
         text = resources.files("gitsync").joinpath("schemas/workflow.schema.json").read_text()
         schema.write_text(text, "utf-8")
     click.echo(f"wrote {path}; put workflow files under {config.DEFAULT_FLOWS}/")
+    return EXIT_OK
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+_MARK = {
+    "SUCCESS": "ok  ",
+    "FAIL": "FAIL",
+    "TIMEOUT": "TIME",
+    "SKIP": "skip",
+    "CANCEL": "stop",
+    "INTERNAL_ERROR": "ERR ",
+    "RUNNING": " .. ",
+}
+
+
+def _params(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--param")
+        out[key] = value
+    return out
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a parameter for this run (repeatable).",
+)
+@click.option("--from-task", metavar="NAME", help="Run only this task and what is downstream.")
+@_target_option
+@click.option("--force-unlock", is_flag=True, help="Remove a stale apply lock first.")
+def run(
+    path: Path,
+    params: tuple[str, ...],
+    from_task: str | None,
+    target_name: str | None,
+    force_unlock: bool,
+) -> int:
+    """Apply one workflow file, run it, and follow it to the end."""
+    from gitsync import sync
+
+    overrides = _params(params)
+    settings = config.load()
+    target = settings.target(target_name)
+    result = validate_paths([path], base=settings.flows)
+    if not result.ok:
+        raise InvalidFilesError(f"{path} is not valid; nothing was sent", result.problems)
+    workflow = result.workflows[0]
+    with sync.connect(settings, target) as client:
+        applied = sync.apply_one(client, target, workflow, config.who(), force_unlock)
+        if applied.failed:
+            click.echo(report.apply_text(applied))
+            return EXIT_ERROR
+        instance_id = sync.trigger(
+            client, workflow.name, overrides, from_task, client.get_current_time()
+        )
+        click.echo(f"{workflow.name}: instance {instance_id} on {target.describe()}")
+        end = None
+        for event in sync.follow(client, instance_id):
+            if isinstance(event, sync.RunEnd):
+                end = event
+                break
+            if event.status in ("INIT", "WAIT", "READY"):
+                continue
+            took = f"{event.seconds:6.2f}s" if event.seconds is not None else ""
+            if event.within is not None:
+                took = f"<{event.within:5.2f}s"
+            click.echo(
+                f"  {_MARK.get(event.status, event.status):<4} {event.task:<30} "
+                f"{event.status:<8} {took}".rstrip()
+            )
+    assert end is not None
+    for task, log in end.logs:
+        click.echo(f"\n---- log of failed task {task} ----\n{log.rstrip()}")
+    click.echo(f"\n{workflow.name}: {end.status} ({end.instance_id})")
+    return EXIT_OK if end.status == "SUCCESS" else EXIT_ERROR
+
+
+@cli.command()
+@click.argument("flow")
+@_target_option
+def instances(flow: str, target_name: str | None) -> int:
+    """List the runs of a workflow, newest first."""
+    from gitsync import sync
+
+    settings = config.load()
+    target = settings.target(target_name)
+    with sync.connect(settings, target) as client:
+        rows = sync.instances_of(client, flow, client.get_current_time())
+    if not rows:
+        click.echo(f"no instances of {flow}")
+        return EXIT_OK
+    click.echo(f"{'INSTANCE':<28} {'STATUS':<15} {'TRIGGER':<20} {'START':<20} END")
+    for row in rows:
+        click.echo(
+            f"{row['instanceId']:<28} {row['statusDesc']:<15} {row['triggerTime']:<20} "
+            f"{row['startTime'] or '-':<20} {row['endTime'] or '-'}"
+        )
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("instance")
+@click.option("--task", metavar="NAME", help="Only this task's log.")
+@_target_option
+def logs(instance: str, task: str | None, target_name: str | None) -> int:
+    """Print the task logs of one run."""
+    from gitsync import sync
+
+    settings = config.load()
+    target = settings.target(target_name)
+    with sync.connect(settings, target) as client:
+        found = sync.logs_of(client, instance, task)
+    for name, status, text in found:
+        click.echo(f"---- {name} ({status}) ----\n{text.rstrip()}\n")
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("instance")
+@_target_option
+def cancel(instance: str, target_name: str | None) -> int:
+    """Cancel a waiting or running run; its processes are killed."""
+    from gitsync import sync
+
+    settings = config.load()
+    target = settings.target(target_name)
+    with sync.connect(settings, target) as client:
+        client.cancel_flow_instance(instance)
+    click.echo(f"cancelled {instance}")
     return EXIT_OK
 
 

@@ -150,6 +150,7 @@ class Client:
         self.retries, self.backoff, self.sleep = retries, backoff, sleep
         self.max_concurrency = max_concurrency
         self.requests = 0
+        self.is_engine = False  # set once the bundled engine answers (protocol.ENGINE_HEADER)
         if auth is None and credentials is not None:
             auth = GatewayAuth(credentials, base_url.rstrip("/") + protocol.TOKEN_PATH)
         limits = httpx.Limits(
@@ -195,6 +196,8 @@ class Client:
                 )
         except httpx.HTTPError as e:
             raise _wrap_transport(e, op) from None
+        if protocol.ENGINE_HEADER in response.headers:
+            self.is_engine = True
         return _unwrap(op, response)
 
     def call(

@@ -216,8 +216,9 @@ def run_mode_json(rm: RunMode) -> str:
     )
 
 
-def flow_struct_from_workflow(wf: Workflow) -> dict[str, Any]:
-    """The Flow Struct (SPEC §2.2). ``local`` commands stay in git and are not sent."""
+def flow_struct_from_workflow(wf: Workflow, extensions: bool = False) -> dict[str, Any]:
+    """The Flow Struct (SPEC §2.2). ``local`` commands are sent only to the bundled engine
+    (``extensions``), as the task key ``localCmd``; EnOS never sees them."""
     link_ids: dict[tuple[str, str], str] = {}
     flow_links: list[dict[str, Any]] = []
     task_links: list[dict[str, Any]] = []
@@ -258,7 +259,7 @@ def flow_struct_from_workflow(wf: Workflow) -> dict[str, Any]:
         "syncType": SYNC_CODES[wf.sync_type],
         "desc": wf.description,
         "startTime": wf.schedule.start,
-        "tasks": [_task_struct(t) for t in wf.tasks],
+        "tasks": [_task_struct(t, extensions) for t in wf.tasks],
         "flowLinks": flow_links,
         "taskLinks": task_links,
         "relations": relations,
@@ -266,7 +267,7 @@ def flow_struct_from_workflow(wf: Workflow) -> dict[str, Any]:
     }
 
 
-def _task_struct(task: Task) -> dict[str, Any]:
+def _task_struct(task: Task, extensions: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": task.name,
         "resource": task.resource,
@@ -285,6 +286,8 @@ def _task_struct(task: Task) -> dict[str, Any]:
     }
     if task.wait_code:
         out["waitCode"] = task.wait_code
+    if extensions and task.local is not None:
+        out["localCmd"] = task.local
     return out
 
 
@@ -480,6 +483,7 @@ def workflow_from_flow_struct(
                 sync_type=tr.code("syncType", SYNC_CODES, "data"),
                 wait_code=tr.text("waitCode"),
                 run_mode=_run_mode_from_service(tr.raw("runMode"), f"flow.tasks[{i}]"),
+                local=tr.raw("localCmd") if isinstance(tr.raw("localCmd"), str) else None,
             )
         )
     known = {t.name for t in tasks}
@@ -538,9 +542,9 @@ def is_managed(struct: Mapping[str, Any]) -> bool:
     return split_marker(str(struct.get("desc") or ""))[1]
 
 
-def managed_flow_struct(wf: Workflow) -> dict[str, Any]:
+def managed_flow_struct(wf: Workflow, extensions: bool = False) -> dict[str, Any]:
     """The Flow Struct gitsync imports: the model plus its ownership marker."""
-    struct = flow_struct_from_workflow(wf)
+    struct = flow_struct_from_workflow(wf, extensions)
     struct["desc"] = with_marker(wf.description)
     return struct
 

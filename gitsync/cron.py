@@ -219,3 +219,50 @@ def is_date(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _croniter_field(text: str, day_of_week: bool) -> str:
+    """One Quartz field in croniter's words: ``?`` is ``*``; days of week count from 0."""
+    if text == "?":
+        return "*"
+    if not day_of_week:
+        return text
+    upper = text.upper()
+    if upper == "L":
+        return "6"  # Quartz: L alone in day-of-week is Saturday
+    if upper.endswith("L") and upper[:-1].isdigit():
+        return f"L{int(upper[:-1]) - 1}"
+    if "#" in upper and upper.partition("#")[0].isdigit():
+        day, _, nth = upper.partition("#")
+        return f"{int(day) - 1}#{nth}"
+
+    def shift(token: str) -> str:
+        return str(int(token) - 1) if token.isdigit() else token
+
+    parts = []
+    for part in text.split(","):
+        base, slash, step = part.partition("/")
+        base = "-".join(shift(t) for t in base.split("-"))
+        parts.append(base + slash + step)
+    return ",".join(parts)
+
+
+def next_fire(cron: QuartzCron, after: dt.datetime) -> dt.datetime | None:
+    """The first fire time strictly after ``after`` (same time zone), or None if none is left
+    (a year field that has passed). croniter does the date arithmetic."""
+    from croniter import croniter
+
+    fields = [f.text for f in cron.fields()[:6]]
+    expression = " ".join([*fields[:5], _croniter_field(fields[5], True)])
+    expression = " ".join(
+        _croniter_field(f, False) if i < 5 else f for i, f in enumerate(expression.split())
+    )
+    years = cron.year.values
+    it = croniter(expression, after, second_at_beginning=True)
+    for _ in range(10_000):
+        moment: dt.datetime = it.get_next(dt.datetime)
+        if years is None or moment.year in years:
+            return moment
+        if years and moment.year > max(years):
+            return None
+    return None

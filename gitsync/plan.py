@@ -66,6 +66,7 @@ class RemoteState:
     outside: Mapping[str, str]  # name -> location of flows outside the root
     flow_ids: Mapping[str, int]  # every flow of the org by name
     referrers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # in-root links
+    extensions: bool = False  # the bundled engine: it keeps ``local`` commands too
 
 
 @dataclass(frozen=True)
@@ -116,14 +117,15 @@ def _dep_label(dep: Dependency) -> str:
     return label if dep.rerun == default else f"{label} (rerun: {str(dep.rerun).lower()})"
 
 
-def _task_view(task: Task) -> dict[str, Any]:
-    view = {k: v for k, v in task.__dict__.items() if k not in ("name", "depends_on", "local")}
+def _task_view(task: Task, with_local: bool) -> dict[str, Any]:
+    hidden = ("name", "depends_on") if with_local else ("name", "depends_on", "local")
+    view = {k: v for k, v in task.__dict__.items() if k not in hidden}
     view["run_mode"] = dict(task.run_mode.__dict__)
     view["depends_on"] = {_dep_label(d) for d in task.depends_on}
     return view
 
 
-def _view(wf: Workflow) -> dict[str, Any]:
+def _view(wf: Workflow, with_local: bool) -> dict[str, Any]:
     s = wf.schedule
     return {
         "directory": "/".join(wf.directory) or "(root)",
@@ -134,7 +136,7 @@ def _view(wf: Workflow) -> dict[str, Any]:
         "sync_type": wf.sync_type,
         "parameters": dict(wf.parameters),
         "schedule": {"type": s.type, "cycle": s.cycle, "cron": s.cron, "start": s.start},
-        "tasks": {t.name: _task_view(t) for t in wf.tasks},
+        "tasks": {t.name: _task_view(t, with_local) for t in wf.tasks},
     }
 
 
@@ -156,11 +158,11 @@ def _show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def differences(actual: Workflow, desired: Workflow) -> list[str]:
+def differences(actual: Workflow, desired: Workflow, with_local: bool = False) -> list[str]:
     """Field-level changes from ``actual`` to ``desired``, e.g. ``tasks[load].timeout: 300 ->
-    600``; scheduling state and ``local`` commands are not part of it."""
+    600``; scheduling state is not part of it, ``local`` commands only for the engine."""
     lines = []
-    diff = DeepDiff(_view(actual), _view(desired), view="tree")
+    diff = DeepDiff(_view(actual, with_local), _view(desired, with_local), view="tree")
     for kind, items in diff.items():
         for item in items:
             path = item.path(output_format="list")
@@ -190,11 +192,11 @@ def differences(actual: Workflow, desired: Workflow) -> list[str]:
     return sorted(lines)
 
 
-def _body(task: Task) -> Task:
-    return replace(task, depends_on=(), local=None)
+def _body(task: Task, with_local: bool = False) -> Task:
+    return replace(task, depends_on=(), local=task.local if with_local else None)
 
 
-def replace_reasons(actual: Workflow, desired: Workflow) -> list[str]:
+def replace_reasons(actual: Workflow, desired: Workflow, with_local: bool = False) -> list[str]:
     """Why Save cannot turn ``actual`` into ``desired`` (empty: it can)."""
     reasons = []
     if actual.directory != desired.directory:
@@ -233,8 +235,8 @@ def replace_reasons(actual: Workflow, desired: Workflow) -> list[str]:
     return reasons
 
 
-def _same(actual: Workflow, desired: Workflow) -> bool:
-    strip = [replace(t, local=None) for t in desired.tasks]
+def _same(actual: Workflow, desired: Workflow, with_local: bool = False) -> bool:
+    strip = [t if with_local else replace(t, local=None) for t in desired.tasks]
     a = replace(actual, schedule=replace(actual.schedule, enabled=False))
     d = replace(desired, tasks=tuple(strip), schedule=replace(desired.schedule, enabled=False))
     return a == d
@@ -291,9 +293,9 @@ def compute(
                 changes.append(Change("enable", wf.path, desired=wf))
             continue
         adopting = "" if current.managed else "adopts a workflow made outside gitsync; "
-        if not _same(current.workflow, wf):
-            lines = tuple(differences(current.workflow, wf))
-            reasons = replace_reasons(current.workflow, wf)
+        if not _same(current.workflow, wf, state.extensions):
+            lines = tuple(differences(current.workflow, wf, state.extensions))
+            reasons = replace_reasons(current.workflow, wf, state.extensions)
             if reasons:
                 kind = "move_flow" if current.workflow.directory != wf.directory else "replace_flow"
                 blockers = state.referrers.get(name, ())

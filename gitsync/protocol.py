@@ -22,6 +22,9 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 HEADER_TOKEN = "apim-accesstoken"
 HEADER_TIMESTAMP = "apim-timestamp"
 HEADER_SIGNATURE = "apim-signature"
+# The bundled engine names itself in every response, so gitsync can send it extensions
+# (``localCmd``) that a real EnOS endpoint never receives.
+ENGINE_HEADER = "x-gitsync-engine"
 
 
 class Code(IntEnum):

@@ -127,6 +127,7 @@ def read_state(client: Client, root: Path_, progress: Progress = _noop) -> Remot
         outside=outside,
         flow_ids={n.name: n.id for n in nodes},
         referrers={k: tuple(v) for k, v in referrers.items()},
+        extensions=client.is_engine,
     )
 
 
@@ -265,7 +266,9 @@ class _Applier:
     def create_flow(self, change: Change) -> str:
         wf = change.desired
         assert wf is not None
-        flow_id = self.client.import_flow(wf.name, self.dir_id(wf), codec.managed_flow_struct(wf))
+        flow_id = self.client.import_flow(
+            wf.name, self.dir_id(wf), codec.managed_flow_struct(wf, self.state.extensions)
+        )
         self.flow_ids[wf.name] = flow_id
         return f"imported as flow {flow_id}"
 
@@ -274,7 +277,9 @@ class _Applier:
         assert wf is not None and change.flow_id is not None
         temp = wf.name + REPLACE_SUFFIX
         new_id = self.client.import_flow(
-            temp, self.dir_id(wf), codec.managed_flow_struct(replace(wf, name=temp))
+            temp,
+            self.dir_id(wf),
+            codec.managed_flow_struct(replace(wf, name=temp), self.state.extensions),
         )
         try:
             self.client.delete_flow(change.flow_id)

@@ -414,16 +414,6 @@ def test_bad_requests_get_an_envelope_and_change_nothing(api: Api, request_kind:
     assert flow
 
 
-def test_runtime_operations_are_not_implemented_yet(api: Api) -> None:
-    flow = api.import_flow("f", simple_flow("a"))
-    answer = api.call("POST", "flows", "trigger", {"flowId": flow, "triggerTime": 0})
-    assert answer == {
-        "code": 62109,
-        "data": None,
-        "msg": "Trigger Flow is not implemented yet by the gitsync reference engine",
-    }
-
-
 def test_search_and_my_flow_filters_and_paging(api: Api) -> None:
     for i in range(7):
         api.import_flow(f"job_{i}", simple_flow("a", owners="alice" if i % 2 else "bob"))

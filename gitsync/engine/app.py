@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gitsync import protocol
+from gitsync import __version__, protocol
 from gitsync.engine.gateway import Gateway, GatewayError
 from gitsync.engine.service import Service, ServiceError, bad
 from gitsync.protocol import Code
@@ -27,7 +27,12 @@ log = logging.getLogger("gitsync.engine")
 
 def _json(payload: Any, status: int = 200) -> Response:
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return Response(body, status_code=status, media_type="application/json;charset=UTF-8")
+    return Response(
+        body,
+        status_code=status,
+        media_type="application/json;charset=UTF-8",
+        headers={protocol.ENGINE_HEADER: __version__},
+    )
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

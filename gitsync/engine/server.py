@@ -21,6 +21,9 @@ import yaml
 
 from gitsync.engine.app import create_app
 from gitsync.engine.gateway import TOKEN_LIFETIME, Gateway
+from gitsync.engine.runner import Runner
+from gitsync.engine.runs import Runs
+from gitsync.engine.scheduler import Scheduler
 from gitsync.engine.service import Service
 from gitsync.engine.store import Store
 from gitsync.errors import ConfigError
@@ -47,6 +50,9 @@ class EngineOptions:
     app_secret: str | None = None
     token_lifetime: int = TOKEN_LIFETIME
     users: list[User] = field(default_factory=list)
+    parallelism: int | None = None  # tasks at once; default: the CPU count
+    schedule: bool = False  # fire periodic workflows (gitsync serve); off when embedded
+    schedule_tick: float = 1.0
 
 
 def read_users(path: Path) -> list[User]:
@@ -81,12 +87,22 @@ class Engine:
         for user in read_users(options.data_dir / USERS_FILE) + options.users:
             self.store.ensure_user(user.id, user.name or user.id, user.org, user.locked)
         self.service = Service(self.store)
+        self.runner = Runner(self.store, options.data_dir, options.parallelism)
+        self.runner.recover()
+        self.runs = Runs(self.service, self.runner)
+        self.service.runs = self.runs
+        self.scheduler = Scheduler(self.runs, options.schedule_tick) if options.schedule else None
+        if self.scheduler is not None:
+            self.scheduler.start()
         self.gateway = None
         if options.app_key and options.app_secret:
             self.gateway = Gateway(options.app_key, options.app_secret, options.token_lifetime)
         self.app = create_app(self.service, self.gateway)
 
     def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        self.runner.close()
         self.store.close()
 
 

@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitsync import codec
 from gitsync.engine.store import FlowRow, Store, TaskRow
@@ -21,11 +21,14 @@ from gitsync.model import Workflow
 from gitsync.protocol import BY_NAME, SORT_FIELDS, Code
 from gitsync.validate import check_workflow, name_problem
 
+if TYPE_CHECKING:
+    from gitsync.engine.runs import Runs
+
 # Choices where SPEC.md is silent (docs/engine.md explains each).
 TIME_ZONE = "GMT+0"
 VIRTUAL_FLOW_BASE = 1_000_000_000  # a task reference's virtual flow id = this + task id
 ENTRY_API = 1
-NOT_IMPLEMENTED = frozenset(
+RUN_OPERATIONS = frozenset(
     {
         "trigger_flow",
         "trigger_flow_from_task",
@@ -76,6 +79,7 @@ class Service:
     ) -> None:
         self.store = store
         self.clock = clock
+        self.runs: Runs | None = None  # set by the engine when it runs workflows
 
     # -- dispatch ------------------------------------------------------------------------------
 
@@ -88,12 +92,13 @@ class Service:
         return Caller(user_id, org_id, str(user["name"]), bool(user["locked"]))
 
     def call(self, operation: str, caller: Caller | None, params: dict[str, Any]) -> Any:
-        if operation in NOT_IMPLEMENTED:
-            title = BY_NAME[operation].title
-            raise ServiceError(
-                Code.INTERNAL, f"{title} is not implemented yet by the gitsync reference engine"
-            )
-        handler: Callable[..., Any] = getattr(self, operation)
+        if operation in RUN_OPERATIONS:
+            if self.runs is None:
+                title = BY_NAME[operation].title
+                raise ServiceError(Code.INTERNAL, f"{title}: this engine runs no workflows")
+            handler: Callable[..., Any] = getattr(self.runs, operation)
+        else:
+            handler = getattr(self, operation)
         if caller is None:
             return handler(params)
         return handler(caller, params)
@@ -258,8 +263,42 @@ class Service:
         return data
 
     def _do_as(self, caller: Caller) -> str:
-        org = self.store.org(caller.org_id)
+        return self._do_as_org(caller.org_id)
+
+    def _do_as_org(self, org_id: str) -> str:
+        org = self.store.org(org_id)
         return str(org["do_as"]) if org else ""
+
+    def _graph_for_instance(self, row: FlowRow, instance_id: str) -> dict[str, Any]:
+        """The InstanceGraph of a new instance (SPEC §2.4); statuses are added when read."""
+        suffix = instance_id.split("-", 1)[1]
+        graph = self._graph(Caller("", row.org_id, row.creator, False), row, for_edit=False)
+        tasks = [
+            {
+                "taskName": t["taskName"],
+                "taskInstId": f"{t['taskId']}-{suffix}",
+                "taskId": int(t["taskId"]),
+                "nodeId": t["nodeId"],
+                "x": t["x"],
+                "y": t["y"],
+            }
+            for t in graph["tasks"]
+        ]
+        return {
+            "creator": row.creator,
+            "freq": graph["freq"],
+            "alertMode": graph["alertMode"],
+            "owners": graph["owners"],
+            "cycle": graph["cycle"],
+            "doAs": graph["doAs"],
+            "name": row.name,
+            "instId": instance_id,
+            "id": row.id,
+            "parameters": graph["parameters"],
+            "flows": graph["flows"],
+            "relations": graph["relations"],
+            "tasks": tasks,
+        }
 
     def get_flow(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
         return self._detail(caller, self._flow(caller, p["flowId"]))
@@ -524,6 +563,9 @@ class Service:
                     Code.IN_USE,
                     "This workflow is relied on by other workflows and cannot be deleted.",
                 )
+            if self.runs is not None:  # Delete also removes the flow's instances (SPEC §4.2)
+                self.runs.cancel_all(row.id, caller.org_id)
+            self.store.delete_instances(row.id)
             self.store.delete_flow(row.id)
         return ""
 
@@ -584,7 +626,7 @@ class Service:
 def _stored(wf: Workflow, desc: Any) -> dict[str, Any]:
     """The canonical Flow Struct, with the description exactly as sent (the service keeps
     what it is given; gitsync's ownership marker lives there)."""
-    definition = codec.flow_struct_from_workflow(wf)
+    definition = codec.flow_struct_from_workflow(wf, extensions=True)
     definition["desc"] = str(desc or "")
     return definition
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FIRST_FLOW_ID = 1000
 FIRST_TASK_ID = 100000
 
@@ -43,6 +43,28 @@ _SCHEMA = [
                            UNIQUE (flow_id, name))""",
     """CREATE INDEX flows_by_dir ON flows (dir_id)""",
     """CREATE INDEX tasks_by_flow ON tasks (flow_id)""",
+]
+
+# Version 2: runs. An instance keeps a snapshot of its flow, so a Save while it runs does not
+# change it; logs are files beside the store, so they survive a crash as far as written.
+_SCHEMA_V2 = [
+    """CREATE TABLE flow_instances (
+        id TEXT PRIMARY KEY, flow_id INTEGER NOT NULL, org_id TEXT NOT NULL,
+        flow_name TEXT NOT NULL, snapshot TEXT NOT NULL, parameters TEXT NOT NULL,
+        status INTEGER NOT NULL, trigger_ms INTEGER NOT NULL, trigger_time TEXT NOT NULL,
+        start_time TEXT NOT NULL DEFAULT '', end_time TEXT NOT NULL DEFAULT '',
+        timestamp TEXT NOT NULL, cal_dt TEXT NOT NULL, owner TEXT NOT NULL,
+        do_as TEXT NOT NULL, type INTEGER NOT NULL, if_pre INTEGER NOT NULL,
+        cancelled INTEGER NOT NULL DEFAULT 0, graph TEXT NOT NULL)""",
+    """CREATE TABLE task_instances (
+        id TEXT PRIMARY KEY, flow_instance_id TEXT NOT NULL, task_id INTEGER NOT NULL,
+        task_name TEXT NOT NULL, position INTEGER NOT NULL, status INTEGER NOT NULL,
+        run_num INTEGER NOT NULL DEFAULT 0, recall_num INTEGER NOT NULL DEFAULT 0,
+        start_time TEXT NOT NULL DEFAULT '', end_time TEXT NOT NULL DEFAULT '',
+        is_timeout INTEGER NOT NULL DEFAULT 0, cmd TEXT NOT NULL DEFAULT '',
+        pid INTEGER NOT NULL DEFAULT 0)""",
+    """CREATE INDEX instances_by_flow ON flow_instances (flow_id, status)""",
+    """CREATE INDEX task_instances_by_flow ON task_instances (flow_instance_id)""",
 ]
 
 
@@ -134,6 +156,9 @@ class Store:
             if version == 0:
                 for statement in _SCHEMA:
                     db.execute(statement)
+            if version < 2:
+                for statement in _SCHEMA_V2:
+                    db.execute(statement)
             db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
@@ -178,6 +203,10 @@ class Store:
                 ).fetchone()
                 is not None
             )
+
+    def orgs(self) -> list[dict[str, str]]:
+        with self._lock:
+            return [dict(r) for r in self._db.execute("SELECT * FROM orgs")]
 
     def org(self, org_id: str) -> sqlite3.Row | None:
         with self._lock:
@@ -362,3 +391,96 @@ class Store:
     def set_flow_locked(self, flow_id: int, locked: bool) -> None:
         with self.transaction() as db:
             db.execute("UPDATE flows SET locked=? WHERE id=?", (int(locked), flow_id))
+
+    # -- instances -------------------------------------------------------------------------
+
+    def insert_instance(self, row: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
+        with self.transaction() as db:
+            columns = ", ".join(row)
+            db.execute(
+                f"INSERT INTO flow_instances ({columns}) VALUES ({', '.join('?' * len(row))})",
+                tuple(row.values()),
+            )
+            for task in tasks:
+                db.execute(
+                    f"INSERT INTO task_instances ({', '.join(task)}) VALUES "
+                    f"({', '.join('?' * len(task))})",
+                    tuple(task.values()),
+                )
+
+    def instance_exists(self, instance_id: str) -> bool:
+        with self._lock:
+            return (
+                self._db.execute(
+                    "SELECT 1 FROM flow_instances WHERE id=?", (instance_id,)
+                ).fetchone()
+                is not None
+            )
+
+    def instance(self, org_id: str, instance_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM flow_instances WHERE org_id=? AND id=?", (org_id, instance_id)
+            ).fetchone()
+            return dict(row) if row else None
+
+    def instances(self, org_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM flow_instances WHERE org_id=? ORDER BY trigger_ms, id", (org_id,)
+            )
+            return [dict(r) for r in rows]
+
+    def unfinished_instances(self) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM flow_instances WHERE status IN (0, 2, 5, 6, 9)"
+                " ORDER BY trigger_ms, id"
+            )
+            return [dict(r) for r in rows]
+
+    def task_instances(self, instance_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM task_instances WHERE flow_instance_id=? ORDER BY position",
+                (instance_id,),
+            )
+            return [dict(r) for r in rows]
+
+    def task_instance(self, task_instance_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM task_instances WHERE id=?", (task_instance_id,)
+            ).fetchone()
+            return dict(row) if row else None
+
+    def update_instance(self, instance_id: str, **values: Any) -> None:
+        with self.transaction() as db:
+            sets = ", ".join(f"{k}=?" for k in values)
+            db.execute(
+                f"UPDATE flow_instances SET {sets} WHERE id=?", (*values.values(), instance_id)
+            )
+
+    def update_tasks(self, updates: list[tuple[str, dict[str, Any]]]) -> None:
+        """Several task-instance updates in one transaction (the runner batches them)."""
+        with self.transaction() as db:
+            for task_instance_id, values in updates:
+                sets = ", ".join(f"{k}=?" for k in values)
+                db.execute(
+                    f"UPDATE task_instances SET {sets} WHERE id=?",
+                    (*values.values(), task_instance_id),
+                )
+
+    def delete_instances(self, flow_id: int) -> list[str]:
+        with self.transaction() as db:
+            ids = [
+                r[0]
+                for r in db.execute("SELECT id FROM flow_instances WHERE flow_id=?", (flow_id,))
+            ]
+            db.execute(
+                "DELETE FROM task_instances WHERE flow_instance_id IN "
+                "(SELECT id FROM flow_instances WHERE flow_id=?)",
+                (flow_id,),
+            )
+            db.execute("DELETE FROM flow_instances WHERE flow_id=?", (flow_id,))
+            return ids

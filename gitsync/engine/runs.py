@@ -1,0 +1,343 @@
+"""The run-time operations: triggers, instances, task instances, logs, cancel (SPEC §3.13-3.20).
+
+Instance ids are ``<flowId>-<suffix>`` (SPEC §1.8): API triggers use the trigger time to the
+minute plus ``00`` seconds; if that id is taken, the next free second. Scheduled runs use the
+trigger time truncated to the cycle (minute cycle: ``yyyyMMddHHmm``, others: ``yyyyMMddHH``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from gitsync import codec
+from gitsync.engine.runner import FINISHED, INIT, Instance, Runner, java_date, stamp
+from gitsync.engine.store import FlowRow, Store
+from gitsync.errors import CodecError
+from gitsync.protocol import STATUS_NAMES, Code
+
+if TYPE_CHECKING:
+    from gitsync.engine.service import Caller, Service
+
+TRIGGER_FROM_TASK_REFUSED = (
+    "Cannot create workflow instance. Please check if the workflow or "
+    "task exist, and do not trigger the same workflow repeatedly in 1 "
+    "minute."
+)
+NO_TASK = "This workflow has no task. You cannot trigger it."
+TASK_TYPE_CODES = {"DATA_INTEGRATION": 7, "COMMAND": 3}  # SPEC §2.1: 3 SHELL; 7 as sampled
+CANCELLABLE = {0, 2, 5, 6, 9}
+
+
+class Runs:
+    def __init__(self, service: Service, runner: Runner) -> None:
+        self.service = service
+        self.store: Store = service.store
+        self.runner = runner
+        self.clock: Callable[[], dt.datetime] = service.clock
+
+    # -- creating instances --------------------------------------------------------------------
+
+    def _new_id(self, flow_id: int, trigger: dt.datetime, scheduled_cycle: str | None) -> str:
+        if scheduled_cycle is not None:
+            suffix = trigger.strftime("%Y%m%d%H%M" if scheduled_cycle == "mi" else "%Y%m%d%H")
+            return f"{flow_id}-{suffix}"
+        moment = trigger.replace(second=0, microsecond=0)
+        while self.store.instance_exists(f"{flow_id}-{moment:%Y%m%d%H%M%S}"):
+            moment += dt.timedelta(seconds=1)
+        return f"{flow_id}-{moment:%Y%m%d%H%M%S}"
+
+    def create(
+        self,
+        row: FlowRow,
+        trigger_ms: int,
+        parameters: dict[str, str] | None = None,
+        start_task: str | None = None,
+        scheduled: bool = False,
+        owner: str = "",
+    ) -> str:
+        """Store a new instance with a snapshot of the flow and hand it to the runner."""
+        wf = codec.workflow_from_flow_struct(row.definition, name=row.name)
+        if not wf.tasks:
+            raise self._error(Code.IN_USE, NO_TASK)
+        trigger = dt.datetime.fromtimestamp(trigger_ms / 1000, dt.UTC)
+        params = dict(wf.parameters)
+        params.update(parameters or {})
+        tasks = {t.id: t for t in self.store.tasks(row.id)}
+        task_ids = {t.name: t.id for t in tasks.values()}
+        with self.store.transaction():
+            instance_id = self._new_id(
+                row.id, trigger, row.definition["cycle"] if scheduled else None
+            )
+            if self.store.instance_exists(instance_id):
+                return instance_id  # this fire time already has its instance
+            suffix = instance_id.split("-", 1)[1]
+            now = self.clock()
+            graph = self.service._graph_for_instance(row, instance_id)
+            self.store.insert_instance(
+                {
+                    "id": instance_id,
+                    "flow_id": row.id,
+                    "org_id": row.org_id,
+                    "flow_name": row.name,
+                    "snapshot": json.dumps(row.definition),
+                    "parameters": codec.parameters_json(tuple(params.items())),
+                    "status": INIT,
+                    "trigger_ms": trigger_ms,
+                    "trigger_time": stamp(trigger),
+                    "timestamp": now.strftime("%Y-%m-%d %H:%M:%S.0"),
+                    "cal_dt": (trigger.date() - dt.timedelta(days=1)).isoformat(),
+                    "owner": owner or row.definition["owners"],
+                    "do_as": self.service._do_as_org(row.org_id),
+                    "type": int(row.definition["type"]),
+                    "if_pre": 0 if scheduled else 1,
+                    "graph": json.dumps(graph, separators=(",", ":"), ensure_ascii=False),
+                },
+                [
+                    {
+                        "id": f"{task_ids[t.name]}-{suffix}",
+                        "flow_instance_id": instance_id,
+                        "task_id": task_ids[t.name],
+                        "task_name": t.name,
+                        "position": i,
+                        "status": INIT,
+                    }
+                    for i, t in enumerate(wf.tasks)
+                ],
+            )
+        run_set = None
+        if start_task is not None:
+            run_set = _downstream(wf, start_task)
+        self.runner.submit(
+            Instance(
+                id=instance_id,
+                flow_id=row.id,
+                workflow=wf,
+                task_ids=task_ids,
+                parameters=params,
+                trigger=trigger,
+                trigger_ms=trigger_ms,
+                do_as=self.service._do_as_org(row.org_id),
+                run_set=run_set,
+            )
+        )
+        return instance_id
+
+    @staticmethod
+    def _error(code: int, msg: str) -> Exception:
+        from gitsync.engine.service import ServiceError
+
+        return ServiceError(code, msg)
+
+    # -- operations ------------------------------------------------------------------------------
+
+    def trigger_flow(self, caller: Caller, p: dict[str, Any]) -> dict[str, str]:
+        row = self.service._operable(caller, p["flowId"])
+        return {"flowInstanceId": self.create(row, p["triggerTime"])}
+
+    def trigger_flow_from_task(self, caller: Caller, p: dict[str, Any]) -> dict[str, str]:
+        row = self.service._operable(caller, p["flowId"])
+        task = self.store.task(p["taskId"])
+        if task is None or task.flow_id != row.id:
+            raise self._error(Code.BAD_PARAMETER, TRIGGER_FROM_TASK_REFUSED)
+        minute_ago = (self.clock() - dt.timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S")
+        recent = [
+            i
+            for i in self.store.instances(caller.org_id)
+            if i["flow_id"] == row.id and i["if_pre"] == 2 and i["timestamp"] >= minute_ago
+        ]  # made in the last minute, whatever for
+        if recent:
+            raise self._error(Code.BAD_PARAMETER, TRIGGER_FROM_TASK_REFUSED)
+        instance_id = self.create(row, p["triggerTime"], start_task=task.name)
+        self.store.update_instance(instance_id, if_pre=2)
+        return {"flowInstanceId": instance_id}
+
+    def update_and_trigger_flow(self, caller: Caller, p: dict[str, Any]) -> dict[str, str]:
+        row = self.service._operable(caller, p["flowId"])
+        try:
+            overrides = dict(codec.parameters_from_service(p["parameters"], "parameters"))
+        except CodecError as e:
+            raise self._error(Code.BAD_PARAMETER, f"Invalid parameter: {e}") from None
+        return {"flowInstanceId": self.create(row, p["triggerTime"], overrides)}
+
+    def _instance(self, caller: Caller, instance_id: str) -> dict[str, Any]:
+        row = self.store.instance(caller.org_id, instance_id)
+        if row is None:
+            raise self._error(Code.BAD_PARAMETER, "Instance not found")
+        return row
+
+    def get_flow_instance(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
+        return self._view(caller, self._instance(caller, p["flowInstId"]), detail=True)
+
+    def _view(self, caller: Caller, row: dict[str, Any], detail: bool) -> dict[str, Any]:
+        snapshot = json.loads(row["snapshot"])
+        graph = json.loads(row["graph"])
+        statuses = {t["task_name"]: t for t in self.store.task_instances(row["id"])}
+        for node in graph["tasks"]:
+            task = statuses.get(node["taskName"])
+            if task is not None:
+                node["status"] = STATUS_NAMES[task["status"]]
+        owner = caller.name in {u for u in snapshot["owners"].split(";") if u}
+        view = {
+            "instanceId": row["id"],
+            "flowId": row["flow_id"],
+            "flowName": row["flow_name"],
+            "freq": snapshot["cron"],
+            "cycle": snapshot["cycle"],
+            "parameters": row["parameters"],
+            "doAs": row["do_as"],
+            "graph": json.dumps(graph, separators=(",", ":"), ensure_ascii=False),
+            "status": row["status"],
+            "statusDesc": STATUS_NAMES[row["status"]],
+            "triggerTime": row["trigger_time"],
+            "startTime": row["start_time"],
+            "endTime": row["end_time"],
+            "timestamp": row["timestamp"],
+            "virtual": False,
+            "owner": row["owner"],
+            "hasEditPri": owner,
+            "hasReadPri": True,
+        }
+        if detail:
+            view.update(alertMode=snapshot["alertMode"], calDt=row["cal_dt"])
+        else:  # the List sample spells these graph keys in snake_case (SPEC §3.16)
+            graph["do_as"] = graph.pop("doAs")
+            for node in graph["tasks"]:
+                node["task_name"], node["task_id"] = node.pop("taskName"), node.pop("taskId")
+            view["graph"] = json.dumps(graph, separators=(",", ":"), ensure_ascii=False)
+            view["isCancelled"] = bool(row["cancelled"])
+        return view
+
+    def list_flow_instances(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
+        from gitsync.engine.service import _page
+
+        wanted = _statuses(p["status"])
+        expression, owner = p.get("expression") or "", p.get("owner") or ""
+        rows = [
+            r
+            for r in self.store.instances(caller.org_id)
+            if r["type"] == p["type"]
+            and r["status"] in wanted
+            and p["fromTriggerTime"] <= r["trigger_ms"] <= p["toTriggerTime"]
+            and (not expression or expression in r["id"] or expression in r["flow_name"])
+            and (not owner or owner in {u for u in r["owner"].split(";") if u})
+        ]
+        total = len(rows)
+        page = _page(
+            rows,
+            p.get("pagination"),
+            {
+                "start_time": lambda r: (r["start_time"], r["id"]),
+                "create_time": lambda r: (r["timestamp"], r["id"]),
+                "trigger_time": lambda r: (r["trigger_ms"], r["id"]),
+                "end_time": lambda r: (r["end_time"], r["id"]),
+                "update_time": lambda r: (r["end_time"] or r["start_time"], r["id"]),
+            },
+        )
+        return {"flowInsts": [self._view(caller, r, detail=False) for r in page], "count": total}
+
+    def _task(self, caller: Caller, task_instance_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        task = self.store.task_instance(task_instance_id)
+        instance = task and self.store.instance(caller.org_id, task["flow_instance_id"])
+        if task is None or instance is None:
+            raise self._error(Code.BAD_PARAMETER, "Instance not found")
+        return task, instance
+
+    def get_task_instance(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
+        task, instance = self._task(caller, p["taskInstId"])
+        body: dict[str, Any] = next(
+            (
+                t
+                for t in json.loads(instance["snapshot"])["tasks"]
+                if t["name"] == task["task_name"]
+            ),
+            {},
+        )
+        record = dt.datetime.strptime(instance["timestamp"][:19], "%Y-%m-%d %H:%M:%S")
+        return {
+            "instanceId": task["id"],
+            "taskId": task["task_id"],
+            "taskName": task["task_name"],
+            "cycle": json.loads(instance["snapshot"])["cycle"],
+            "status": task["status"],
+            "runNum": task["run_num"],
+            "type": TASK_TYPE_CODES.get(body.get("type", ""), 0),
+            "syncType": body.get("syncType"),
+            "freq": None,
+            "ifPre": min(instance["if_pre"], 1),
+            "stsDesc": STATUS_NAMES[task["status"]],
+            "recallNum": task["recall_num"],
+            "triggerTime": instance["trigger_time"],
+            "timeout": body.get("timeout", 0),
+            "recallLimit": body.get("retryLimit", 0),
+            "recallInterval": body.get("retryInterval", 0),
+            "startTime": task["start_time"],
+            "endTime": task["end_time"],
+            "timeStamp": java_date(record),
+            "isTimeout": bool(task["is_timeout"]),
+            "flowInstId": instance["id"],
+            "doAs": instance["do_as"],
+            "alert": False,
+            "runMode": body.get("runMode", "{}"),
+            "cmd": task["cmd"] or body.get("cmd", ""),
+            "hasResourceBefore": False,
+            "resourceName": "",
+            "fileName": "",
+            "resourceVersion": "",
+        }
+
+    def get_task_instance_log(self, caller: Caller, p: dict[str, Any]) -> dict[str, str]:
+        task, instance = self._task(caller, p["taskInstId"])
+        path = self.runner.log_path(instance["id"], task["id"])
+        if not path.exists():
+            raise self._error(Code.BAD_PARAMETER, "Invalid taskInstId or it has no log")
+        text = path.read_text("utf-8", errors="replace")
+        limit = p.get("maxLength") or 2**20
+        return {"log": text[-limit:] if limit > 0 else ""}
+
+    def cancel_flow_instance(self, caller: Caller, p: dict[str, Any]) -> str:
+        row = self._instance(caller, p["flowInstId"])
+        flow = self.store.flow(caller.org_id, row["flow_id"])
+        if flow is not None:
+            self.service._operable(caller, flow.id)
+        if row["status"] not in CANCELLABLE:
+            raise self._error(
+                Code.BAD_PARAMETER,
+                f"Instance {row['id']} is {STATUS_NAMES[row['status']]} and cannot be cancelled",
+            )
+        if not self.runner.cancel(row["id"]):
+            self.runner._mark_cancelled(row["id"])
+        return ""
+
+    def cancel_all(self, flow_id: int, org_id: str) -> None:
+        for row in self.store.instances(org_id):
+            if row["flow_id"] == flow_id and row["status"] not in FINISHED:
+                self.runner.cancel(row["id"])
+
+
+def _statuses(value: Any) -> set[int]:
+    parts = value if isinstance(value, list) else str(value).split(",")
+    try:
+        return {int(str(p).strip()) for p in parts if str(p).strip()}
+    except ValueError:
+        from gitsync.engine.service import bad
+
+        raise bad("Invalid parameter: status must be comma-separated status codes") from None
+
+
+def _downstream(wf: Any, start: str) -> set[str]:
+    """The start task and everything downstream of it through relations that re-run."""
+    down: dict[str, list[str]] = {}
+    for task in wf.tasks:
+        for dep in task.depends_on:
+            if dep.is_local and dep.rerun:
+                down.setdefault(dep.task, []).append(task.name)
+    found, stack = {start}, [start]
+    while stack:
+        for child in down.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
