@@ -50,7 +50,39 @@ _SHELL = set("|&;<>()$`\\\"'*?[]#~=%{}!\n\t")
 
 
 _BUILTINS = frozenset(
-    ["alias", "bg", "break", "cd", "command", "continue", "eval", "exec", "exit", "export", "fc", "fg", "getopts", "hash", "jobs", "read", "readonly", "return", "set", "shift", "source", "times", "trap", "type", "ulimit", "umask", "unalias", "unset", "wait", ".", ":"]
+    [
+        "alias",
+        "bg",
+        "break",
+        "cd",
+        "command",
+        "continue",
+        "eval",
+        "exec",
+        "exit",
+        "export",
+        "fc",
+        "fg",
+        "getopts",
+        "hash",
+        "jobs",
+        "read",
+        "readonly",
+        "return",
+        "set",
+        "shift",
+        "source",
+        "times",
+        "trap",
+        "type",
+        "ulimit",
+        "umask",
+        "unalias",
+        "unset",
+        "wait",
+        ".",
+        ":",
+    ]
 )
 
 
