@@ -12,6 +12,7 @@ parameters keep their order.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -294,6 +295,7 @@ def _task_struct(task: Task, extensions: bool = False) -> dict[str, Any]:
 # -- Flow Struct -> model ----------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=512)
 def snake_case(key: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in key)
 

@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 import json
 import os
+import queue
 import shlex
 import shutil
 import signal
@@ -22,11 +23,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitsync import codec
+from gitsync.engine.journal import Journal
 from gitsync.engine.store import Store
 from gitsync.engine.tasks import CannotRun, command_line
 from gitsync.engine.variables import substitute, system_variables
@@ -86,18 +88,17 @@ _BUILTINS = frozenset(
 )
 
 
-@functools.lru_cache(maxsize=256)
-def _on_path(program: str) -> bool:
-    return program not in _BUILTINS and shutil.which(program) is not None
-
-
-def argv(command: str) -> list[str]:
-    """Like make: a plain command of a program on PATH is executed directly; anything
-    shell-like (metacharacters, builtins) goes to ``sh -c``."""
+@functools.lru_cache(maxsize=4096)
+def argv(command: str) -> tuple[str, ...]:
+    """Like make: a plain command of a program on PATH is executed directly (by its full path,
+    so no PATH search per run); anything shell-like (metacharacters, builtins) goes to
+    ``sh -c``."""
+    shell = ("/bin/sh", "-c", command)
     if not command.strip() or any(c in _SHELL for c in command):
-        return ["/bin/sh", "-c", command]
+        return shell
     words = shlex.split(command)
-    return words if _on_path(words[0]) else ["/bin/sh", "-c", command]
+    program = shutil.which(words[0]) if words[0] not in _BUILTINS else None
+    return (program, *words[1:]) if program else shell
 
 
 def stamp(moment: dt.datetime) -> str:
@@ -143,6 +144,9 @@ class Instance:
     run_set: set[str] | None = None  # Trigger From Task: only these run
     cancelled: threading.Event = field(default_factory=threading.Event)
     pids: dict[str, int] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)  # filled once when it starts
+    log_dir: Path | None = None
+    work_dir: Path | None = None
 
     def task_instance_id(self, name: str) -> str:
         return f"{self.task_ids[name]}-{self.id.split('-', 1)[1]}"
@@ -164,6 +168,7 @@ class Runner:
         self._pool = ThreadPoolExecutor(
             max_workers=self.parallelism, thread_name_prefix="gitsync-task"
         )
+        self.journal = Journal(store)
         self._lock = threading.Lock()
         self._running: dict[int, Instance] = {}  # flow id -> its running instance
         self._waiting: dict[int, deque[Instance]] = {}
@@ -205,6 +210,7 @@ class Runner:
         for thread in list(self._threads):
             thread.join(timeout=10)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.journal.close()
 
     # -- submitting ----------------------------------------------------------------------------
 
@@ -212,7 +218,7 @@ class Runner:
         """Run now, or WAIT for the trigger time or for the flow's running instance."""
         delay = (instance.trigger_ms / 1000) - self.clock().timestamp()
         if delay > 0:
-            self.store.update_instance(instance.id, status=WAIT)
+            self.journal.instance(instance.id, status=WAIT)
             timer = threading.Timer(delay, self._admit, args=(instance,))
             timer.daemon = True
             with self._lock:
@@ -233,7 +239,7 @@ class Runner:
                 self._running[instance.flow_id] = instance
                 wait_now = False
         if wait_now:
-            self.store.update_instance(instance.id, status=WAIT)
+            self.journal.instance(instance.id, status=WAIT)
             return
         thread = threading.Thread(
             target=self._run, args=(instance,), daemon=True, name=f"gitsync-instance-{instance.id}"
@@ -279,12 +285,13 @@ class Runner:
             kill_group(pid)
 
     def _mark_cancelled(self, instance_id: str) -> None:
+        self.journal.flush()
         now = stamp(self.clock())
-        tasks = self.store.task_instances(instance_id)
-        self.store.update_tasks(
-            [(t["id"], {"status": CANCEL}) for t in tasks if t["status"] not in FINISHED]
-        )
-        self.store.update_instance(instance_id, status=CANCEL, cancelled=1, end_time=now)
+        for task in self.store.task_instances(instance_id):
+            if task["status"] not in FINISHED:
+                self.journal.task(task["id"], status=CANCEL)
+        self.journal.instance(instance_id, status=CANCEL, cancelled=1, end_time=now)
+        self.journal.flush()
 
     # -- running one instance ------------------------------------------------------------------
 
@@ -292,16 +299,19 @@ class Runner:
         try:
             self._run_dag(instance)
         except Exception as e:  # a bug must not leave the instance RUNNING forever
-            self.store.update_instance(
-                instance.id, status=INTERNAL_ERROR, end_time=stamp(self.clock())
-            )
+            self.journal.instance(instance.id, status=INTERNAL_ERROR, end_time=stamp(self.clock()))
             self._append(instance.id, "engine", f"[gitsync] internal error: {e!r}\n")
         finally:
             self._finished(instance)
 
     def _run_dag(self, instance: Instance) -> None:
         wf = instance.workflow
-        self.store.update_instance(instance.id, status=RUNNING, start_time=stamp(self.clock()))
+        instance.variables = system_variables(instance.trigger)
+        instance.log_dir = self.logs / instance.id
+        instance.work_dir = self.work / instance.id
+        instance.log_dir.mkdir(parents=True, exist_ok=True)
+        instance.work_dir.mkdir(parents=True, exist_ok=True)
+        self.journal.instance(instance.id, status=RUNNING, start_time=stamp(self.clock()))
         tasks = {t.name: t for t in wf.tasks}
         down: dict[str, list[str]] = {name: [] for name in tasks}
         waiting: dict[str, int] = {}
@@ -311,56 +321,54 @@ class Runner:
             for up in local:
                 down[up].append(task.name)
         status: dict[str, int] = {}
-        ready: deque[str] = deque()
-        skipped = []
         for name in tasks:
             if instance.run_set is not None and name not in instance.run_set:
                 status[name] = SKIP
-                skipped.append(name)
-        for name in skipped:
+                self.journal.task(instance.task_instance_id(name), status=SKIP)
+        for name in list(status):
             for child in down[name]:
                 waiting[child] -= 1
-        ready.extend(n for n in tasks if n not in status and waiting[n] == 0)
-        if skipped:
-            self.store.update_tasks(
-                [(instance.task_instance_id(n), {"status": SKIP}) for n in skipped]
-            )
-        running: dict[Future[int], str] = {}
-        while ready or running:
-            while ready and not instance.cancelled.is_set():
-                name = ready.popleft()
-                running[self._pool.submit(self._attempts, instance, tasks[name])] = name
-            if not running:
-                break
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                name = running.pop(future)
-                status[name] = future.result()
-                if status[name] == SUCCESS:
-                    for child in down[name]:
-                        waiting[child] -= 1
-                        if waiting[child] == 0 and child not in status:
-                            ready.append(child)
-                elif status[name] != CANCEL:  # cancelled: the rest ends CANCEL below
-                    self._skip_downstream(instance, name, down, status)
-        leftover = [n for n in tasks if n not in status]
+        done: queue.SimpleQueue[tuple[str, int]] = queue.SimpleQueue()
+
+        def start(name: str) -> None:
+            future = self._pool.submit(self._attempts, instance, tasks[name])
+            future.add_done_callback(lambda f: done.put((name, _outcome(f))))
+
+        pending = 0
+        for name in tasks:
+            if name not in status and waiting[name] == 0:
+                start(name)
+                pending += 1
+        while pending:
+            name, result = done.get()
+            pending -= 1
+            status[name] = result
+            if result == SUCCESS:
+                for child in down[name]:
+                    waiting[child] -= 1
+                    if waiting[child] == 0 and child not in status:
+                        if instance.cancelled.is_set():
+                            continue
+                        start(child)
+                        pending += 1
+            elif result != CANCEL:  # cancelled: the rest ends CANCEL below
+                self._skip_downstream(instance, name, down, status)
         cancelled = instance.cancelled.is_set()
-        if leftover:
-            self.store.update_tasks(
-                [
-                    (instance.task_instance_id(n), {"status": CANCEL if cancelled else SKIP})
-                    for n in leftover
-                ]
-            )
+        for name in tasks:
+            if name not in status:
+                self.journal.task(
+                    instance.task_instance_id(name), status=CANCEL if cancelled else SKIP
+                )
         if cancelled:
             final = CANCEL
         elif any(s in (FAIL, TIMEOUT, INTERNAL_ERROR) for s in status.values()):
             final = FAIL
         else:
             final = SUCCESS
-        self.store.update_instance(
+        self.journal.instance(
             instance.id, status=final, end_time=stamp(self.clock()), cancelled=int(cancelled)
         )
+        self.journal.flush()
 
     def _skip_downstream(
         self, instance: Instance, name: str, down: dict[str, list[str]], status: dict[str, int]
@@ -373,10 +381,8 @@ class Runner:
             status[child] = SKIP
             skipped.append(child)
             stack.extend(down[child])
-        if skipped:
-            self.store.update_tasks(
-                [(instance.task_instance_id(n), {"status": SKIP}) for n in skipped]
-            )
+        for child in skipped:
+            self.journal.task(instance.task_instance_id(child), status=SKIP)
 
     def log_path(self, instance_id: str, task_instance_id: str) -> Path:
         return self.logs / instance_id / f"{task_instance_id}.log"
@@ -391,44 +397,29 @@ class Runner:
         """Run one task with its retries; returns its final status."""
         tid = instance.task_instance_id(task.name)
         if instance.cancelled.is_set():
-            self.store.update_tasks([(tid, {"status": CANCEL})])
+            self.journal.task(tid, status=CANCEL)
             return CANCEL
-        values = {
-            **system_variables(instance.trigger),
-            **instance.parameters,
-            "task_id": str(instance.task_ids[task.name]),
-            "instance_id": tid,
-        }
         try:
-            command = substitute(command_line(task), values, instance.trigger)
+            command = command_line(task)
         except CannotRun as e:
             self._append(instance.id, tid, f"[gitsync] {e}\n")
             now = stamp(self.clock())
-            self.store.update_tasks(
-                [(tid, {"status": FAIL, "start_time": now, "end_time": now, "run_num": 1})]
-            )
+            self.journal.task(tid, status=FAIL, start_time=now, end_time=now, run_num=1)
             return FAIL
+        if "${" in command:
+            values = {
+                **instance.variables,
+                **instance.parameters,
+                "task_id": str(instance.task_ids[task.name]),
+                "instance_id": tid,
+            }
+            command = substitute(command, values, instance.trigger)
         attempts = task.retries + 1
         result = FAIL
         for attempt in range(1, attempts + 1):
             if instance.cancelled.is_set():
                 result = CANCEL
                 break
-            start = self.clock()
-            self.store.update_tasks(
-                [
-                    (
-                        tid,
-                        {
-                            "status": RUNNING,
-                            "run_num": attempt,
-                            "recall_num": attempt - 1,
-                            "start_time": stamp(start),
-                            "cmd": command,
-                        },
-                    )
-                ]
-            )
             result = self._one_attempt(instance, task, tid, command, attempt)
             if result in (SUCCESS, CANCEL) or attempt == attempts:
                 break
@@ -440,49 +431,47 @@ class Runner:
             if instance.cancelled.wait(task.retry_interval):
                 result = CANCEL
                 break
-        self.store.update_tasks(
-            [
-                (
-                    tid,
-                    {
-                        "status": result,
-                        "end_time": stamp(self.clock()),
-                        "is_timeout": int(result == TIMEOUT),
-                    },
-                )
-            ]
+        self.journal.task(
+            tid, status=result, end_time=stamp(self.clock()), is_timeout=int(result == TIMEOUT)
         )
         return result
 
     def _one_attempt(
         self, instance: Instance, task: Task, tid: str, command: str, attempt: int
     ) -> int:
-        path = self.log_path(instance.id, tid)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        work = self.work / instance.id
-        work.mkdir(parents=True, exist_ok=True)
+        assert instance.log_dir is not None
+        path = instance.log_dir / f"{tid}.log"
+        now = self.clock()
         header = (
             f"{'=' * 73}\nrun  num:\t{attempt}\ninstance:\t{tid}\ncmdline:\t{command}\n"
-            f"submitter:\t{instance.do_as}\ncurrent time:\t{java_date(self.clock())}\n"
+            f"submitter:\t{instance.do_as}\ncurrent time:\t{java_date(now)}\n"
             f"{'=' * 39}\n"
         )
-        with path.open("a", encoding="utf-8") as log:
-            log.write(header)
-            log.flush()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, header.encode())
             try:
                 proc = subprocess.Popen(
                     argv(command),
-                    stdout=log,
+                    stdout=fd,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
-                    cwd=work,
+                    cwd=instance.work_dir,
                     start_new_session=True,
                 )
             except OSError as e:
-                log.write(f"[gitsync] cannot start the command: {e.strerror or e}\n")
+                os.write(fd, f"[gitsync] cannot start the command: {e.strerror or e}\n".encode())
                 return FAIL
             instance.pids[task.name] = proc.pid
-            self.store.update_tasks([(tid, {"pid": proc.pid})])
+            self.journal.task(
+                tid,
+                status=RUNNING,
+                run_num=attempt,
+                recall_num=attempt - 1,
+                start_time=stamp(now),
+                cmd=command,
+                pid=proc.pid,
+            )
             if instance.cancelled.is_set():
                 kill_group(proc.pid)
             try:
@@ -490,19 +479,32 @@ class Runner:
             except subprocess.TimeoutExpired:
                 kill_group(proc.pid)
                 proc.wait()
-                log.write(f"\n[gitsync] timed out after {task.timeout} s; process group killed\n")
+                note = f"\n[gitsync] timed out after {task.timeout} s; process group killed\n"
+                os.write(fd, note.encode())
                 return CANCEL if instance.cancelled.is_set() else TIMEOUT
             finally:
                 instance.pids.pop(task.name, None)
             kill_group(proc.pid)  # anything it left running in its group
             if instance.cancelled.is_set():
-                log.write("\n[gitsync] cancelled; process group killed\n")
+                os.write(fd, b"\n[gitsync] cancelled; process group killed\n")
                 return CANCEL
             if str(code) == task.success_code:
                 return SUCCESS
-            log.write(f"\n[gitsync] exit code {code}; success code is {task.success_code}\n")
+            os.write(
+                fd, f"\n[gitsync] exit code {code}; success code is {task.success_code}\n".encode()
+            )
             return FAIL
+        finally:
+            os.close(fd)
 
 
 def instance_workflow(snapshot: str, name: str) -> Workflow:
     return codec.workflow_from_flow_struct(json.loads(snapshot), name=name)
+
+
+def _outcome(future: Future[int]) -> int:
+    """A task's status; a crash inside the runner is the platform's fault, not the task's."""
+    try:
+        return future.result()
+    except Exception:
+        return INTERNAL_ERROR

@@ -8,8 +8,10 @@ trigger time truncated to the cycle (minute cycle: ``yyyyMMddHHmm``, others: ``y
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gitsync import codec
@@ -59,7 +61,7 @@ class Runs:
         owner: str = "",
     ) -> str:
         """Store a new instance with a snapshot of the flow and hand it to the runner."""
-        wf = codec.workflow_from_flow_struct(row.definition, name=row.name)
+        wf = self.service.model(row)
         if not wf.tasks:
             raise self._error(Code.IN_USE, NO_TASK)
         trigger = dt.datetime.fromtimestamp(trigger_ms / 1000, dt.UTC)
@@ -123,6 +125,7 @@ class Runs:
                 run_set=run_set,
             )
         )
+        self.runner.journal.flush()  # its WAIT (or RUNNING) is visible on return
         return instance_id
 
     @staticmethod
@@ -172,23 +175,22 @@ class Runs:
         return self._view(caller, self._instance(caller, p["flowInstId"]), detail=True)
 
     def _view(self, caller: Caller, row: dict[str, Any], detail: bool) -> dict[str, Any]:
-        snapshot = json.loads(row["snapshot"])
-        graph = json.loads(row["graph"])
-        statuses = {t["task_name"]: t for t in self.store.task_instances(row["id"])}
-        for node in graph["tasks"]:
-            task = statuses.get(node["taskName"])
-            if task is not None:
-                node["status"] = STATUS_NAMES[task["status"]]
-        owner = caller.name in {u for u in snapshot["owners"].split(";") if u}
+        parts = _parts(row["snapshot"], row["graph"], snake=not detail)
+        statuses = self.store.task_statuses(row["id"])
+        nodes = ",".join(
+            f'{fragment},"status":"{STATUS_NAMES[statuses.get(name, INIT)]}"}}'
+            for name, fragment in parts.nodes
+        )
+        header = parts.header
         view = {
             "instanceId": row["id"],
             "flowId": row["flow_id"],
             "flowName": row["flow_name"],
-            "freq": snapshot["cron"],
-            "cycle": snapshot["cycle"],
+            "freq": header["cron"],
+            "cycle": header["cycle"],
             "parameters": row["parameters"],
             "doAs": row["do_as"],
-            "graph": json.dumps(graph, separators=(",", ":"), ensure_ascii=False),
+            "graph": f"{parts.before}{nodes}{parts.after}",
             "status": row["status"],
             "statusDesc": STATUS_NAMES[row["status"]],
             "triggerTime": row["trigger_time"],
@@ -197,16 +199,12 @@ class Runs:
             "timestamp": row["timestamp"],
             "virtual": False,
             "owner": row["owner"],
-            "hasEditPri": owner,
+            "hasEditPri": caller.name in header["owner_set"],
             "hasReadPri": True,
         }
         if detail:
-            view.update(alertMode=snapshot["alertMode"], calDt=row["cal_dt"])
-        else:  # the List sample spells these graph keys in snake_case (SPEC §3.16)
-            graph["do_as"] = graph.pop("doAs")
-            for node in graph["tasks"]:
-                node["task_name"], node["task_id"] = node.pop("taskName"), node.pop("taskId")
-            view["graph"] = json.dumps(graph, separators=(",", ":"), ensure_ascii=False)
+            view.update(alertMode=header["alertMode"], calDt=row["cal_dt"])
+        else:
             view["isCancelled"] = bool(row["cancelled"])
         return view
 
@@ -341,3 +339,39 @@ def _downstream(wf: Any, start: str) -> set[str]:
                 found.add(child)
                 stack.append(child)
     return found
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """An instance's view, pre-cut: what never changes is serialized once, and each poll only
+    joins the task nodes with their current status."""
+
+    header: dict[str, Any]
+    before: str
+    nodes: tuple[tuple[str, str], ...]  # (task name, node JSON without its closing brace)
+    after: str
+
+
+@functools.lru_cache(maxsize=64)
+def _parts(snapshot: str, graph_text: str, snake: bool) -> _Parts:
+    data = json.loads(snapshot)
+    header = {k: data[k] for k in ("cron", "cycle", "owners", "alertMode")}
+    header["owner_set"] = frozenset(u for u in data["owners"].split(";") if u)
+    graph = json.loads(graph_text)
+    tasks = graph.pop("tasks")
+    if snake:  # the List sample spells these graph keys in snake_case (SPEC §3.16)
+        graph["do_as"] = graph.pop("doAs")
+        tasks = [
+            {
+                ("task_name" if k == "taskName" else "task_id" if k == "taskId" else k): v
+                for k, v in node.items()
+            }
+            for node in tasks
+        ]
+    name_key = "task_name" if snake else "taskName"
+    text = json.dumps(graph, separators=(",", ":"), ensure_ascii=False)
+    nodes = tuple(
+        (str(node[name_key]), json.dumps(node, separators=(",", ":"), ensure_ascii=False)[:-1])
+        for node in tasks
+    )
+    return _Parts(header, text[:-1] + ',"tasks":[', nodes, "]}")

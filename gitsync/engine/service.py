@@ -80,6 +80,7 @@ class Service:
         self.store = store
         self.clock = clock
         self.runs: Runs | None = None  # set by the engine when it runs workflows
+        self._models: dict[int, tuple[tuple[int, str, str], Workflow]] = {}
 
     # -- dispatch ------------------------------------------------------------------------------
 
@@ -127,8 +128,16 @@ class Service:
             raise ServiceError(Code.NO_PRIVILEGE, NO_PRIVILEGE)
         return row
 
-    def _model(self, row: FlowRow) -> Workflow:
-        return codec.workflow_from_flow_struct(row.definition, name=row.name)
+    def model(self, row: FlowRow) -> Workflow:
+        """The stored flow as a model, decoded once per version (a 1,000-task flow takes a
+        noticeable time to decode, and every trigger needs it)."""
+        key = (row.id, row.update_time, row.name)
+        cached = self._models.get(row.id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        wf = codec.workflow_from_flow_struct(row.definition, name=row.name)
+        self._models[row.id] = (key, wf)
+        return wf
 
     def _check(self, caller: Caller, wf: Workflow, self_id: int | None) -> None:
         """What Import and Save refuse with 'Workflow validation failed' (SPEC §3.3 [I])."""
@@ -144,7 +153,7 @@ class Service:
                     )
                     continue
                 if dep.task:
-                    up_task = self._model(upstream).task(dep.task)
+                    up_task = self.model(upstream).task(dep.task)
                     if up_task is None:
                         problems.append(
                             f"task '{task.name}' depends on '{dep.flow}.{dep.task}',"
@@ -236,6 +245,7 @@ class Service:
             wf = codec.workflow_from_flow_struct(flow_json, name=name)
         except CodecError as e:
             raise bad(f"Workflow validation failed: {e}") from None
+        now = _stamp(self.clock())
         with self.store.transaction():
             if self.store.directory(caller.org_id, p.get("dirId", "")) is None:
                 raise bad("Directory does not exist")
@@ -246,12 +256,13 @@ class Service:
                 name=name,
                 definition=_stored(wf, flow_json.get("desc")),
                 user=caller.name,
-                now=_stamp(self.clock()),
+                now=now,
                 wished_id=p.get("flowId"),
                 task_names=[t.name for t in wf.tasks],
             )
         if flow_id is None:
             raise bad(f"Invalid parameter: flowName (a workflow named '{name}' already exists)")
+        self._models[flow_id] = ((flow_id, now, name), wf)  # what model() would decode
         return {"flowId": flow_id}
 
     def export_flow(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
@@ -464,18 +475,20 @@ class Service:
                     "Incorrect parameter: other workflows reference this workflow by "
                     "name; it cannot be renamed"
                 )
+            now = _stamp(self.clock())
             saved = self.store.update_flow(
                 row.id,
                 name=name,
                 definition=_stored(wf, struct.get("desc")),
                 active=1 if p["active"] else 0,
                 user=caller.name,
-                now=_stamp(self.clock()),
+                now=now,
                 queue=p.get("queue") or row.queue,
                 tasks=kept,
             )
         if not saved:
             raise bad(f"Incorrect parameter: a workflow named '{name}' already exists")
+        self._models[row.id] = ((row.id, now, name), wf)
         return {"flowId": row.id}
 
     def _apply_graph(

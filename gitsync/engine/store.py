@@ -447,6 +447,14 @@ class Store:
             )
             return [dict(r) for r in rows]
 
+    def task_statuses(self, instance_id: str) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT task_name, status FROM task_instances WHERE flow_instance_id=?",
+                (instance_id,),
+            )
+            return {name: status for name, status in rows}
+
     def task_instance(self, task_instance_id: str) -> dict[str, Any] | None:
         with self._lock:
             row = self._db.execute(
@@ -470,6 +478,14 @@ class Store:
                     f"UPDATE task_instances SET {sets} WHERE id=?",
                     (*values.values(), task_instance_id),
                 )
+
+    def write_batch(self, items: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """("task" | "instance", id, values) updates, in order, in one transaction."""
+        with self.transaction() as db:
+            for kind, key, values in items:
+                table = "task_instances" if kind == "task" else "flow_instances"
+                sets = ", ".join(f"{k}=?" for k in values)
+                db.execute(f"UPDATE {table} SET {sets} WHERE id=?", (*values.values(), key))
 
     def delete_instances(self, flow_id: int) -> list[str]:
         with self.transaction() as db:

@@ -1,0 +1,140 @@
+"""The engine running a 1,000-task DAG of `true` versus `make -j N` running the same DAG.
+
+Run: .venv/bin/python benchmarks/engine.py [--tasks 1000] [--width 50] [--jobs N] [--repeat 3]
+
+The DAG is layered: each layer's tasks depend on two tasks of the layer before (fan-out and
+fan-in). Both sides get the same parallelism N (default: the CPU count). Prints the best wall
+time of each, the ratio (goal <= 1.3x) and the engine's overhead per task over make
+(goal <= 2 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from gitsync.engine.server import EngineOptions, RunningEngine
+
+POLL = float(os.environ.get("BENCH_POLL", "0.02"))  # how often the client asks
+
+
+def layers(tasks: int, width: int) -> list[list[str]]:
+    names = [f"t{i}" for i in range(tasks)]
+    return [names[i : i + width] for i in range(0, tasks, width)]
+
+
+def upstreams(grid: list[list[str]]) -> dict[str, list[str]]:
+    ups: dict[str, list[str]] = {}
+    for depth, layer in enumerate(grid):
+        for i, name in enumerate(layer):
+            if depth == 0:
+                ups[name] = []
+                continue
+            before = grid[depth - 1]
+            ups[name] = sorted({before[i % len(before)], before[(i * 7 + 3) % len(before)]})
+    return ups
+
+
+def run_make(ups: dict[str, list[str]], jobs: int, work: Path) -> float:
+    makefile = work / "Makefile"
+    lines = [".PHONY: all " + " ".join(ups), "all: " + " ".join(ups)]
+    for name, deps in ups.items():
+        lines += [f"{name}: {' '.join(deps)}", "\ttrue"]
+    makefile.write_text("\n".join(lines) + "\n")
+    start = time.perf_counter()
+    subprocess.run(["make", "-s", f"-j{jobs}", "-f", str(makefile), "all"], cwd=work, check=True)
+    return time.perf_counter() - start
+
+
+def run_engine(ups: dict[str, list[str]], jobs: int, work: Path) -> float:
+    options = EngineOptions(work / "engine", parallelism=jobs)
+    flow = {
+        "cycle": "D",
+        "cron": "",
+        "type": 0,
+        "owners": "local",
+        "tasks": [
+            {
+                "name": n,
+                "type": "COMMAND",
+                "cmd": "true",
+                "retryLimit": 0,
+                "timeout": 60,
+                "runMode": "{}",
+            }
+            for n in ups
+        ],
+        "relations": [
+            {"sourceTaskName": u, "targetTaskName": n, "rerun": True}
+            for n, us in ups.items()
+            for u in us
+        ],
+    }
+    query = {"userId": "u_local", "orgId": "o_local"}
+    base = "/batch-processing-service/v2.1"
+    with RunningEngine(options) as engine, httpx.Client(base_url=engine.url, timeout=60) as http:
+        root = http.get(f"{base}/directories", params={**query, "action": "listWorkFlowDirs"})
+        dir_id = root.json()["data"][0]["key"]
+        imported = http.post(
+            f"{base}/flows",
+            params={**query, "action": "import"},
+            content=json.dumps({"flowName": "bench", "dirId": dir_id, "flowJson": flow}),
+        )
+        flow_id = imported.json()["data"]["flowId"]
+        start = time.perf_counter()
+        answer = http.post(
+            f"{base}/flows",
+            params={**query, "action": "trigger"},
+            content=json.dumps({"flowId": flow_id, "triggerTime": int(time.time() * 1000)}),
+        )
+        instance = answer.json()["data"]["flowInstanceId"]
+        while True:
+            got = http.get(
+                f"{base}/flowInstances", params={**query, "action": "get", "flowInstId": instance}
+            ).json()
+            if got["data"]["status"] not in (0, 2, 5, 6):
+                break
+            time.sleep(POLL)
+        elapsed = time.perf_counter() - start
+        if got["data"]["statusDesc"] != "SUCCESS":
+            raise SystemExit(f"the engine run ended {got['data']['statusDesc']}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--width", type=int, default=50)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    if not shutil.which("make"):
+        raise SystemExit("make is not installed")
+    ups = upstreams(layers(args.tasks, args.width))
+    engine_best = make_best = float("inf")
+    for _ in range(args.repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            make_best = min(make_best, run_make(ups, args.jobs, Path(tmp)))
+        with tempfile.TemporaryDirectory() as tmp:
+            engine_best = min(engine_best, run_engine(ups, args.jobs, Path(tmp)))
+    overhead = (engine_best - make_best) / args.tasks * 1000
+    print(
+        f"DAG: {args.tasks} tasks of `true` in {len(layers(args.tasks, args.width))} layers, "
+        f"parallelism {args.jobs}, best of {args.repeat}"
+    )
+    print(f"gitsync engine:        {engine_best:8.3f} s")
+    print(f"make -j{args.jobs}:               {make_best:8.3f} s")
+    print(f"ratio engine / make:   {engine_best / make_best:8.2f}x  (goal <= 1.3x)")
+    print(f"overhead per task:     {overhead:8.3f} ms (goal <= 2 ms)")
+
+
+if __name__ == "__main__":
+    main()
