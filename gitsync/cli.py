@@ -93,6 +93,12 @@ def validate(paths: tuple[Path, ...], fmt: str) -> int:
 @click.option("--user-id", help="A user to add to --org-id.")
 @click.option("--app-key", help="Require EnOS gateway authentication with this access key.")
 @click.option("--app-secret", help="The secret key that goes with --app-key.")
+@click.option(
+    "--parallelism",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Tasks run at once [default: the CPU count].",
+)
 def serve(
     host: str,
     port: int,
@@ -101,6 +107,7 @@ def serve(
     user_id: str | None,
     app_key: str | None,
     app_secret: str | None,
+    parallelism: int | None,
 ) -> None:
     """Run the bundled reference engine in the foreground until Ctrl-C."""
     from gitsync.engine.server import EngineOptions, User, serve_forever
@@ -112,6 +119,7 @@ def serve(
     settings = config.load()
     options = EngineOptions(
         schedule=True,
+        parallelism=parallelism,
         data_dir=data_dir or settings.engine_dir,
         app_key=app_key,
         app_secret=app_secret,
