@@ -213,6 +213,14 @@ class Client:
         while True:
             try:
                 return self._send(op, query or {}, body)
+            except RemoteError as e:
+                # a repeated write refused (say, 'already exists'): the first one may have
+                # landed after all, so read before calling it a failure
+                if attempt and op.writes and verify is not None:
+                    done = self._verified(verify)
+                    if done is not None:
+                        return done
+                raise e from None
             except _Retryable as e:
                 attempt += 1
                 if attempt > self.retries:

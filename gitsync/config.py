@@ -23,7 +23,8 @@ DEFAULT_ROOT = "gitsync"
 EMBEDDED = "embedded"
 LOCAL_ORG, LOCAL_USER = "o_local", "u_local"
 _KNOWN_KEYS = {"flows", "targets"}
-_TARGET_KEYS = {"url", "org_id", "user_id", "root", "credentials"}
+_TARGET_KEYS = {"url", "org_id", "user_id", "root", "credentials", "timeout"}
+DEFAULT_TIMEOUT = 30.0
 
 STARTER = """\
 # gitsync configuration. Commit this file; never put credentials in it.
@@ -59,6 +60,7 @@ class Target:
     user_id: str
     root: tuple[str, ...]
     credentials_file: Path | None = None
+    timeout: float = DEFAULT_TIMEOUT  # seconds per request
 
     @property
     def embedded(self) -> bool:
@@ -126,9 +128,11 @@ def _target(name: str, data: Any) -> Target:
     if not root:
         raise ConfigError(f"{where}: root must name a directory under 'Workflow'")
     creds = data.get("credentials")
-    return Target(
-        name, url.rstrip("/"), org, user, root, Path(str(creds)).expanduser() if creds else None
-    )
+    timeout = data.get("timeout", DEFAULT_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ConfigError(f"{where}: timeout must be a number of seconds")
+    credentials = Path(str(creds)).expanduser() if creds else None
+    return Target(name, url.rstrip("/"), org, user, root, credentials, float(timeout))
 
 
 def _read_credentials(path: Path) -> tuple[str, str]:

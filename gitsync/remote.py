@@ -134,10 +134,24 @@ def read_state(client: Client, root: Path_, progress: Progress = _noop) -> Remot
 # -- the lock ----------------------------------------------------------------------
 
 
+def ensure_directory(client: Client, parent_id: str, name: str) -> str:
+    """Create a directory, or take the one of that name that appeared meanwhile (another
+    apply, a person in the console): either way the directory exists afterwards."""
+    try:
+        return client.create_directory(parent_id, name)
+    except RemoteError as e:
+        if e.code != Code.BAD_PARAMETER or "already exists" not in e.message:
+            raise
+        existing = client.find_directory(parent_id, name)
+        if existing is None:
+            raise
+        return existing
+
+
 def _ensure_dirs(client: Client, dirs: dict[Path_, str], path: Path_) -> str:
     for i in range(1, len(path) + 1):
         if path[:i] not in dirs:
-            dirs[path[:i]] = client.create_directory(dirs[path[: i - 1]], path[i - 1])
+            dirs[path[:i]] = ensure_directory(client, dirs[path[: i - 1]], path[i - 1])
     return dirs[path]
 
 
@@ -260,7 +274,7 @@ class _Applier:
         parent = self.dirs.get(change.path[:-1])
         if parent is None:
             raise GitsyncError("its parent directory was not created")
-        self.dirs[change.path] = self.client.create_directory(parent, change.path[-1])
+        self.dirs[change.path] = ensure_directory(self.client, parent, change.path[-1])
         return "created"
 
     def create_flow(self, change: Change) -> str:

@@ -33,7 +33,9 @@ def connect(settings: Settings, target: Target) -> Iterator[Client]:
         return
     pair = settings.credentials(target)
     credentials = Credentials(*pair) if pair else None
-    with Client(target.url, target.org_id, target.user_id, credentials) as client:
+    with Client(
+        target.url, target.org_id, target.user_id, credentials, timeout=target.timeout
+    ) as client:
         yield client
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -77,10 +78,18 @@ def _params(op: protocol.Operation, request: Request, raw: bytes) -> dict[str, A
 
 
 def create_app(
-    service: Service, gateway: Gateway | None = None, max_body: int = protocol.MAX_BODY_BYTES
+    service: Service,
+    gateway: Gateway | None = None,
+    max_body: int = protocol.MAX_BODY_BYTES,
+    record: Callable[[str, str, str], None] | None = None,
 ) -> Starlette:
+    """The ASGI app. ``record(method, resource, action)`` sees every API request (the
+    request log)."""
+
     async def operation(request: Request) -> Response:
         resource = request.url.path.rsplit("/", 1)[-1]
+        if record is not None:
+            record(request.method, resource, request.query_params.get("action", ""))
         try:
             raw = await _read_body(request, max_body)
             if gateway is not None:

@@ -1,0 +1,280 @@
+"""Trustworthy under faults: injected errors and delays, lost answers, a killed apply, bad input.
+
+Each test checks the three promises: the run converges (plan empty afterwards), no workflow is
+ever duplicated or lost, and nothing outside the owned root changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitsync import plan as planner
+from gitsync import remote
+from gitsync.client import Client
+from gitsync.engine.faults import Faults, RunningProxy
+from gitsync.engine.server import EngineOptions, RunningEngine, User
+from gitsync.errors import GitsyncError
+from gitsync.model import Tree
+from gitsync.validate import validate_paths
+from tests.conftest import CASES, EXAMPLES, SPEC_ORG, SPEC_USER, Api, run_cli, simple_flow
+
+ROOT = ("gitsync",)
+
+
+def all_flows(api: Api) -> list[dict[str, Any]]:
+    return api.data("POST", "flows", "search", {})  # type: ignore[return-value]
+
+
+def outside_snapshot(api: Api) -> Any:
+    """Everything outside the owned root: its exports, to prove nothing there changed."""
+    out = {}
+    for item in all_flows(api):
+        exported = api.data("GET", "flows", "export", flowId=item["flowId"])
+        if item["flowName"].startswith(("keep_", "console_")):
+            out[item["flowName"]] = exported
+    return out
+
+
+def converge(client: Client, tree: Tree, attempts: int = 8) -> int:
+    """Apply until a plan is empty; returns how many applies it took."""
+    target_root = ROOT
+    for attempt in range(1, attempts + 1):
+        try:
+            state = remote.read_state(client, target_root)
+            plan = planner.compute(tree, state)
+            if not plan.has_changes:
+                return attempt
+            remote.apply(client, plan, state)
+        except GitsyncError:
+            continue  # a read failed even after retries: try the whole loop again
+    raise AssertionError(f"no convergence after {attempts} applies")
+
+
+def check_exact(api: Api, tree: Tree) -> None:
+    names = [f["flowName"] for f in all_flows(api)]
+    assert len(names) == len(set(names))
+    assert not [n for n in names if n.endswith(planner.REPLACE_SUFFIX)]
+    wanted = {w.name for w in tree.workflows}
+    assert wanted <= set(names)
+
+
+def examples_tree() -> Tree:
+    result = validate_paths([EXAMPLES], base=EXAMPLES)
+    assert result.ok
+    return result.tree()
+
+
+def generated_tree(tmp_path: Path, count: int) -> Tree:
+    root = tmp_path / "big"
+    for i in range(count):
+        folder = root / f"team{i % 5}" / f"area{i % 3}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"flow_{i:03d}.yaml").write_text(
+            f"schedule: {{cycle: day, cron: '0 {i % 60} 1 * * ? *'}}\n"
+            f"tasks:\n  - {{name: a, command: echo {i}}}\n"
+            f"  - {{name: b, command: echo b, depends_on: [a]}}\n"
+        )
+    result = validate_paths([root], base=root)
+    assert result.ok
+    return result.tree()
+
+
+@pytest.fixture
+def faulty_setup(engine: RunningEngine, api: Api):  # type: ignore[no-untyped-def]
+    api.import_flow("keep_outside", simple_flow("a"), api.mkdir("other_team"))
+    faults = Faults(error_rate=0.10, delay_rate=0.04, delay=0.3, lose_rate=0.06, seed=7)
+    with (
+        RunningProxy(engine.url, faults) as proxy,
+        Client(proxy.url, SPEC_ORG, SPEC_USER, timeout=0.4, retries=4, backoff=0.01) as client,
+    ):
+        yield client, faults
+
+
+@pytest.mark.parametrize("which", ["examples", "200 flows"])
+def test_apply_converges_under_20_percent_faults(
+    faulty_setup,
+    api: Api,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    which: str,
+) -> None:
+    client, faults = faulty_setup
+    before = outside_snapshot(api)
+    tree = examples_tree() if which == "examples" else generated_tree(tmp_path, 200)
+    converge(client, tree)
+    check_exact(api, tree)
+    assert outside_snapshot(api) == before
+    assert faults.counts.get("error", 0) and faults.counts.get("lost", 0)
+    assert faults.counts.get("delay", 0)
+    # and once more through a clean connection: nothing left to do
+    with Client(str(api.http.base_url), SPEC_ORG, SPEC_USER) as clean:
+        assert not planner.compute(tree, remote.read_state(clean, ROOT)).has_changes
+
+
+def test_edits_converge_under_faults(faulty_setup, api: Api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    client, _ = faulty_setup
+    flows = tmp_path / "flows"
+    shutil.copytree(EXAMPLES, flows)
+    converge(client, validate_paths([flows], base=flows).tree())
+    etl = flows / "sales/daily/sales_etl.yaml"
+    etl.write_text(etl.read_text().replace("timeout: 300", "timeout: 301"))  # a replace
+    (flows / "ops/weekly/cleanup.yaml").unlink()
+    hourly = flows / "ops/hourly/health_check.yaml"
+    hourly.write_text(hourly.read_text().replace('"0 5 * * * ? *"', '"0 6 * * * ? *"'))
+    tree = validate_paths([flows], base=flows).tree()
+    converge(client, tree)
+    check_exact(api, tree)
+
+
+# -- a killed apply, rerun -------------------------------------------------------------------
+
+
+def _write_config(repo: Path, proxy_url: str, engine_url: str) -> None:
+    lines = ["flows: flows", "targets:"]
+    for name, url in (("proxied", proxy_url), ("direct", engine_url)):
+        lines += [
+            f"  {name}:",
+            f"    url: {url}",
+            f"    org_id: {SPEC_ORG}",
+            f"    user_id: {SPEC_USER}",
+            "    root: gitsync",
+        ]
+    (repo / "gitsync.yaml").write_text("\n".join(lines) + "\n")
+
+
+KILL_AFTER = [1, 2, 3, 4, 5, 7, 9, 11, 14, 17, 20, 24]
+
+
+@pytest.mark.parametrize("k", KILL_AFTER)
+def test_apply_killed_after_k_requests_then_rerun_converges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, k: int
+) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLES, repo / "flows")
+    options = EngineOptions(tmp_path / "engine", users=[User(SPEC_USER, SPEC_ORG, "alice")])
+    victim: dict[str, subprocess.Popen[str]] = {}
+
+    def kill_at_k(n: int, request: Any) -> None:
+        if n == k and "proc" in victim:
+            victim["proc"].send_signal(signal.SIGKILL)
+
+    with (
+        RunningEngine(options) as engine,
+        RunningProxy(engine.url, Faults(on_request=kill_at_k)) as proxy,
+    ):
+        api = Api(engine.url)
+        api.import_flow("keep_outside", simple_flow("a"), api.mkdir("other_team"))
+        before = outside_snapshot(api)
+        _write_config(repo, proxy.url, engine.url)
+        env = {**os.environ, "GITSYNC_TARGET": "proxied"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gitsync", "apply", "--auto-approve"],
+            cwd=repo,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        victim["proc"] = proc
+        proc.communicate(timeout=120)
+        monkeypatch.chdir(repo)
+        monkeypatch.setenv("GITSYNC_TARGET", "direct")
+        rerun = run_cli("apply", "--auto-approve")
+        if rerun.exit_code != 0:  # killed while holding the lock: the way out is named
+            assert "another apply holds the lock of this target" in rerun.output
+            assert "gitsync apply --force-unlock" in rerun.output
+            rerun = run_cli("apply", "--auto-approve", "--force-unlock")
+        assert rerun.exit_code == 0, rerun.output
+        assert run_cli("plan", "--detailed-exitcode").exit_code == 0
+        check_exact(api, examples_tree())
+        assert outside_snapshot(api) == before
+        assert not [f for f in all_flows(api) if f["flowName"].startswith("__gitsync_lock__")]
+        api.http.close()
+
+
+def test_two_applies_at_once_never_interleave(
+    tmp_path: Path, engine: RunningEngine, api: Api
+) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLES, repo / "flows")
+    slow = Faults(delay_rate=1.0, delay=0.05)  # every request a little slow: they overlap
+    with RunningProxy(engine.url, slow) as proxy:
+        _write_config(repo, proxy.url, engine.url)
+        env = {**os.environ, "GITSYNC_TARGET": "proxied"}
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "gitsync", "apply", "--auto-approve"],
+                cwd=repo,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        results = [(*p.communicate(timeout=120), p.returncode) for p in procs]
+    codes = sorted(r[2] for r in results)
+    if codes == [0, 1]:
+        loser = next(r for r in results if r[2] == 1)
+        assert "another apply holds the lock of this target" in loser[1]
+    else:  # they did not overlap after all: the second found nothing to do
+        assert codes == [0, 0]
+        assert any("no changes" in r[0] for r in results)
+    check_exact(api, examples_tree())
+    names = [f["flowName"] for f in all_flows(api)]
+    assert sorted(names) == sorted(p.stem for p in EXAMPLES.rglob("*.yaml"))
+
+
+# -- bad input never reaches the service --------------------------------------------------------
+
+
+BAD = sorted(p for p in (CASES / "invalid").iterdir() if p.suffix != ".expected")
+
+
+def test_bad_input_sends_not_a_single_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "requests.jsonl"
+    options = EngineOptions(tmp_path / "engine", request_log=log)
+    with RunningEngine(options) as engine:
+        for case in BAD:
+            repo = tmp_path / case.name
+            shutil.copytree(EXAMPLES, repo / "flows")
+            target = repo / "flows" / case.name
+            if case.is_dir():
+                shutil.copytree(case, target)
+            else:
+                shutil.copy(case, target)
+            (repo / "gitsync.yaml").write_text(
+                f"targets:\n  t:\n    url: {engine.url}\n    org_id: o_local\n"
+                "    user_id: u_local\n"
+            )
+            monkeypatch.chdir(repo)
+            for command in (
+                ["plan", "--target", "t"],
+                ["apply", "--target", "t", "--auto-approve"],
+            ):
+                result = run_cli(*command)
+                assert result.exit_code == 1, (case.name, result.output)
+                assert "Traceback" not in result.output
+                assert "nothing was sent" in result.output
+    # validation comes before connecting: not a write, not even a read reached the engine
+    assert not log.exists() or log.read_text() == ""
+
+
+def test_the_request_log_records_requests(tmp_path: Path) -> None:
+    log = tmp_path / "requests.jsonl"
+    with RunningEngine(EngineOptions(tmp_path / "engine", request_log=log)) as engine:
+        api = Api(engine.url, user="u_local", org="o_local")
+        api.mkdir("x")
+        api.http.close()
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {"method": "POST", "resource": "directories", "action": "create"} in entries
