@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 error (including click's usage errors), 2 changes present (o
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -48,10 +49,25 @@ class _Group(click.Group):
         sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
+class _EchoHandler(logging.Handler):
+    """Log lines to whatever stderr is now (click's test runner swaps it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"debug: {self.format(record)}", err=True)
+
+
+_HANDLER = _EchoHandler()
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gitsync")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show each request to the service on stderr.")
+def cli(debug: bool) -> None:
     """Keep EnOS batch-processing workflows in git."""
+    logger = logging.getLogger("gitsync")
+    if _HANDLER not in logger.handlers:
+        logger.addHandler(_HANDLER)
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 @cli.command()

@@ -9,6 +9,7 @@ first and the write is repeated only if it did not happen, so an Import never ma
 from __future__ import annotations
 
 import json
+import logging
 import random
 import threading
 import time
@@ -23,6 +24,7 @@ from gitsync.errors import RemoteError, TransportError
 from gitsync.protocol import Operation
 
 T = TypeVar("T")
+log = logging.getLogger("gitsync.client")
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
@@ -183,6 +185,7 @@ class Client:
         params.update({k: str(v) for k, v in query.items() if v is not None})
         with self._count_lock:
             self.requests += 1
+        started = time.perf_counter()
         try:
             if op.method == "GET":
                 response = self._http.get(op.path, params=params)
@@ -198,6 +201,16 @@ class Client:
             raise _wrap_transport(e, op) from None
         if protocol.ENGINE_HEADER in response.headers:
             self.is_engine = True
+        if log.isEnabledFor(logging.DEBUG):  # the operation and outcome; never headers, bodies
+            log.debug(
+                "%s (%s %s action=%s) -> HTTP %s in %.0f ms",
+                op.title,
+                op.method,
+                op.path,
+                op.action,
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+            )
         return _unwrap(op, response)
 
     def call(
@@ -223,6 +236,7 @@ class Client:
                 raise e from None
             except _Retryable as e:
                 attempt += 1
+                log.debug("%s: %s (attempt %d of %d)", op.title, e.error, attempt, self.retries + 1)
                 if attempt > self.retries:
                     raise e.error from None
                 if op.writes and not e.unsent:

@@ -194,6 +194,20 @@ def parse_yaml(text: str) -> tuple[Document, list[Located]]:
         if mark and text[mark.index : mark.index + 1] == "\t":
             reason = "a tab character; YAML indentation must use spaces"
         raise ReadError([Located(*where, f"invalid YAML: {reason}")]) from None
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow, at an offset
+        line = text.count("\n", 0, e.position) + 1
+        col = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        char = e.character if isinstance(e.character, str) else chr(e.character)
+        raise ReadError(
+            [
+                Located(
+                    line,
+                    col,
+                    f"invalid YAML: the character U+{ord(char):04X} "
+                    "is not allowed (control characters must be escaped)",
+                )
+            ]
+        ) from None
     except yaml.YAMLError as e:
         raise ReadError([Located(1, 1, f"invalid YAML: {e}")]) from None
     except RecursionError:
@@ -221,9 +235,8 @@ def read_document(path: Path) -> tuple[Document, list[Located]]:
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
         col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
-        raise ReadError(
-            [Located(line, col, f"file is not valid UTF-8 (byte 0x{raw[e.start]:02x})")]
-        ) from None
+        reason = f"file is not valid UTF-8 (byte 0x{raw[e.start]:02x}); save it as UTF-8"
+        raise ReadError([Located(line, col, reason)]) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     if "\x00" in text:

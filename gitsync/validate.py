@@ -70,10 +70,26 @@ def schema() -> dict[str, Any]:
     return loaded
 
 
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """The schema with every local ``$ref`` replaced by its target. Our schema has no
+    recursion, and resolving references is most of jsonschema's time on a valid file."""
+    if isinstance(node, dict):
+        if set(node) - {"description"} == {"$ref"} and node["$ref"].startswith("#/$defs/"):
+            target = _inline(defs[node["$ref"].removeprefix("#/$defs/")], defs)
+            return {
+                **target,
+                **({"description": node["description"]} if "description" in node else {}),
+            }
+        return {k: _inline(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node
+
+
 @functools.cache
 def _validator() -> jsonschema.protocols.Validator:
     cls = jsonschema.validators.validator_for(schema())
-    return cls(schema())
+    return cls(_inline(schema(), schema()["$defs"]))
 
 
 @functools.cache

@@ -1,0 +1,113 @@
+"""Fuzz `gitsync validate` for a while: mutated example files must never crash it.
+
+Run: .venv/bin/python benchmarks/fuzz_validate.py [--seconds 60] [--seed N]
+
+Each round takes an example file, mutates its bytes (flips, deletions, insertions of YAML
+syntax and odd characters, truncation, repetition) and validates it through the CLI. Every
+round must end with exit code 0 or 1, no traceback, and every problem line as
+`path:line:col: message`. Prints rounds per second and how the outcomes split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import tempfile
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from gitsync.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+SNIPPETS = [
+    b":",
+    b"- ",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b"&a ",
+    b"*a",
+    b"<<: *a\n",
+    b"!!python/none",
+    b"\t",
+    b"\x00",
+    b"\xff",
+    b"\xe9",
+    b"'",
+    b'"',
+    b"#",
+    b"\n  ",
+    b"? ",
+    b"|\n",
+    b"${x}",
+    b"0 0 0 * * ? *",
+    b"depends_on: [x]",
+    b"--- \n",
+    b"\r\n",
+    b"~",
+    b"1e999",
+]
+LINE = re.compile(r"^.+:\d+:\d+: .+$")
+
+
+def mutate(data: bytes, rng: random.Random) -> bytes:
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 6)):
+        kind = rng.randrange(5)
+        at = rng.randrange(len(out) + 1)
+        if kind == 0 and out:
+            out[min(at, len(out) - 1)] = rng.randrange(256)
+        elif kind == 1:
+            del out[at : at + rng.randint(1, 20)]
+        elif kind == 2:
+            out[at:at] = rng.choice(SNIPPETS)
+        elif kind == 3:
+            del out[at:]
+        else:
+            piece = bytes(out[at : at + rng.randint(1, 200)])
+            out[at:at] = piece * rng.randint(1, 50)
+    return bytes(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    sources = [p.read_bytes() for p in sorted((ROOT / "examples" / "flows").rglob("*.yaml"))]
+    runner = CliRunner()
+    outcomes = {0: 0, 1: 0}
+    rounds = 0
+    deadline = time.monotonic() + args.seconds
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fuzzed.yaml"
+        while time.monotonic() < deadline:
+            data = mutate(rng.choice(sources), rng)
+            path.write_bytes(data)
+            result = runner.invoke(cli, ["validate", str(path)], catch_exceptions=True)
+            rounds += 1
+            if result.exception is not None and not isinstance(result.exception, SystemExit):
+                kept = Path(tmp).parent / f"gitsync-fuzz-crash-{rounds}.yaml"
+                kept.write_bytes(data)
+                raise SystemExit(f"crash on round {rounds} ({kept}): {result.exception!r}")
+            if result.exit_code not in (0, 1) or "Traceback" in result.output:
+                raise SystemExit(f"round {rounds}: exit {result.exit_code}\n{result.output}")
+            problems = result.output.splitlines()[:-1]
+            bad = [line for line in problems if not LINE.match(line)]
+            if bad:
+                raise SystemExit(f"round {rounds}: not path:line:col: {bad[0]!r}")
+            outcomes[result.exit_code] += 1
+    print(
+        f"fuzzed {rounds} files in {args.seconds:.0f} s ({rounds / args.seconds:.0f}/s): "
+        f"{outcomes[1]} rejected with path:line:col messages, {outcomes[0]} still valid, "
+        "0 crashes"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""`gitsync plan` at scale: 1,000 flows of 10 tasks on the engine, no changes to find.
+
+Run: .venv/bin/python benchmarks/plan.py [--flows 1000] [--tasks 10] [--repeat 3]
+
+Compares, in one run and with the same concurrency (8), the whole plan (validate the files,
+List Workflow Directories, Export every flow, decode, normalize, diff) against a bare httpx
+loop that only makes the same List + Export calls. Goal: <= 1.5x. Also prints how many
+requests plan made, and the wall time of the `gitsync plan` command itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from gitsync import config, remote, sync
+from gitsync.client import Client
+from gitsync.engine.server import EngineOptions, RunningEngine
+from gitsync.plan import compute
+
+CONCURRENCY = 8
+
+
+def write_flows(root: Path, flows: int, tasks: int) -> None:
+    for i in range(flows):
+        folder = root / f"team{i % 10}" / f"area{i % 4}"
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = [
+            f"description: flow {i}",
+            "schedule: {cycle: day, cron: '0 0 2 * * ? *'}",
+            "parameters: {DIR: /tmp}",
+            "tasks:",
+        ]
+        for t in range(tasks):
+            deps = f", depends_on: [t{t - 1}]" if t else ""
+            lines.append(f"  - {{name: t{t}, command: 'echo {i} {t}', timeout: 120{deps}}}")
+        (folder / f"flow_{i:04d}.yaml").write_text("\n".join(lines) + "\n")
+
+
+def bare_loop(url: str) -> float:
+    query = {"userId": "u_local", "orgId": "o_local"}
+    base = "/batch-processing-service/v2.1"
+    start = time.perf_counter()
+    with httpx.Client(
+        base_url=url, timeout=60, limits=httpx.Limits(max_connections=CONCURRENCY * 2)
+    ) as http:
+        tree = http.get(
+            f"{base}/directories", params={**query, "action": "listWorkFlowDirs"}
+        ).json()["data"]
+        ids, stack = [], list(tree)
+        while stack:
+            node = stack.pop()
+            for child in node.get("children") or []:
+                if child["isDirectory"]:
+                    stack.append(child)
+                elif not str(child["title"]).startswith("__gitsync_lock__"):
+                    ids.append(child["key"])
+
+        def export(flow_id: int) -> object:
+            params = {**query, "action": "export", "flowId": str(flow_id)}
+            return http.get(f"{base}/flows", params=params).json()["data"]
+
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            list(pool.map(export, ids))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--flows", type=int, default=1000)
+    parser.add_argument("--tasks", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp)
+        write_flows(repo / "flows", args.flows, args.tasks)
+        with RunningEngine(EngineOptions(repo / "engine")) as engine:
+            (repo / "gitsync.yaml").write_text(
+                f"targets:\n  bench:\n    url: {engine.url}\n    root: gitsync\n"
+                "    org_id: o_local\n    user_id: u_local\n"
+            )
+            settings = config.load(repo, {})
+            target = settings.target("bench")
+            tree = sync.desired_tree(settings)
+            setup = time.perf_counter()
+            with Client(engine.url, "o_local", "u_local", max_concurrency=CONCURRENCY) as client:
+                state = remote.read_state(client, target.root)
+                remote.apply(client, compute(tree, state), state)
+            print(f"setup: applied {args.flows} flows in {time.perf_counter() - setup:.1f} s")
+            plan_best = loop_best = float("inf")
+            requests = 0
+            for _ in range(args.repeat):
+                start = time.perf_counter()
+                tree = sync.desired_tree(settings)
+                with Client(
+                    engine.url, "o_local", "u_local", max_concurrency=CONCURRENCY
+                ) as client:
+                    planned = sync.make_plan(client, target, tree)
+                    requests = client.requests
+                plan_best = min(plan_best, time.perf_counter() - start)
+                if planned.plan.has_changes:
+                    raise SystemExit("the plan found changes; the benchmark needs none")
+                loop_best = min(loop_best, bare_loop(engine.url))
+            start = time.perf_counter()
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "gitsync",
+                    "plan",
+                    "--target",
+                    "bench",
+                    "--detailed-exitcode",
+                ],
+                cwd=repo,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            command = time.perf_counter() - start
+    print(
+        f"{args.flows} flows x {args.tasks} tasks, concurrency {CONCURRENCY}, best of {args.repeat}"
+    )
+    print(f"gitsync plan (validate + read + diff): {plan_best:8.3f} s  ({requests} requests)")
+    print(f"bare httpx List + Export loop:         {loop_best:8.3f} s  ({args.flows + 1} requests)")
+    print(f"ratio plan / bare loop:                {plan_best / loop_best:8.2f}x  (goal <= 1.5x)")
+    print(f"`gitsync plan` command, wall clock:    {command:8.3f} s")
+
+
+if __name__ == "__main__":
+    main()
