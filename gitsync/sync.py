@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitsync import plan as planner
-from gitsync import remote
+from gitsync import protocol, remote
 from gitsync.client import Client, Credentials
 from gitsync.config import Settings, Target
 from gitsync.errors import GitsyncError, InvalidFilesError, RemoteError
@@ -94,20 +94,7 @@ def locked(
 
 # -- running one workflow ---------------------------------------------------------------------
 
-STATUS = {
-    -1: "FAIL",
-    0: "INIT",
-    1: "SUCCESS",
-    2: "RUNNING",
-    3: "SUSPEND",
-    4: "INTERNAL_ERROR",
-    5: "WAIT",
-    6: "READY",
-    7: "TIMEOUT",
-    8: "CANCEL",
-    9: "RERUN",
-    10: "SKIP",
-}
+STATUS = protocol.STATUS_NAMES
 DONE = {"FAIL", "SUCCESS", "INTERNAL_ERROR", "TIMEOUT", "CANCEL", "SKIP"}
 
 
