@@ -114,9 +114,6 @@ class Tree:
     workflows: tuple[Workflow, ...] = ()
     directories: frozenset[tuple[str, ...]] = frozenset()
 
-    def by_path(self) -> dict[tuple[str, ...], Workflow]:
-        return {w.path: w for w in self.workflows}
-
     @staticmethod
     def of(workflows: list[Workflow], extra_dirs: set[tuple[str, ...]] | None = None) -> Tree:
         dirs: set[tuple[str, ...]] = set(extra_dirs or ())

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import os
 import queue
 import shlex
@@ -27,7 +26,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitsync import codec
 from gitsync.engine.journal import Journal
 from gitsync.engine.store import Store
 from gitsync.engine.tasks import CannotRun, command_line
@@ -496,10 +494,6 @@ class Runner:
             return FAIL
         finally:
             os.close(fd)
-
-
-def instance_workflow(snapshot: str, name: str) -> Workflow:
-    return codec.workflow_from_flow_struct(json.loads(snapshot), name=name)
 
 
 def _outcome(future: Future[int]) -> int:

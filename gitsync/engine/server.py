@@ -191,12 +191,6 @@ class RunningEngine:
         self.stop()
 
 
-@contextlib.contextmanager
-def running_engine(options: EngineOptions) -> Iterator[RunningEngine]:
-    with RunningEngine(options) as engine:
-        yield engine
-
-
 def serve_forever(
     options: EngineOptions, host: str, port: int, on_ready: Callable[[str], None]
 ) -> None:

@@ -388,10 +388,6 @@ class Store:
             db.execute("DELETE FROM tasks WHERE flow_id=?", (flow_id,))
             db.execute("DELETE FROM flows WHERE id=?", (flow_id,))
 
-    def set_flow_locked(self, flow_id: int, locked: bool) -> None:
-        with self.transaction() as db:
-            db.execute("UPDATE flows SET locked=? WHERE id=?", (int(locked), flow_id))
-
     # -- instances -------------------------------------------------------------------------
 
     def insert_instance(self, row: dict[str, Any], tasks: list[dict[str, Any]]) -> None:
