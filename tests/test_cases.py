@@ -38,3 +38,24 @@ def test_valid_tree_passes_as_a_whole() -> None:
     result = run_cli("validate", str(CASES / "valid"))
     assert result.exit_code == 0, result.output
     assert result.output.endswith(f"{len(VALID)} files valid\n")
+
+
+def test_every_schema_property_has_help_for_editors() -> None:
+    from gitsync.validate import schema
+
+    missing = []
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            for name, sub in (node.get("properties") or {}).items():
+                if "description" not in sub:
+                    missing.append(f"{where}.{name}")
+            for key, value in node.items():
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+
+    walk(schema(), "schema")
+    assert missing == []
+    assert schema()["$schema"].endswith("2020-12/schema") and schema()["$id"]
