@@ -53,7 +53,7 @@ class Scheduler:
         window_start, self._last = self._last, now
         started = []
         store = self.runs.store
-        for org in {row["id"] for row in _orgs(store)}:
+        for org in sorted(row["id"] for row in store.orgs()):
             for flow in store.flows(org):
                 d = flow.definition
                 if flow.active != 1 or int(d["type"]) != 1 or not d.get("cron"):
@@ -85,10 +85,3 @@ class Scheduler:
         if latest is not None and start and latest.date().isoformat() < start:
             return None
         return latest
-
-
-def _orgs(store: object) -> list[dict[str, str]]:
-    from gitsync.engine.store import Store
-
-    assert isinstance(store, Store)
-    return store.orgs()
