@@ -106,15 +106,19 @@ class Settings:
         return None
 
 
+def _reject_unknown(where: str, data: dict[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(known))})"
+        )
+
+
 def _target(name: str, data: Any) -> Target:
     where = f"{CONFIG_FILE}: targets.{name}"
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping with url, org_id, user_id, root")
-    unknown = sorted(set(data) - _TARGET_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(_TARGET_KEYS))})"
-        )
+    _reject_unknown(where, data, _TARGET_KEYS)
     for secretish in ("secret", "secret_key", "app_secret", "access_key"):
         if secretish in data:
             raise ConfigError(f"{where}: credentials do not belong in {CONFIG_FILE}")
@@ -154,11 +158,7 @@ def _read_config(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    unknown = sorted(set(data) - _KNOWN_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown key '{unknown[0]}' (known: {', '.join(sorted(_KNOWN_KEYS))})"
-        )
+    _reject_unknown(str(path), data, _KNOWN_KEYS)
     if "flows" in data and not isinstance(data["flows"], str):
         raise ConfigError(f"{path}: 'flows' must be a folder path")
     if "targets" in data and not isinstance(data["targets"], dict):

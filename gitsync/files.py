@@ -90,6 +90,8 @@ def _mark(node: yaml.Node) -> Mark:
 
 
 _SCALARS = yaml.SafeLoader.yaml_constructors
+# PyYAML's scalar constructors only read the node they are given: one instance serves all files
+_CONSTRUCTOR = yaml.SafeLoader("")
 _COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
@@ -98,7 +100,6 @@ class _Builder:
         self.doc = Document(None)
         self.problems: list[Located] = []
         self.count = 0
-        self._constructor = yaml.SafeLoader("")
 
     def problem(self, node: yaml.Node, message: str) -> None:
         self.problems.append(Located(*_mark(node), message))
@@ -136,7 +137,7 @@ class _Builder:
             self.problem(node, f"unsupported YAML tag '{tag}'")
             return node.value if isinstance(node.value, str) else None
         try:
-            return constructor(self._constructor, node)
+            return constructor(_CONSTRUCTOR, node)
         except (yaml.YAMLError, ValueError) as e:
             self.problem(node, f"cannot read value {node.value!r}: {e}")
             return None

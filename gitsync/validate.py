@@ -93,8 +93,9 @@ def _validator() -> jsonschema.protocols.Validator:
 
 
 @functools.cache
-def _pattern_words() -> None:
-    _PATTERN_WORDS[schema()["$defs"]["name"]["pattern"]] = NAME_RULE
+def _pattern_words() -> dict[str, str]:
+    """Pattern -> what it asks for, in words; the name pattern comes from the schema."""
+    return {**_PATTERN_WORDS, schema()["$defs"]["name"]["pattern"]: NAME_RULE}
 
 
 @functools.cache
@@ -211,7 +212,7 @@ def _schema_issues(error: jsonschema.ValidationError) -> list[Issue]:
     if v == "minLength" and arg == 1:
         return [Issue(where, f"{label}: must not be empty")]
     if v == "pattern":
-        desc = _PATTERN_WORDS.get(arg, f"must match {arg}")
+        desc = _pattern_words().get(arg, f"must match {arg}")
         return [Issue(where, f"{label}: {_short(inst)} is not valid: {desc}")]
     if v in ("minimum", "maximum"):
         word = "at least" if v == "minimum" else "at most"
@@ -307,7 +308,6 @@ class Validator:
 
     def __init__(self) -> None:
         self._schema = _validator()
-        _pattern_words()
 
     def validate_document(
         self, doc: Document, display: str, name: str, directory: tuple[str, ...]

@@ -69,6 +69,7 @@ class Runs:
         params.update(parameters or {})
         tasks = {t.id: t for t in self.store.tasks(row.id)}
         task_ids = {t.name: t.id for t in tasks.values()}
+        do_as = self.service._do_as_org(row.org_id)
         with self.store.transaction():
             instance_id = self._new_id(
                 row.id, trigger, row.definition["cycle"] if scheduled else None
@@ -92,7 +93,7 @@ class Runs:
                     "timestamp": now.strftime("%Y-%m-%d %H:%M:%S.0"),
                     "cal_dt": (trigger.date() - dt.timedelta(days=1)).isoformat(),
                     "owner": owner or row.definition["owners"],
-                    "do_as": self.service._do_as_org(row.org_id),
+                    "do_as": do_as,
                     "type": int(row.definition["type"]),
                     "if_pre": 0 if scheduled else 1,
                     "graph": json.dumps(graph, separators=(",", ":"), ensure_ascii=False),
@@ -121,7 +122,7 @@ class Runs:
                 parameters=params,
                 trigger=trigger,
                 trigger_ms=trigger_ms,
-                do_as=self.service._do_as_org(row.org_id),
+                do_as=do_as,
                 run_set=run_set,
             )
         )
