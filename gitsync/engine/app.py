@@ -19,8 +19,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gitsync import __version__, protocol
+from gitsync.engine.answers import ServiceError, bad
 from gitsync.engine.gateway import Gateway, GatewayError
-from gitsync.engine.service import Service, ServiceError, bad
+from gitsync.engine.service import Service
 from gitsync.protocol import Code
 
 log = logging.getLogger("gitsync.engine")

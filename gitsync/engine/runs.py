@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gitsync import codec
+from gitsync.engine.answers import ServiceError, bad, paginate
 from gitsync.engine.runner import FINISHED, INIT, Instance, Runner, java_date, stamp
 from gitsync.engine.store import FlowRow, Store
 from gitsync.errors import CodecError
@@ -63,7 +64,7 @@ class Runs:
         """Store a new instance with a snapshot of the flow and hand it to the runner."""
         wf = self.service.model(row)
         if not wf.tasks:
-            raise self._error(Code.IN_USE, NO_TASK)
+            raise ServiceError(Code.IN_USE, NO_TASK)
         trigger = dt.datetime.fromtimestamp(trigger_ms / 1000, dt.UTC)
         params = dict(wf.parameters)
         params.update(parameters or {})
@@ -129,12 +130,6 @@ class Runs:
         self.runner.journal.flush()  # its WAIT (or RUNNING) is visible on return
         return instance_id
 
-    @staticmethod
-    def _error(code: int, msg: str) -> Exception:
-        from gitsync.engine.service import ServiceError
-
-        return ServiceError(code, msg)
-
     # -- operations ------------------------------------------------------------------------------
 
     def trigger_flow(self, caller: Caller, p: dict[str, Any]) -> dict[str, str]:
@@ -145,7 +140,7 @@ class Runs:
         row = self.service._operable(caller, p["flowId"])
         task = self.store.task(p["taskId"])
         if task is None or task.flow_id != row.id:
-            raise self._error(Code.BAD_PARAMETER, TRIGGER_FROM_TASK_REFUSED)
+            raise ServiceError(Code.BAD_PARAMETER, TRIGGER_FROM_TASK_REFUSED)
         minute_ago = (self.clock() - dt.timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S")
         recent = [
             i
@@ -153,7 +148,7 @@ class Runs:
             if i["flow_id"] == row.id and i["if_pre"] == 2 and i["timestamp"] >= minute_ago
         ]  # made in the last minute, whatever for
         if recent:
-            raise self._error(Code.BAD_PARAMETER, TRIGGER_FROM_TASK_REFUSED)
+            raise ServiceError(Code.BAD_PARAMETER, TRIGGER_FROM_TASK_REFUSED)
         instance_id = self.create(row, p["triggerTime"], start_task=task.name)
         self.store.update_instance(instance_id, if_pre=2)
         return {"flowInstanceId": instance_id}
@@ -163,13 +158,13 @@ class Runs:
         try:
             overrides = dict(codec.parameters_from_service(p["parameters"], "parameters"))
         except CodecError as e:
-            raise self._error(Code.BAD_PARAMETER, f"Invalid parameter: {e}") from None
+            raise ServiceError(Code.BAD_PARAMETER, f"Invalid parameter: {e}") from None
         return {"flowInstanceId": self.create(row, p["triggerTime"], overrides)}
 
     def _instance(self, caller: Caller, instance_id: str) -> dict[str, Any]:
         row = self.store.instance(caller.org_id, instance_id)
         if row is None:
-            raise self._error(Code.BAD_PARAMETER, "Instance not found")
+            raise ServiceError(Code.BAD_PARAMETER, "Instance not found")
         return row
 
     def get_flow_instance(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
@@ -210,8 +205,6 @@ class Runs:
         return view
 
     def list_flow_instances(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-        from gitsync.engine.service import _page
-
         wanted = _statuses(p["status"])
         expression, owner = p.get("expression") or "", p.get("owner") or ""
         rows = [
@@ -224,7 +217,7 @@ class Runs:
             and (not owner or owner in {u for u in r["owner"].split(";") if u})
         ]
         total = len(rows)
-        page = _page(
+        page = paginate(
             rows,
             p.get("pagination"),
             {
@@ -241,7 +234,7 @@ class Runs:
         task = self.store.task_instance(task_instance_id)
         instance = task and self.store.instance(caller.org_id, task["flow_instance_id"])
         if task is None or instance is None:
-            raise self._error(Code.BAD_PARAMETER, "Instance not found")
+            raise ServiceError(Code.BAD_PARAMETER, "Instance not found")
         return task, instance
 
     def get_task_instance(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
@@ -291,7 +284,7 @@ class Runs:
         task, instance = self._task(caller, p["taskInstId"])
         path = self.runner.log_path(instance["id"], task["id"])
         if not path.exists():
-            raise self._error(Code.BAD_PARAMETER, "Invalid taskInstId or it has no log")
+            raise ServiceError(Code.BAD_PARAMETER, "Invalid taskInstId or it has no log")
         text = path.read_text("utf-8", errors="replace")
         limit = p.get("maxLength") or 2**20
         return {"log": text[-limit:] if limit > 0 else ""}
@@ -302,7 +295,7 @@ class Runs:
         if flow is not None:
             self.service._operable(caller, flow.id)
         if row["status"] not in CANCELLABLE:
-            raise self._error(
+            raise ServiceError(
                 Code.BAD_PARAMETER,
                 f"Instance {row['id']} is {STATUS_NAMES[row['status']]} and cannot be cancelled",
             )
@@ -321,8 +314,6 @@ def _statuses(value: Any) -> set[int]:
     try:
         return {int(str(p).strip()) for p in parts if str(p).strip()}
     except ValueError:
-        from gitsync.engine.service import bad
-
         raise bad("Invalid parameter: status must be comma-separated status codes") from None
 
 

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gitsync import codec
+from gitsync.engine.answers import ServiceError, bad, paginate
 from gitsync.engine.store import FlowRow, Store, TaskRow
 from gitsync.errors import CodecError
 from gitsync.model import Workflow
-from gitsync.protocol import BY_NAME, SORT_FIELDS, Code
+from gitsync.protocol import BY_NAME, Code
 from gitsync.validate import check_workflow, name_problem
 
 if TYPE_CHECKING:
@@ -40,17 +41,6 @@ RUN_OPERATIONS = frozenset(
         "cancel_flow_instance",
     }
 )
-
-
-class ServiceError(Exception):
-    def __init__(self, code: int, msg: str) -> None:
-        super().__init__(msg)
-        self.code = code
-        self.msg = msg
-
-
-def bad(msg: str) -> ServiceError:
-    return ServiceError(Code.BAD_PARAMETER, msg)
 
 
 NO_PRIVILEGE = "User has no privilege."
@@ -616,7 +606,7 @@ class Service:
             for r in self.store.flows(caller.org_id)
             if not expression or expression in r.name or expression in str(r.id)
         ]
-        rows = _page(
+        rows = paginate(
             rows,
             p.get("pagination"),
             {
@@ -668,25 +658,3 @@ def _float(value: Any, default: float) -> float:
         return float(value)
     except (TypeError, ValueError):
         return default
-
-
-def _page(rows: list[Any], pagination: Any, keys: dict[str, Callable[[Any], Any]]) -> list[Any]:
-    """Sort and cut one page; pages start at 1, and 0 also means the first (SPEC §1.7)."""
-    if pagination is None:
-        return rows
-    if not isinstance(pagination, dict):
-        raise bad("Invalid parameter: pagination must be an object")
-    for sorter in reversed(pagination.get("sorters") or []):
-        field = SORT_FIELDS.get(str(sorter.get("field"))) if isinstance(sorter, dict) else None
-        if field not in keys:
-            raise bad("The sorters field parameter is invalid")
-        order = str(sorter.get("order") or "ASC").upper()
-        rows = sorted(rows, key=keys[field], reverse=order == "DESC")
-    try:
-        page = max(int(pagination.get("pageNo", 1)), 1)
-        size = int(pagination.get("pageSize", 10))
-    except (TypeError, ValueError):
-        raise bad("Invalid parameter: pagination.pageNo and pageSize must be integers") from None
-    if size <= 0:
-        raise bad("Invalid parameter: pagination.pageSize must be greater than 0")
-    return rows[(page - 1) * size : page * size]
