@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,14 @@ def write_target(repo: Path, url: str, root: str, name: str = "test") -> None:
         f"flows: flows\ntargets:\n  {name}:\n    url: {url}\n    org_id: {SPEC_ORG}\n"
         f"    user_id: {SPEC_USER}\n    root: {root}\n"
     )
+
+
+@pytest.fixture
+def example_repo(tmp_path: Path, engine, monkeypatch: pytest.MonkeyPatch) -> Path:  # type: ignore[no-untyped-def]
+    """A repo with the examples and a target 'test' on the fixture engine, owning gitsync/."""
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLES, repo / "flows")
+    write_target(repo, engine.url, "gitsync")
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("GITSYNC_TARGET", "test")
+    return repo

@@ -150,6 +150,18 @@ def _write_config(repo: Path, proxy_url: str, engine_url: str) -> None:
     (repo / "gitsync.yaml").write_text("\n".join(lines) + "\n")
 
 
+def _apply_through_proxy(repo: Path) -> subprocess.Popen[str]:
+    """`gitsync apply --auto-approve` as its own process, on the 'proxied' target."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gitsync", "apply", "--auto-approve"],
+        cwd=repo,
+        env={**os.environ, "GITSYNC_TARGET": "proxied"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 KILL_AFTER = [1, 2, 3, 4, 5, 7, 9, 11, 14, 17, 20, 24]
 
 
@@ -174,15 +186,7 @@ def test_apply_killed_after_k_requests_then_rerun_converges(
         api.import_flow("keep_outside", simple_flow("a"), api.mkdir("other_team"))
         before = outside_snapshot(api)
         _write_config(repo, proxy.url, engine.url)
-        env = {**os.environ, "GITSYNC_TARGET": "proxied"}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gitsync", "apply", "--auto-approve"],
-            cwd=repo,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = _apply_through_proxy(repo)
         victim["proc"] = proc
         proc.communicate(timeout=120)
         monkeypatch.chdir(repo)
@@ -208,18 +212,7 @@ def test_two_applies_at_once_never_interleave(
     slow = Faults(delay_rate=1.0, delay=0.05)  # every request a little slow: they overlap
     with RunningProxy(engine.url, slow) as proxy:
         _write_config(repo, proxy.url, engine.url)
-        env = {**os.environ, "GITSYNC_TARGET": "proxied"}
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "gitsync", "apply", "--auto-approve"],
-                cwd=repo,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(2)
-        ]
+        procs = [_apply_through_proxy(repo) for _ in range(2)]
         results = [(*p.communicate(timeout=120), p.returncode) for p in procs]
     codes = sorted(r[2] for r in results)
     if codes == [0, 1]:

@@ -10,20 +10,14 @@ from typing import Any
 import pytest
 
 from gitsync.engine.server import RunningEngine
-from tests.conftest import EXAMPLES, SPEC_ORG, SPEC_USER, Api, run_cli, simple_flow, write_target
+from tests.conftest import EXAMPLES, SPEC_ORG, SPEC_USER, Api, run_cli, simple_flow
 
 EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.rglob("*.yaml"))
 
 
 @pytest.fixture
-def project(tmp_path: Path, engine: RunningEngine, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A repo with the examples and a target 'test' on the fixture engine, owning gitsync/."""
-    repo = tmp_path / "repo"
-    shutil.copytree(EXAMPLES, repo / "flows")
-    write_target(repo, engine.url, "gitsync")
-    monkeypatch.chdir(repo)
-    monkeypatch.setenv("GITSYNC_TARGET", "test")
-    return repo
+def project(example_repo: Path) -> Path:
+    return example_repo
 
 
 def remote_names(api: Api) -> dict[str, str]:

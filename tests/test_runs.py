@@ -7,12 +7,10 @@ import contextlib
 import datetime as dt
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ import pytest
 from gitsync.engine.runs import Runs
 from gitsync.engine.scheduler import Scheduler
 from gitsync.engine.server import EngineOptions, RunningEngine, User
-from tests.conftest import EXAMPLES, SPEC_ORG, SPEC_USER, Api, run_cli, simple_flow, write_target
+from tests.conftest import EXAMPLES, SPEC_ORG, SPEC_USER, Api, run_cli, simple_flow
 from tests.test_engine_api import request_of, response_sample, same_shape, send
 
 
@@ -491,13 +489,8 @@ def test_a_killed_engine_leaves_no_instance_running(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def repo(tmp_path: Path, engine: RunningEngine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    path = tmp_path / "repo"
-    shutil.copytree(EXAMPLES, path / "flows")
-    write_target(path, engine.url, "gitsync")
-    monkeypatch.chdir(path)
-    monkeypatch.setenv("GITSYNC_TARGET", "test")
-    yield path
+def repo(example_repo: Path) -> Path:
+    return example_repo
 
 
 @pytest.mark.parametrize("example", sorted(EXAMPLES.rglob("*.yaml")), ids=lambda p: p.stem)
