@@ -243,6 +243,40 @@ def test_parallelism_is_bounded(tmp_path: Path) -> None:
     assert peak == 2
 
 
+@pytest.mark.parametrize("launch", ["posix_spawn + pidfd", "Popen + waiting thread"])
+def test_how_a_task_process_starts(
+    launch: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both ways of starting and watching a task give it the same process: the run's working
+    directory, its own session, stdin empty, SIGPIPE back to default."""
+    if launch.startswith("Popen"):
+        monkeypatch.setattr("gitsync.engine.spawn.own_working_directory", lambda: False)
+        monkeypatch.delattr(os, "pidfd_open", raising=False)
+    out = tmp_path / "seen"
+    cmd = (
+        f"pwd > {out}; ps -o sid= -p $$ >> {out}; echo $$ >> {out}; cat | wc -c >> {out}; "
+        "yes | head -n 1; touch here"
+    )
+    options = EngineOptions(tmp_path / "d", users=[User(SPEC_USER, SPEC_ORG, "alice")])
+    with RunningEngine(options) as engine:
+        api = Api(engine.url)
+        body = flow(("look", cmd), ("fails", "exit 3"), ("after", "true"))
+        body["relations"] = [{"sourceTaskName": "fails", "targetTaskName": "after", "rerun": True}]
+        body["tasks"][1].update(retryLimit=1, retryInterval=0)
+        instance_id = trigger(api, api.import_flow("launch", body))
+        inst = wait_done(api, instance_id)
+        look, fails = log_of(api, inst, "look"), log_of(api, inst, "fails")
+        api.http.close()
+    assert task_status(inst) == {"look": "SUCCESS", "fails": "FAIL", "after": "SKIP"}
+    work = tmp_path / "d" / "work" / instance_id
+    cwd, sid, pid, stdin_bytes = out.read_text().split()
+    assert Path(cwd) == work and (work / "here").exists()
+    assert sid == pid  # a session (and process group) of its own
+    assert stdin_bytes == "0"
+    assert "Broken pipe" not in look  # `yes` was killed by SIGPIPE, as in a shell
+    assert fails.count("run  num:") == 2 and "[gitsync] retry 1 of 1" in fails
+
+
 def test_parameters_and_system_variables(api: Api, tmp_path: Path) -> None:
     out = tmp_path / "vars"
     body = flow(

@@ -38,6 +38,10 @@ class Journal:
             self._sent += 1
         self._queue.put(item)
 
+    def hurry(self) -> None:
+        """Write what is queued now, without waiting for it."""
+        self._hurry.set()
+
     def flush(self, timeout: float = 30) -> None:
         """Wait until everything put so far is stored."""
         with self._written:

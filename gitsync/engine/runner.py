@@ -6,27 +6,37 @@ and end SKIP. Each attempt is a subprocess in its own process group (so a timeou
 kills everything it started), with stdout and stderr appended to the task's log file. At most
 ``parallelism`` tasks run at once across all instances; one instance of a workflow runs at a
 time and later ones wait (SPEC §4.4).
+
+One thread, the runner loop, owns every instance being run: it starts the processes, learns of
+their exits through pidfds in one selector, and keeps time-outs, retry intervals, delayed
+triggers and kill graces in one timer heap. Other threads (HTTP handlers, the scheduler) hand it
+work through ``_call``. There is no thread per task or per instance and no lock around the run
+state, so a run of many short tasks costs little more than the processes themselves
+(``benchmarks/engine.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
+import heapq
+import itertools
 import os
-import queue
+import selectors
 import shlex
 import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from gitsync.engine.journal import Journal
+from gitsync.engine.spawn import Child, Launcher
 from gitsync.engine.store import Store
 from gitsync.engine.tasks import CannotRun, command_line
 from gitsync.engine.variables import substitute, system_variables
@@ -45,8 +55,11 @@ FAIL, INIT, SUCCESS, RUNNING, INTERNAL_ERROR, WAIT, READY, TIMEOUT, CANCEL, SKIP
     10,
 )
 FINISHED = {FAIL, SUCCESS, INTERNAL_ERROR, TIMEOUT, CANCEL, SKIP}
-KILL_GRACE = 2.0
+KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+SETTLE_POLL = 0.02  # how often a process group being killed is checked for emptiness
+SETTLE_LIMIT = 10.0  # after SIGKILL, stop waiting for a group that will not empty
 _SHELL = set("|&;<>()$`\\\"'*?[]#~=%{}!\n\t")
+T = TypeVar("T")
 
 
 _BUILTINS = frozenset(
@@ -108,28 +121,41 @@ def java_date(moment: dt.datetime) -> str:
     return moment.strftime("%a %b %d %H:%M:%S UTC %Y")
 
 
-def kill_group(pid: int) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after a short grace."""
+class _Clock:
+    """The time as the runner writes it, formatted once per second: a run of short tasks
+    asks for it several times per task."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._stamp = self._java = ""
+
+    def _tick(self) -> None:
+        second = int(time.time())
+        if second != self._second:
+            moment = dt.datetime.fromtimestamp(second, dt.UTC)
+            self._second, self._stamp, self._java = second, stamp(moment), java_date(moment)
+
+    def stamp(self) -> str:
+        self._tick()
+        return self._stamp
+
+    def java(self) -> str:
+        self._tick()
+        return self._java
+
+
+def signal_group(pgid: int, signum: int) -> bool:
+    """Send a signal to a process group; False when the group is gone."""
     try:
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(pgid, signum)
     except (ProcessLookupError, PermissionError):
-        return
-    deadline = time.monotonic() + KILL_GRACE
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.02)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        return
+        return False
+    return True
 
 
 @dataclass
 class Instance:
-    """One flow instance being run, as the runner sees it."""
+    """One flow instance to run, as the service hands it over."""
 
     id: str
     flow_id: int
@@ -140,14 +166,58 @@ class Instance:
     trigger_ms: int
     do_as: str
     run_set: set[str] | None = None  # Trigger From Task: only these run
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    pids: dict[str, int] = field(default_factory=dict)
-    variables: dict[str, str] = field(default_factory=dict)  # filled once when it starts
-    log_dir: Path | None = None
-    work_dir: Path | None = None
 
     def task_instance_id(self, name: str) -> str:
         return f"{self.task_ids[name]}-{self.id.split('-', 1)[1]}"
+
+
+class _Timer:
+    __slots__ = ("callback", "cancelled", "run", "when")
+
+    def __init__(self, when: float, callback: Callable[[], None], run: _Run | None) -> None:
+        self.when = when
+        self.callback = callback
+        self.run = run  # whose bookkeeping a failure in the callback breaks
+        self.cancelled = False
+
+
+@dataclass(eq=False, slots=True)
+class _Attempt:
+    """One process of one task: the loop's handle on it until its whole group is gone."""
+
+    run: _Run
+    name: str
+    number: int
+    proc: Child
+    log_fd: int
+    pidfd: int = -1
+    deadline: _Timer | None = None  # the task's time-out
+    kill_at: float = 0.0  # set when the group got SIGTERM: SIGKILL follows at this time
+    timed_out: bool = False
+    code: int | None = None  # the leader's exit code, once it exited
+
+
+@dataclass(eq=False)
+class _Run:
+    """An instance being run: its DAG bookkeeping, owned by the loop thread."""
+
+    instance: Instance
+    tasks: dict[str, Task]
+    down: dict[str, list[str]]
+    waiting: dict[str, int]  # upstream tasks each task still waits for
+    status: dict[str, int] = field(default_factory=dict)  # finished tasks
+    attempts: dict[str, _Attempt] = field(default_factory=dict)  # running processes
+    retries: dict[str, _Timer] = field(default_factory=dict)  # tasks waiting to retry
+    queued: set[str] = field(default_factory=set)  # ready, waiting for a free slot
+    tids: dict[str, str] = field(default_factory=dict)  # task name -> task instance id
+    variables: dict[str, str] = field(default_factory=dict)
+    log_dir: str = ""
+    work_dir: str = ""
+    cancelled: bool = False
+    crashed: bool = False
+
+    def busy(self) -> bool:
+        return bool(self.attempts or self.retries or self.queued)
 
 
 class Runner:
@@ -156,29 +226,42 @@ class Runner:
         store: Store,
         data_dir: Path,
         parallelism: int | None = None,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.store = store
-        self.logs = data_dir / "logs"
-        self.work = data_dir / "work"
-        self.clock = clock
+        # absolute: the runner thread changes its own working directory (spawn.py)
+        self.logs = data_dir.absolute() / "logs"
+        self.work = data_dir.absolute() / "work"
+        self.clock = _Clock()
         self.parallelism = parallelism or os.cpu_count() or 2
-        self._pool = ThreadPoolExecutor(
-            max_workers=self.parallelism, thread_name_prefix="gitsync-task"
-        )
         self.journal = Journal(store)
-        self._lock = threading.Lock()
-        self._running: dict[int, Instance] = {}  # flow id -> its running instance
-        self._waiting: dict[int, deque[Instance]] = {}
-        self._timers: dict[str, threading.Timer] = {}
-        self._threads: list[threading.Thread] = []
+        # the loop's state: touched only by the loop thread
+        self._runs: dict[int, _Run] = {}  # flow id -> its running instance
+        self._waiting: dict[int, deque[Instance]] = {}  # flow id -> instances queued behind it
+        self._delayed: dict[str, tuple[Instance, _Timer]] = {}  # future trigger times
+        self._ready: deque[tuple[_Run, str, int]] = deque()  # (run, task, attempt number)
+        self._active = 0  # processes counted against the parallelism
+        self._settling: set[_Attempt] = set()  # leaders exited, groups being emptied
+        self._timers: list[tuple[float, int, _Timer]] = []
+        self._dead_timers = 0  # cancelled ones still in the heap
+        self._sequence = itertools.count()
         self._closed = False
+        self._stopped = False
+        self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        # how other threads reach the loop
+        self._inbox: deque[Callable[[], None]] = deque()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._thread = threading.Thread(target=self._loop, name="gitsync-runner", daemon=True)
+        self._thread.start()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def recover(self) -> None:
         """Instances a killed engine left unfinished are failed, with a line in their logs."""
-        now = stamp(self.clock())
+        now = self.clock.stamp()
         for row in self.store.unfinished_instances():
             updates = []
             for task in self.store.task_instances(row["id"]):
@@ -196,309 +279,515 @@ class Runner:
             self.store.update_instance(row["id"], status=FAIL, end_time=now)
 
     def close(self) -> None:
-        """Stop: running instances are cancelled (their processes killed)."""
-        with self._lock:
-            self._closed = True
-            running = list(self._running.values())
-            timers = list(self._timers.values())
-        for timer in timers:
-            timer.cancel()
-        for instance in running:
-            self._cancel_running(instance)
-        for thread in list(self._threads):
-            thread.join(timeout=10)
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Stop: running instances are cancelled (their processes killed), waiting ones stay
+        as they are (the next start fails them, as after a crash)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._thread.is_alive():
+            self._call(self._shut)
+            self._thread.join(timeout=KILL_GRACE + SETTLE_LIMIT + 5)
         self.journal.close()
+        self._selector.close()
+        for fd in (self._wake_r, self._wake_w, self._devnull):
+            os.close(fd)
 
-    # -- submitting ----------------------------------------------------------------------------
+    # -- what other threads call ---------------------------------------------------------------
 
     def submit(self, instance: Instance) -> None:
-        """Run now, or WAIT for the trigger time or for the flow's running instance."""
-        delay = (instance.trigger_ms / 1000) - self.clock().timestamp()
-        if delay > 0:
-            self.journal.instance(instance.id, status=WAIT)
-            timer = threading.Timer(delay, self._admit, args=(instance,))
-            timer.daemon = True
-            with self._lock:
-                self._timers[instance.id] = timer
-            timer.start()
-            return
-        self._admit(instance)
-
-    def _admit(self, instance: Instance) -> None:
-        with self._lock:
-            self._timers.pop(instance.id, None)
-            if self._closed or instance.cancelled.is_set():
-                return
-            if instance.flow_id in self._running:
-                self._waiting.setdefault(instance.flow_id, deque()).append(instance)
-                wait_now = True
-            else:
-                self._running[instance.flow_id] = instance
-                wait_now = False
-        if wait_now:
-            self.journal.instance(instance.id, status=WAIT)
-            return
-        thread = threading.Thread(
-            target=self._run, args=(instance,), daemon=True, name=f"gitsync-instance-{instance.id}"
-        )
-        with self._lock:
-            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
-
-    def _finished(self, instance: Instance) -> None:
-        with self._lock:
-            self._running.pop(instance.flow_id, None)
-            queue = self._waiting.get(instance.flow_id)
-            following = queue.popleft() if queue else None
-        if following is not None:
-            self._admit(following)
-
-    # -- cancel --------------------------------------------------------------------------------
+        """Run now, or WAIT for the trigger time or for the flow's running instance. Returns
+        once the instance's first status is in the journal."""
+        self._call(lambda: self._submit(instance))
 
     def cancel(self, instance_id: str) -> bool:
         """Cancel a waiting or running instance; False if the runner does not hold it."""
-        with self._lock:
-            timer = self._timers.pop(instance_id, None)
-            running = next((i for i in self._running.values() if i.id == instance_id), None)
-            waiting = None
-            for queue in self._waiting.values():
-                waiting = next((i for i in queue if i.id == instance_id), None)
-                if waiting is not None:
-                    queue.remove(waiting)
-                    break
-        if timer is not None:
-            timer.cancel()
-        if running is not None:
-            self._cancel_running(running)
-            return True
-        if timer is not None or waiting is not None:
-            self._mark_cancelled(instance_id)
-            return True
-        return False
-
-    def _cancel_running(self, instance: Instance) -> None:
-        instance.cancelled.set()
-        for pid in list(instance.pids.values()):
-            kill_group(pid)
-
-    def _mark_cancelled(self, instance_id: str) -> None:
+        held = self._call(lambda: self._cancel(instance_id))
         self.journal.flush()
-        now = stamp(self.clock())
+        return held
+
+    def mark_cancelled(self, instance_id: str) -> None:
+        """Cancel an instance the runner does not hold (its row says it has not finished)."""
+        self.journal.flush()
+        now = self.clock.stamp()
         for task in self.store.task_instances(instance_id):
             if task["status"] not in FINISHED:
                 self.journal.task(task["id"], status=CANCEL)
         self.journal.instance(instance_id, status=CANCEL, cancelled=1, end_time=now)
         self.journal.flush()
 
-    # -- running one instance ------------------------------------------------------------------
+    def log_path(self, instance_id: str, task_instance_id: str) -> Path:
+        return self.logs / instance_id / f"{task_instance_id}.log"
 
-    def _run(self, instance: Instance) -> None:
+    def _call(self, function: Callable[[], T]) -> T:
+        """Run ``function`` on the loop thread and return its result."""
+        done = threading.Event()
+        box: list[Any] = []
+
+        def call() -> None:
+            try:
+                box.append((True, function()))
+            except BaseException as e:  # handed back to the caller's thread
+                box.append((False, e))
+            finally:
+                done.set()
+
+        self._inbox.append(call)
+        self._wake()
+        while not done.wait(0.5):
+            if not self._thread.is_alive():
+                raise RuntimeError("the engine's runner has stopped")
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # a full pipe: the loop is awake already
+            os.write(self._wake_w, b"\0")
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        self._launcher = Launcher()
+        while not (self._closed and not self._runs and not self._settling):
+            timeout = None
+            while self._timers and self._timers[0][2].cancelled:
+                heapq.heappop(self._timers)
+                self._dead_timers -= 1
+            if self._timers:
+                timeout = max(0.0, self._timers[0][0] - time.monotonic())
+            exited = []
+            for key, _ in self._selector.select(timeout):
+                if key.data is None:
+                    self._drain_inbox()
+                else:
+                    exited.append(key.data)
+                    self._guard(key.data.run, self._reap, key.data)
+            if exited:
+                # the freed slots first: a task's bookkeeping is not on the next one's path
+                self._start_ready()
+                for attempt in exited:
+                    self._guard(attempt.run, self._exited, attempt)
+            now = time.monotonic()
+            while self._timers and self._timers[0][0] <= now:
+                _, _, timer = heapq.heappop(self._timers)
+                if timer.cancelled:
+                    self._dead_timers -= 1
+                    continue
+                if timer.run is None:
+                    timer.callback()
+                else:
+                    self._guard(timer.run, timer.callback)
+            self._start_ready()
+        self._drain_inbox()  # calls that came in while it stopped: answered, not left hanging
+
+    def _drain_inbox(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._wake_r, 4096):
+                pass
+        while self._inbox:
+            self._inbox.popleft()()
+
+    def _after(self, delay: float, callback: Callable[[], None], run: _Run | None = None) -> _Timer:
+        timer = _Timer(time.monotonic() + delay, callback, run)
+        heapq.heappush(self._timers, (timer.when, next(self._sequence), timer))
+        return timer
+
+    def _drop(self, timer: _Timer) -> None:
+        """Cancel a timer; the heap is rebuilt when mostly cancelled ones (every task's
+        time-out is cancelled when it ends, long before it would fire)."""
+        if timer.cancelled:
+            return
+        timer.cancelled = True
+        self._dead_timers += 1
+        if self._dead_timers > 1024 and self._dead_timers * 2 > len(self._timers):
+            self._timers = [t for t in self._timers if not t[2].cancelled]
+            heapq.heapify(self._timers)
+            self._dead_timers = 0
+
+    def _guard(self, run: _Run, function: Callable[..., None], *args: Any) -> None:
+        """A bug must not stop the loop nor leave an instance RUNNING forever."""
         try:
-            self._run_dag(instance)
-        except Exception as e:  # a bug must not leave the instance RUNNING forever
-            self.journal.instance(instance.id, status=INTERNAL_ERROR, end_time=stamp(self.clock()))
-            self._append(instance.id, "engine", f"[gitsync] internal error: {e!r}\n")
-        finally:
-            self._finished(instance)
+            function(*args)
+        except Exception as e:
+            self._crashed(run, e)
 
-    def _run_dag(self, instance: Instance) -> None:
+    def _crashed(self, run: _Run, error: Exception) -> None:
+        instance = run.instance
+        self._append(instance.id, "engine", f"[gitsync] internal error: {error!r}\n")
+        if self._runs.get(instance.flow_id) is not run or run.crashed:
+            return  # it ended already, or is ending
+        run.crashed = run.cancelled = True
+        for attempt in list(run.attempts.values()):
+            if attempt.code is None:
+                self._terminate(attempt)
+            elif attempt not in self._settling:  # its own ending failed: let it go
+                del run.attempts[attempt.name]
+        for timer in run.retries.values():
+            self._drop(timer)
+        run.retries.clear()
+        run.queued.clear()
+        if not run.attempts:
+            self._end(run, INTERNAL_ERROR)
+
+    # -- admitting instances -------------------------------------------------------------------
+
+    def _submit(self, instance: Instance) -> None:
+        delay = (instance.trigger_ms / 1000) - time.time()
+        if delay > 0:
+            self.journal.instance(instance.id, status=WAIT)
+            timer = self._after(delay, lambda: self._admit(instance))
+            self._delayed[instance.id] = (instance, timer)
+            return
+        self._admit(instance)
+
+    def _admit(self, instance: Instance) -> None:
+        self._delayed.pop(instance.id, None)
+        if self._closed:
+            return
+        if instance.flow_id in self._runs:
+            self._waiting.setdefault(instance.flow_id, deque()).append(instance)
+            self.journal.instance(instance.id, status=WAIT)
+            return
         wf = instance.workflow
-        instance.variables = system_variables(instance.trigger)
-        instance.log_dir = self.logs / instance.id
-        instance.work_dir = self.work / instance.id
-        instance.log_dir.mkdir(parents=True, exist_ok=True)
-        instance.work_dir.mkdir(parents=True, exist_ok=True)
-        self.journal.instance(instance.id, status=RUNNING, start_time=stamp(self.clock()))
         tasks = {t.name: t for t in wf.tasks}
-        down: dict[str, list[str]] = {name: [] for name in tasks}
-        waiting: dict[str, int] = {}
-        for task in wf.tasks:
-            local = [d.task for d in task.depends_on if d.is_local and d.task in tasks]
-            waiting[task.name] = len(local)
+        run = _Run(instance, tasks, {name: [] for name in tasks}, {})
+        self._runs[instance.flow_id] = run
+        try:
+            self._begin(run)
+        except Exception as e:
+            self._crashed(run, e)
+
+    def _begin(self, run: _Run) -> None:
+        instance = run.instance
+        run.variables = system_variables(instance.trigger)
+        log_dir, work_dir = self.logs / instance.id, self.work / instance.id
+        log_dir.mkdir(parents=True, exist_ok=True)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        run.log_dir, run.work_dir = str(log_dir), str(work_dir)
+        run.tids = {name: instance.task_instance_id(name) for name in run.tasks}
+        self.journal.instance(instance.id, status=RUNNING, start_time=self.clock.stamp())
+        for task in instance.workflow.tasks:
+            local = [d.task for d in task.depends_on if d.is_local and d.task in run.tasks]
+            run.waiting[task.name] = len(local)
             for up in local:
-                down[up].append(task.name)
-        status: dict[str, int] = {}
-        for name in tasks:
-            if instance.run_set is not None and name not in instance.run_set:
-                status[name] = SKIP
-                self.journal.task(instance.task_instance_id(name), status=SKIP)
-        for name in list(status):
-            for child in down[name]:
-                waiting[child] -= 1
-        done: queue.SimpleQueue[tuple[str, int]] = queue.SimpleQueue()
+                run.down[up].append(task.name)
+        if instance.run_set is not None:
+            outside = [name for name in run.tasks if name not in instance.run_set]
+            for name in outside:
+                run.status[name] = SKIP
+                self.journal.task(run.tids[name], status=SKIP)
+            for name in outside:
+                for child in run.down[name]:
+                    run.waiting[child] -= 1
+        for name in run.tasks:
+            if name not in run.status and run.waiting[name] == 0:
+                self._queue(run, name, 1)
+        self._maybe_end(run)
 
-        def start(name: str) -> None:
-            future = self._pool.submit(self._attempts, instance, tasks[name])
-            future.add_done_callback(lambda f: done.put((name, _outcome(f))))
+    def _queue(self, run: _Run, name: str, number: int) -> None:
+        run.queued.add(name)
+        self._ready.append((run, name, number))
 
-        pending = 0
-        for name in tasks:
-            if name not in status and waiting[name] == 0:
-                start(name)
-                pending += 1
-        while pending:
-            name, result = done.get()
-            pending -= 1
-            status[name] = result
-            if result == SUCCESS:
-                for child in down[name]:
-                    waiting[child] -= 1
-                    if waiting[child] == 0 and child not in status:
-                        if instance.cancelled.is_set():
-                            continue
-                        start(child)
-                        pending += 1
-            elif result != CANCEL:  # cancelled: the rest ends CANCEL below
-                self._skip_downstream(instance, name, down, status)
-        cancelled = instance.cancelled.is_set()
-        for name in tasks:
-            if name not in status:
-                self.journal.task(
-                    instance.task_instance_id(name), status=CANCEL if cancelled else SKIP
+    def _start_ready(self) -> None:
+        while self._ready and self._active < self.parallelism:
+            run, name, number = self._ready.popleft()
+            run.queued.discard(name)
+            if run.cancelled:
+                self._maybe_end(run)
+                continue
+            self._guard(run, self._start, run, name, number)
+
+    # -- one attempt ---------------------------------------------------------------------------
+
+    def _command(self, run: _Run, task: Task) -> str:
+        command = command_line(task)
+        if "${" in command:
+            instance = run.instance
+            values = {
+                **run.variables,
+                **instance.parameters,
+                "task_id": str(instance.task_ids[task.name]),
+                "instance_id": run.tids[task.name],
+            }
+            command = substitute(command, values, instance.trigger)
+        return command
+
+    def _start(self, run: _Run, name: str, number: int) -> None:
+        instance, task, tid = run.instance, run.tasks[name], run.tids[name]
+        try:
+            command = self._command(run, task)
+        except CannotRun as e:
+            self._append(instance.id, tid, f"[gitsync] {e}\n")
+            at = self.clock.stamp()
+            self.journal.task(tid, status=FAIL, start_time=at, end_time=at, run_num=1)
+            self._task_done(run, name, FAIL)
+            return
+        started = self.clock.stamp()
+        header = (
+            f"{'=' * 73}\nrun  num:\t{number}\ninstance:\t{tid}\ncmdline:\t{command}\n"
+            f"submitter:\t{instance.do_as}\ncurrent time:\t{self.clock.java()}\n"
+            f"{'=' * 39}\n"
+        )
+        fd = os.open(f"{run.log_dir}/{tid}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, header.encode())
+            child = self._launcher.start(argv(command), run.work_dir, fd, self._devnull)
+        except OSError as e:
+            os.write(fd, f"[gitsync] cannot start the command: {e.strerror or e}\n".encode())
+            os.close(fd)
+            self.journal.task(tid, status=RUNNING, run_num=number, start_time=started)
+            self._attempt_ended(run, name, number, FAIL)
+            return
+        except BaseException:
+            os.close(fd)
+            raise
+        attempt = _Attempt(run, name, number, child, fd)
+        run.attempts[name] = attempt
+        self._active += 1
+        self.journal.task(
+            tid,
+            status=RUNNING,
+            run_num=number,
+            recall_num=number - 1,
+            start_time=started,
+            cmd=command,
+            pid=child.pid,
+        )
+        self._watch(attempt)
+        if task.timeout:
+            attempt.deadline = self._after(task.timeout, lambda: self._time_out(attempt), run)
+
+    def _watch(self, attempt: _Attempt) -> None:
+        """Learn of the leader's exit: a pidfd in the selector, or (where there are no
+        pidfds) a thread that waits and tells the loop."""
+        try:
+            attempt.pidfd = os.pidfd_open(attempt.proc.pid)
+        except (AttributeError, OSError):
+
+            def wait() -> None:
+                attempt.proc.wait()
+                self._inbox.append(lambda: self._reap_and_record(attempt))
+                self._wake()
+
+            threading.Thread(target=wait, name="gitsync-wait", daemon=True).start()
+            return
+        self._selector.register(attempt.pidfd, selectors.EVENT_READ, attempt)
+
+    def _reap_and_record(self, attempt: _Attempt) -> None:
+        self._reap(attempt)
+        self._guard(attempt.run, self._exited, attempt)
+
+    def _time_out(self, attempt: _Attempt) -> None:
+        if attempt.code is None:
+            attempt.timed_out = True
+            self._terminate(attempt)
+
+    def _terminate(self, attempt: _Attempt) -> None:
+        """SIGTERM the attempt's group; SIGKILL it after the grace if it is still there."""
+        if attempt.kill_at:
+            return
+        attempt.kill_at = time.monotonic() + KILL_GRACE
+        signal_group(attempt.proc.pid, signal.SIGTERM)
+        self._after(KILL_GRACE, lambda: self._kill_leader(attempt), attempt.run)
+
+    def _kill_leader(self, attempt: _Attempt) -> None:
+        if attempt.code is None:  # still running: its group is still ours
+            signal_group(attempt.proc.pid, signal.SIGKILL)
+
+    def _reap(self, attempt: _Attempt) -> None:
+        """The leader exited: collect its exit code and free its slot."""
+        if attempt.pidfd >= 0:
+            self._selector.unregister(attempt.pidfd)
+            os.close(attempt.pidfd)
+            attempt.pidfd = -1
+        attempt.code = attempt.proc.wait()
+        self._active -= 1
+
+    def _exited(self, attempt: _Attempt) -> None:
+        """Make sure nothing the leader started outlives it, then record how it ended."""
+        if attempt.deadline is not None:
+            self._drop(attempt.deadline)
+        pgid = attempt.proc.pid
+        if not signal_group(pgid, signal.SIGTERM):
+            self._settled(attempt)
+            return
+        if not attempt.kill_at:
+            attempt.kill_at = time.monotonic() + KILL_GRACE
+        self._settling.add(attempt)
+        self._after(SETTLE_POLL, lambda: self._settle(attempt), attempt.run)
+
+    def _settle(self, attempt: _Attempt) -> None:
+        """Poll the group left behind until it is gone; SIGKILL it when the grace is over."""
+        pgid = attempt.proc.pid
+        now = time.monotonic()
+        gone = not signal_group(pgid, 0)
+        if not gone and now >= attempt.kill_at:
+            signal_group(pgid, signal.SIGKILL)
+            gone = now >= attempt.kill_at + SETTLE_LIMIT
+        if gone:
+            self._settling.discard(attempt)
+            self._settled(attempt)
+        else:
+            self._after(SETTLE_POLL, lambda: self._settle(attempt), attempt.run)
+
+    def _settled(self, attempt: _Attempt) -> None:
+        run, name = attempt.run, attempt.name
+        run.attempts.pop(name, None)
+        task = run.tasks[name]
+        fd = attempt.log_fd
+        try:
+            if run.cancelled:
+                os.write(fd, b"\n[gitsync] cancelled; process group killed\n")
+                result = CANCEL
+            elif attempt.timed_out:
+                note = f"\n[gitsync] timed out after {task.timeout} s; process group killed\n"
+                os.write(fd, note.encode())
+                result = TIMEOUT
+            elif str(attempt.code) == task.success_code:
+                result = SUCCESS
+            else:
+                note = (
+                    f"\n[gitsync] exit code {attempt.code}; success code is {task.success_code}\n"
                 )
-        if cancelled:
+                os.write(fd, note.encode())
+                result = FAIL
+        finally:
+            os.close(fd)
+        self._attempt_ended(run, name, attempt.number, result)
+
+    def _attempt_ended(self, run: _Run, name: str, number: int, result: int) -> None:
+        task = run.tasks[name]
+        if result in (FAIL, TIMEOUT) and number <= task.retries and not run.cancelled:
+            tid = run.tids[name]
+            self._append(
+                run.instance.id,
+                tid,
+                f"[gitsync] retry {number} of {task.retries} in {task.retry_interval} s\n",
+            )
+
+            def retry() -> None:
+                del run.retries[name]
+                self._queue(run, name, number + 1)
+
+            run.retries[name] = self._after(task.retry_interval, retry, run)
+            return
+        self._finish_task(run, name, result)
+
+    # -- the DAG -------------------------------------------------------------------------------
+
+    def _finish_task(self, run: _Run, name: str, result: int) -> None:
+        self.journal.task(
+            run.tids[name],
+            status=result,
+            end_time=self.clock.stamp(),
+            is_timeout=int(result == TIMEOUT),
+        )
+        self._task_done(run, name, result)
+
+    def _task_done(self, run: _Run, name: str, result: int) -> None:
+        run.status[name] = result
+        if result == SUCCESS:
+            if not run.cancelled:
+                for child in run.down[name]:
+                    run.waiting[child] -= 1
+                    if run.waiting[child] == 0 and child not in run.status:
+                        self._queue(run, child, 1)
+        elif result != CANCEL:  # cancelled: the rest ends CANCEL when the run ends
+            self._skip_downstream(run, name)
+        self._maybe_end(run)
+
+    def _skip_downstream(self, run: _Run, name: str) -> None:
+        stack = list(run.down[name])
+        while stack:
+            child = stack.pop()
+            if child in run.status:
+                continue
+            run.status[child] = SKIP
+            self.journal.task(run.tids[child], status=SKIP)
+            stack.extend(run.down[child])
+
+    def _maybe_end(self, run: _Run) -> None:
+        if run.busy() or self._runs.get(run.instance.flow_id) is not run:
+            return
+        if run.crashed:
+            final = INTERNAL_ERROR
+        elif run.cancelled:
             final = CANCEL
-        elif any(s in (FAIL, TIMEOUT, INTERNAL_ERROR) for s in status.values()):
+        elif any(s in (FAIL, TIMEOUT, INTERNAL_ERROR) for s in run.status.values()):
             final = FAIL
         else:
             final = SUCCESS
+        self._end(run, final)
+
+    def _end(self, run: _Run, final: int) -> None:
+        instance = run.instance
+        for name in run.tasks:
+            if name not in run.status:
+                self.journal.task(
+                    run.tids.get(name) or instance.task_instance_id(name),
+                    status=CANCEL if run.cancelled and final == CANCEL else SKIP,
+                )
         self.journal.instance(
-            instance.id, status=final, end_time=stamp(self.clock()), cancelled=int(cancelled)
+            instance.id,
+            status=final,
+            end_time=self.clock.stamp(),
+            cancelled=int(final == CANCEL),
         )
-        self.journal.flush()
+        self.journal.hurry()
+        del self._runs[instance.flow_id]
+        following = self._waiting.get(instance.flow_id)
+        if following:
+            self._admit(following.popleft())
 
-    def _skip_downstream(
-        self, instance: Instance, name: str, down: dict[str, list[str]], status: dict[str, int]
-    ) -> None:
-        stack, skipped = list(down[name]), []
-        while stack:
-            child = stack.pop()
-            if child in status:
-                continue
-            status[child] = SKIP
-            skipped.append(child)
-            stack.extend(down[child])
-        for child in skipped:
-            self.journal.task(instance.task_instance_id(child), status=SKIP)
+    # -- cancel and shutdown -------------------------------------------------------------------
 
-    def log_path(self, instance_id: str, task_instance_id: str) -> Path:
-        return self.logs / instance_id / f"{task_instance_id}.log"
+    def _cancel(self, instance_id: str) -> bool:
+        delayed = self._delayed.pop(instance_id, None)
+        if delayed is not None:
+            self._drop(delayed[1])
+            self._cancel_unstarted(delayed[0])
+            return True
+        for queue in self._waiting.values():
+            waiting = next((i for i in queue if i.id == instance_id), None)
+            if waiting is not None:
+                queue.remove(waiting)
+                self._cancel_unstarted(waiting)
+                return True
+        run = next((r for r in self._runs.values() if r.instance.id == instance_id), None)
+        if run is None:
+            return False
+        self._cancel_run(run)
+        return True
+
+    def _cancel_unstarted(self, instance: Instance) -> None:
+        for name in instance.task_ids:
+            self.journal.task(instance.task_instance_id(name), status=CANCEL)
+        self.journal.instance(instance.id, status=CANCEL, cancelled=1, end_time=self.clock.stamp())
+
+    def _cancel_run(self, run: _Run) -> None:
+        run.cancelled = True
+        for attempt in list(run.attempts.values()):
+            self._terminate(attempt)
+        for name, timer in list(run.retries.items()):
+            self._drop(timer)
+            del run.retries[name]
+            self._finish_task(run, name, CANCEL)
+        run.queued.clear()
+        self._maybe_end(run)
+
+    def _shut(self) -> None:
+        self._closed = True
+        for _, timer in self._delayed.values():
+            self._drop(timer)
+        self._delayed.clear()
+        for run in list(self._runs.values()):
+            self._cancel_run(run)
+
+    # -- logs ----------------------------------------------------------------------------------
 
     def _append(self, instance_id: str, task_instance_id: str, text: str) -> None:
         path = self.log_path(instance_id, task_instance_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as f:
             f.write(text)
-
-    def _attempts(self, instance: Instance, task: Task) -> int:
-        """Run one task with its retries; returns its final status."""
-        tid = instance.task_instance_id(task.name)
-        if instance.cancelled.is_set():
-            self.journal.task(tid, status=CANCEL)
-            return CANCEL
-        try:
-            command = command_line(task)
-        except CannotRun as e:
-            self._append(instance.id, tid, f"[gitsync] {e}\n")
-            now = stamp(self.clock())
-            self.journal.task(tid, status=FAIL, start_time=now, end_time=now, run_num=1)
-            return FAIL
-        if "${" in command:
-            values = {
-                **instance.variables,
-                **instance.parameters,
-                "task_id": str(instance.task_ids[task.name]),
-                "instance_id": tid,
-            }
-            command = substitute(command, values, instance.trigger)
-        attempts = task.retries + 1
-        result = FAIL
-        for attempt in range(1, attempts + 1):
-            if instance.cancelled.is_set():
-                result = CANCEL
-                break
-            result = self._one_attempt(instance, task, tid, command, attempt)
-            if result in (SUCCESS, CANCEL) or attempt == attempts:
-                break
-            self._append(
-                instance.id,
-                tid,
-                f"[gitsync] retry {attempt} of {task.retries} in {task.retry_interval} s\n",
-            )
-            if instance.cancelled.wait(task.retry_interval):
-                result = CANCEL
-                break
-        self.journal.task(
-            tid, status=result, end_time=stamp(self.clock()), is_timeout=int(result == TIMEOUT)
-        )
-        return result
-
-    def _one_attempt(
-        self, instance: Instance, task: Task, tid: str, command: str, attempt: int
-    ) -> int:
-        assert instance.log_dir is not None
-        path = instance.log_dir / f"{tid}.log"
-        now = self.clock()
-        header = (
-            f"{'=' * 73}\nrun  num:\t{attempt}\ninstance:\t{tid}\ncmdline:\t{command}\n"
-            f"submitter:\t{instance.do_as}\ncurrent time:\t{java_date(now)}\n"
-            f"{'=' * 39}\n"
-        )
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            os.write(fd, header.encode())
-            try:
-                proc = subprocess.Popen(
-                    argv(command),
-                    stdout=fd,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    cwd=instance.work_dir,
-                    start_new_session=True,
-                )
-            except OSError as e:
-                os.write(fd, f"[gitsync] cannot start the command: {e.strerror or e}\n".encode())
-                return FAIL
-            instance.pids[task.name] = proc.pid
-            self.journal.task(
-                tid,
-                status=RUNNING,
-                run_num=attempt,
-                recall_num=attempt - 1,
-                start_time=stamp(now),
-                cmd=command,
-                pid=proc.pid,
-            )
-            if instance.cancelled.is_set():
-                kill_group(proc.pid)
-            try:
-                code = proc.wait(timeout=task.timeout)
-            except subprocess.TimeoutExpired:
-                kill_group(proc.pid)
-                proc.wait()
-                note = f"\n[gitsync] timed out after {task.timeout} s; process group killed\n"
-                os.write(fd, note.encode())
-                return CANCEL if instance.cancelled.is_set() else TIMEOUT
-            finally:
-                instance.pids.pop(task.name, None)
-            kill_group(proc.pid)  # anything it left running in its group
-            if instance.cancelled.is_set():
-                os.write(fd, b"\n[gitsync] cancelled; process group killed\n")
-                return CANCEL
-            if str(code) == task.success_code:
-                return SUCCESS
-            os.write(
-                fd, f"\n[gitsync] exit code {code}; success code is {task.success_code}\n".encode()
-            )
-            return FAIL
-        finally:
-            os.close(fd)
-
-
-def _outcome(future: Future[int]) -> int:
-    """A task's status; a crash inside the runner is the platform's fault, not the task's."""
-    try:
-        return future.result()
-    except Exception:
-        return INTERNAL_ERROR

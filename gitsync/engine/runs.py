@@ -68,8 +68,8 @@ class Runs:
         trigger = dt.datetime.fromtimestamp(trigger_ms / 1000, dt.UTC)
         params = dict(wf.parameters)
         params.update(parameters or {})
-        tasks = {t.id: t for t in self.store.tasks(row.id)}
-        task_ids = {t.name: t.id for t in tasks.values()}
+        rows = self.store.tasks(row.id)
+        task_ids = {t.name: t.id for t in rows}
         do_as = self.service._do_as_org(row.org_id)
         with self.store.transaction():
             instance_id = self._new_id(
@@ -79,14 +79,14 @@ class Runs:
                 return instance_id  # this fire time already has its instance
             suffix = instance_id.split("-", 1)[1]
             now = self.clock()
-            graph = self.service._graph_for_instance(row, instance_id)
+            graph = self.service._graph_for_instance(row, instance_id, rows)
             self.store.insert_instance(
                 {
                     "id": instance_id,
                     "flow_id": row.id,
                     "org_id": row.org_id,
                     "flow_name": row.name,
-                    "snapshot": json.dumps(row.definition),
+                    "snapshot": row.definition_json or json.dumps(row.definition),
                     "parameters": codec.parameters_json(tuple(params.items())),
                     "status": INIT,
                     "trigger_ms": trigger_ms,
@@ -300,7 +300,7 @@ class Runs:
                 f"Instance {row['id']} is {STATUS_NAMES[row['status']]} and cannot be cancelled",
             )
         if not self.runner.cancel(row["id"]):
-            self.runner._mark_cancelled(row["id"])
+            self.runner.mark_cancelled(row["id"])
         return ""
 
     def cancel_all(self, flow_id: int, org_id: str) -> None:

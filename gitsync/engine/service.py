@@ -270,11 +270,14 @@ class Service:
         org = self.store.org(org_id)
         return str(org["do_as"]) if org else ""
 
-    def _graph_for_instance(self, row: FlowRow, instance_id: str) -> dict[str, Any]:
+    def _graph_for_instance(
+        self, row: FlowRow, instance_id: str, tasks: list[TaskRow]
+    ) -> dict[str, Any]:
         """The InstanceGraph of a new instance (SPEC §2.4); statuses are added when read."""
         suffix = instance_id.split("-", 1)[1]
-        graph = self._graph(Caller("", row.org_id, row.creator, False), row, for_edit=False)
-        tasks = [
+        caller = Caller("", row.org_id, row.creator, False)
+        graph = self._graph(caller, row, for_edit=False, tasks=tasks)
+        nodes = [
             {
                 "taskName": t["taskName"],
                 "taskInstId": f"{t['taskId']}-{suffix}",
@@ -298,7 +301,7 @@ class Service:
             "parameters": graph["parameters"],
             "flows": graph["flows"],
             "relations": graph["relations"],
-            "tasks": tasks,
+            "tasks": nodes,
         }
 
     def get_flow(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
@@ -307,9 +310,12 @@ class Service:
     def load_flow_for_edit(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
         return self._detail(caller, self._flow(caller, p["flowId"]), for_edit=True)
 
-    def _graph(self, caller: Caller, row: FlowRow, for_edit: bool) -> dict[str, Any]:
+    def _graph(
+        self, caller: Caller, row: FlowRow, for_edit: bool, tasks: list[TaskRow] | None = None
+    ) -> dict[str, Any]:
         d = row.definition
-        tasks = self.store.tasks(row.id)
+        if tasks is None:
+            tasks = self.store.tasks(row.id)
         node_of = {t.name: f"t_{t.id}" for t in tasks}
         gap = f"{d['cycle']}0"
         links: dict[str, str] = {}

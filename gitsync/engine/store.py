@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,7 @@ class FlowRow:
     update_time: str
     locked: bool
     queue: str
+    definition_json: str = field(default="", repr=False, compare=False)  # as stored
 
 
 @dataclass(frozen=True)
@@ -254,6 +255,7 @@ class Store:
     @staticmethod
     def _flow(row: sqlite3.Row) -> FlowRow:
         values = dict(row)
+        values["definition_json"] = values["definition"]
         values["definition"] = json.loads(values["definition"])
         values["locked"] = bool(values["locked"])
         return FlowRow(**values)
@@ -397,11 +399,11 @@ class Store:
                 f"INSERT INTO flow_instances ({columns}) VALUES ({', '.join('?' * len(row))})",
                 tuple(row.values()),
             )
-            for task in tasks:
-                db.execute(
-                    f"INSERT INTO task_instances ({', '.join(task)}) VALUES "
-                    f"({', '.join('?' * len(task))})",
-                    tuple(task.values()),
+            if tasks:  # all with the same keys
+                db.executemany(
+                    f"INSERT INTO task_instances ({', '.join(tasks[0])}) VALUES "
+                    f"({', '.join('?' * len(tasks[0]))})",
+                    [tuple(task.values()) for task in tasks],
                 )
 
     def instance_exists(self, instance_id: str) -> bool:
