@@ -58,6 +58,7 @@ FINISHED = {FAIL, SUCCESS, INTERNAL_ERROR, TIMEOUT, CANCEL, SKIP}
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 SETTLE_POLL = 0.02  # how often a process group being killed is checked for emptiness
 SETTLE_LIMIT = 10.0  # after SIGKILL, stop waiting for a group that will not empty
+_RULE, _SHORT_RULE = "=" * 73 + "\n", "=" * 39 + "\n"  # around a log's attempt header
 _SHELL = set("|&;<>()$`\\\"'*?[]#~=%{}!\n\t")
 T = TypeVar("T")
 
@@ -525,9 +526,8 @@ class Runner:
             return
         started = self.clock.stamp()
         header = (
-            f"{'=' * 73}\nrun  num:\t{number}\ninstance:\t{tid}\ncmdline:\t{command}\n"
-            f"submitter:\t{instance.do_as}\ncurrent time:\t{self.clock.java()}\n"
-            f"{'=' * 39}\n"
+            f"{_RULE}run  num:\t{number}\ninstance:\t{tid}\ncmdline:\t{command}\n"
+            f"submitter:\t{instance.do_as}\ncurrent time:\t{self.clock.java()}\n{_SHORT_RULE}"
         )
         fd = os.open(f"{run.log_dir}/{tid}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
