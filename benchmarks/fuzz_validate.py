@@ -73,6 +73,9 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
     return bytes(out)
 
 
+NO_CACHE = {"GITSYNC_NO_CACHE": "1"}  # every round must really validate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=60)
@@ -89,7 +92,9 @@ def main() -> None:
         while time.monotonic() < deadline:
             data = mutate(rng.choice(sources), rng)
             path.write_bytes(data)
-            result = runner.invoke(cli, ["validate", str(path)], catch_exceptions=True)
+            result = runner.invoke(
+                cli, ["validate", str(path)], catch_exceptions=True, env=NO_CACHE
+            )
             rounds += 1
             if result.exception is not None and not isinstance(result.exception, SystemExit):
                 kept = Path(tmp).parent / f"gitsync-fuzz-crash-{rounds}.yaml"

@@ -90,7 +90,7 @@ def validate(paths: tuple[Path, ...], fmt: str) -> int:
     missing = [p for p in roots if not p.exists()]
     if missing:
         raise GitsyncError(f"no such file or folder: {missing[0]}")
-    result = validate_paths(roots, base=settings.flows)
+    result = validate_paths(roots, base=settings.flows, cache=settings.validation_cache())
     text = report.validation_json(result) if fmt == "json" else report.validation_text(result)
     click.echo(text)
     return EXIT_OK if result.ok else EXIT_ERROR

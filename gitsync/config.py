@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from gitsync.cache import ValidationCache
 from gitsync.errors import ConfigError
 
 CONFIG_FILE = "gitsync.yaml"
@@ -81,6 +82,21 @@ class Settings:
     @property
     def engine_dir(self) -> Path:
         return self.base / ".gitsync" / "engine"
+
+    @property
+    def cache_dir(self) -> Path | None:
+        """Where validated files are remembered (cache.py); None when GITSYNC_NO_CACHE is
+        set. Outside the repository on purpose: a pull request cannot plant entries."""
+        if self.env.get("GITSYNC_NO_CACHE"):
+            return None
+        if self.env.get("GITSYNC_CACHE_DIR"):
+            return Path(self.env["GITSYNC_CACHE_DIR"]).expanduser()
+        home = self.env.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
+        return Path(home) / "gitsync"
+
+    def validation_cache(self) -> ValidationCache | None:
+        directory = self.cache_dir
+        return ValidationCache(directory) if directory is not None else None
 
     def target(self, name: str | None = None) -> Target:
         chosen = name or self.env.get("GITSYNC_TARGET") or DEFAULT_TARGET

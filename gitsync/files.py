@@ -222,15 +222,24 @@ def parse_yaml(text: str) -> tuple[Document, list[Located]]:
 
 def read_document(path: Path) -> tuple[Document, list[Located]]:
     """Read a workflow file: size limit, strict UTF-8, then YAML."""
+    return decode_document(read_bytes(path))
+
+
+def read_bytes(path: Path) -> bytes:
+    """A workflow file's bytes, within the size limit."""
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise ReadError(
                 [Located(1, 1, f"file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,} (1 MiB)")]
             )
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as e:
         raise ReadError([Located(1, 1, f"cannot read file: {e.strerror or e}")]) from None
+
+
+def decode_document(raw: bytes) -> tuple[Document, list[Located]]:
+    """A workflow file's document: strict UTF-8, then YAML."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -92,14 +92,15 @@ def read_state(client: Client, root: Path_, progress: Progress = _noop) -> Remot
         if n.directory[: len(root)] != root
     }
     total = len(inside)
-    done = 0
 
-    def read(node: _FlowNode) -> RemoteFlow:
-        nonlocal done
+    def fetch(node: _FlowNode) -> tuple[dict[str, Any], Any]:
         struct = client.export_flow(node.id)
         active = struct.get("active")
         if active is None:  # real EnOS: Export has no scheduling state
             active = client.get_flow(node.id).get("active", 0)
+        return struct, active
+
+    def decode(node: _FlowNode, struct: dict[str, Any], active: Any) -> RemoteFlow:
         relative = node.directory[len(root) :]
         try:
             wf = codec.workflow_from_flow_struct(
@@ -110,12 +111,18 @@ def read_state(client: Client, root: Path_, progress: Progress = _noop) -> Remot
                 f"remote workflow Workflow/{'/'.join(node.directory)}/"
                 f"{node.name} cannot be read: {e}"
             ) from None
-        done += 1
-        progress("reading", done, total)
         return RemoteFlow(node.id, wf, codec.is_managed(struct))
 
+    # the threads only wait on the network; decoding happens here, as answers arrive, so they
+    # do not take turns at the GIL with it
+    flows_read = []
     with ThreadPoolExecutor(max_workers=max(1, client.max_concurrency)) as pool:
-        flows = tuple(pool.map(read, inside))
+        for done, (node, (struct, active)) in enumerate(
+            zip(inside, pool.map(fetch, inside), strict=True), start=1
+        ):
+            flows_read.append(decode(node, struct, active))
+            progress("reading", done, total)
+    flows = tuple(flows_read)
     referrers: dict[str, list[str]] = {}
     for flow in flows:
         for up in sorted({d.flow for t in flow.workflow.tasks for d in t.depends_on if d.flow}):

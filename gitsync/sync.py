@@ -47,7 +47,9 @@ def desired_tree(settings: Settings) -> Tree:
             "gitsync.yaml, or run `gitsync init`)",
             [],
         )
-    result = validate_paths([settings.flows], base=settings.flows)
+    result = validate_paths(
+        [settings.flows], base=settings.flows, cache=settings.validation_cache()
+    )
     if not result.ok:
         raise InvalidFilesError(
             f"{len(result.problems)} problems in the workflow files; nothing was sent",

@@ -7,6 +7,7 @@ Structs it is asked to import). Checks that span files (duplicate workflow names
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import json
@@ -20,8 +21,16 @@ from typing import Any
 import jsonschema
 
 from gitsync import cron, dag
+from gitsync.cache import ValidationCache
 from gitsync.codec import workflow_from_document
-from gitsync.files import Document, ReadError, find_workflow_files, read_document
+from gitsync.files import (
+    Document,
+    ReadError,
+    decode_document,
+    find_workflow_files,
+    read_bytes,
+    read_document,
+)
 from gitsync.model import Tree, Workflow
 
 NAME_RULE = "1-128 characters, no '/', '\\' or control characters, no leading or trailing spaces"
@@ -298,16 +307,24 @@ def check_workflow(wf: Workflow) -> list[Issue]:
 
 @dataclass
 class _File:
-    display: str
-    doc: Document | None
+    path: Path
+    doc: Document | None  # None when it failed to read, or came from the cache
     workflow: Workflow | None
+
+    def locate_name(self) -> tuple[int, int]:
+        doc = self.doc
+        if doc is None and self.workflow is not None:  # from the cache: read it for positions
+            with contextlib.suppress(ReadError):
+                doc, _ = read_document(self.path)
+        return doc.locate(("name",), key=True) if doc else (1, 1)
 
 
 class Validator:
     """Validates trees of workflow files; the schema validator is built once."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache: ValidationCache | None = None) -> None:
         self._schema = _validator()
+        self._cache = cache
 
     def validate_document(
         self, doc: Document, display: str, name: str, directory: tuple[str, ...]
@@ -367,6 +384,8 @@ class Validator:
                 seen_files.append(self._one(path, tuple(directory), result))
         self._check_tree(seen_files, result)
         result.problems.sort()
+        if self._cache is not None:
+            self._cache.save()
         return result
 
     def _one(self, path: Path, directory: tuple[str, ...], result: ValidationResult) -> _File:
@@ -379,30 +398,39 @@ class Validator:
                 kind = "workflow" if part == name else "directory"
                 result.problems.append(Problem(display, 1, 1, f"{kind} name {reason}"))
         try:
-            doc, read_problems = read_document(path)
+            raw = read_bytes(path)
+            key = self._cache.key(raw, name, directory) if self._cache else ""
+            cached = self._cache.get(key) if self._cache else None
+            if cached is not None:
+                known = workflow_from_document(cached, name, directory)
+                result.workflows.append(known)
+                return _File(path, None, known)
+            doc, read_problems = decode_document(raw)
         except ReadError as e:
             result.problems.extend(Problem(display, p.line, p.col, p.message) for p in e.problems)
-            return _File(display, None, None)
+            return _File(path, None, None)
         if read_problems:
             result.problems.extend(
                 Problem(display, p.line, p.col, p.message) for p in read_problems
             )
-            return _File(display, doc, None)
+            return _File(path, doc, None)
         wf, problems = self.validate_document(doc, display, name, directory)
         result.problems.extend(problems)
         if wf is not None and not problems:
             result.workflows.append(wf)
-        return _File(display, doc, wf)
+            if self._cache is not None:
+                self._cache.put(key, doc.data)
+        return _File(path, doc, wf)
 
     def _check_tree(self, files: list[_File], result: ValidationResult) -> None:
         first: dict[str, str] = {}
         for f in files:
-            name = Path(f.display).stem
+            name, display = f.path.stem, str(f.path)
             if name in first:
-                line, col = f.doc.locate(("name",), key=True) if f.doc else (1, 1)
+                line, col = f.locate_name()
                 result.problems.append(
                     Problem(
-                        f.display,
+                        display,
                         line,
                         col,
                         f"workflow '{name}' is also defined by {first[name]} "
@@ -412,8 +440,10 @@ class Validator:
                 if f.workflow is not None and f.workflow in result.workflows:
                     result.workflows.remove(f.workflow)
             else:
-                first[name] = f.display
+                first[name] = display
 
 
-def validate_paths(roots: Sequence[Path], base: Path | None = None) -> ValidationResult:
-    return Validator().validate_paths(roots, base)
+def validate_paths(
+    roots: Sequence[Path], base: Path | None = None, cache: ValidationCache | None = None
+) -> ValidationResult:
+    return Validator(cache).validate_paths(roots, base)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,15 @@ SPEC_SAMPLES = Path(__file__).resolve().parent / "data" / "spec"
 
 def run_cli(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(autouse=True)
+def _own_validation_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every test gets its own, empty validation cache (never the user's ~/.cache)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GITSYNC_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        patch.delenv("GITSYNC_NO_CACHE", raising=False)
+        yield
 
 
 @pytest.fixture
