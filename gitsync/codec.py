@@ -12,6 +12,7 @@ parameters keep their order.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections.abc import Callable, Mapping
@@ -324,6 +325,10 @@ class _Reader:
             raise CodecError(f"{self.where}.{key}: unexpected value {value!r}") from None
 
     def text(self, key: str, default: str = "") -> str:
+        value = self.data.get(key)
+        if type(value) is str:  # the usual case, read without the general path
+            return value
+
         def conv(v: Any) -> str:
             if isinstance(v, (dict, list)):
                 raise TypeError
@@ -333,6 +338,10 @@ class _Reader:
         return result
 
     def integer(self, key: str, default: int = 0) -> int:
+        value = self.data.get(key)
+        if type(value) is int:
+            return value
+
         def conv(v: Any) -> int:
             if isinstance(v, (bool, dict, list)):
                 raise TypeError
@@ -354,6 +363,10 @@ class _Reader:
         return result
 
     def flag(self, key: str, default: bool = False) -> bool:
+        value = self.data.get(key)
+        if type(value) is bool:
+            return value
+
         def conv(v: Any) -> bool:
             if isinstance(v, bool):
                 return v
@@ -415,6 +428,18 @@ def parameters_from_service(value: Any, where: str = "parameters") -> tuple[tupl
 
 
 def _run_mode_from_service(value: Any, where: str) -> RunMode:
+    if isinstance(value, str):  # most tasks share a handful of run-mode texts
+        with contextlib.suppress(CodecError):  # a bad one is read again below, for its place
+            return _run_mode_of_text(value)
+    return _read_run_mode(value, where)
+
+
+@functools.lru_cache(maxsize=256)
+def _run_mode_of_text(value: str) -> RunMode:
+    return _read_run_mode(value, "runMode")
+
+
+def _read_run_mode(value: Any, where: str) -> RunMode:
     data = _Reader({"runMode": value}, where).json("runMode", {})
     r = _Reader(data, f"{where}.runMode")
     return RunMode(
