@@ -50,6 +50,7 @@ _TASK_SCALARS = (
     "wait_code",
 )
 _RUN_MODE_KEYS = tuple(f.name for f in fields(RunMode))
+_DEFAULT_RUN_MODE = RunMode()
 
 
 # -- file document -> model -----------------------------------------------------
@@ -84,9 +85,12 @@ def workflow_from_document(
         values: dict[str, Any] = {k: t[k] for k in _TASK_SCALARS if k in t}
         if "success_code" in values:
             values["success_code"] = str(values["success_code"])
-        run_mode = t.get("run_mode") or {}
-        rm = RunMode(**{k: run_mode[k] for k in _RUN_MODE_KEYS if k in run_mode})
-        rm = replace(rm, cpu=float(rm.cpu), memory=float(rm.memory))
+        run_mode = t.get("run_mode")
+        if run_mode:
+            rm = RunMode(**{k: run_mode[k] for k in _RUN_MODE_KEYS if k in run_mode})
+            rm = replace(rm, cpu=float(rm.cpu), memory=float(rm.memory))
+        else:
+            rm = _DEFAULT_RUN_MODE  # frozen: one shared value
         deps = canonical_dependencies([_dependency(d) for d in t.get("depends_on") or []])
         tasks.append(Task(name=t["name"], depends_on=deps, run_mode=rm, **values))
     sched_doc = doc.get("schedule")
