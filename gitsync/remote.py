@@ -117,11 +117,15 @@ def read_state(client: Client, root: Path_, progress: Progress = _noop) -> Remot
     # do not take turns at the GIL with it
     flows_read = []
     with ThreadPoolExecutor(max_workers=max(1, client.max_concurrency)) as pool:
-        for done, (node, (struct, active)) in enumerate(
-            zip(inside, pool.map(fetch, inside), strict=True), start=1
-        ):
-            flows_read.append(decode(node, struct, active))
-            progress("reading", done, total)
+        try:
+            for done, (node, (struct, active)) in enumerate(
+                zip(inside, pool.map(fetch, inside), strict=True), start=1
+            ):
+                flows_read.append(decode(node, struct, active))
+                progress("reading", done, total)
+        except BaseException:  # a flow that cannot be read, or Ctrl-C: no more requests
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     flows = tuple(flows_read)
     referrers: dict[str, list[str]] = {}
     for flow in flows:
