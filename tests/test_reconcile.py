@@ -327,3 +327,37 @@ def test_config_errors_are_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         (tmp_path / "gitsync.yaml").write_text(text)
         result = run_cli("plan", "--target", "p")
         assert result.exit_code == 1 and message in result.output, (text, result.output)
+
+
+def test_a_remote_flow_that_cannot_be_read_stops_the_reading(
+    project: Path, engine: RunningEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first flow's Export is broken (a fault): plan names it, and the Exports not yet
+    started are not sent."""
+    import threading
+
+    from gitsync import remote
+    from gitsync.client import Client
+    from gitsync.errors import GitsyncError
+
+    apply_ok()
+    release = threading.Event()
+    exported: list[int] = []
+    real_export = Client.export_flow
+
+    def export(self: Client, flow_id: int) -> dict[str, Any]:
+        exported.append(flow_id)
+        if len(exported) == 1:
+            return {"tasks": 5, "name": "broken"}
+        release.wait(2)  # the others are slow: the broken one is decoded meanwhile
+        return real_export(self, flow_id)
+
+    monkeypatch.setattr(Client, "export_flow", export)
+    with (
+        Client(engine.url, SPEC_ORG, SPEC_USER, max_concurrency=2) as client,
+        pytest.raises(GitsyncError, match=r"cannot be read: flow\.tasks: expected a list"),
+    ):
+        remote.read_state(client, ("gitsync",))
+    release.set()
+    assert len(EXAMPLE_NAMES) > 4
+    assert len(exported) <= 3  # the first, the one running beside it, perhaps its successor
