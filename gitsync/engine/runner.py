@@ -57,7 +57,7 @@ FAIL, INIT, SUCCESS, RUNNING, INTERNAL_ERROR, WAIT, READY, TIMEOUT, CANCEL, SKIP
 FINISHED = {FAIL, SUCCESS, INTERNAL_ERROR, TIMEOUT, CANCEL, SKIP}
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 SETTLE_POLL = 0.02  # how often a process group being killed is checked for emptiness
-SETTLE_LIMIT = 10.0  # after SIGKILL, stop waiting for a group that will not empty
+SETTLE_LIMIT = 2.0  # after SIGKILL, stop waiting for a group that will not empty (zombies)
 _RULE, _SHORT_RULE = "=" * 73 + "\n", "=" * 39 + "\n"  # around a log's attempt header
 _SHELL = set("|&;<>()$`\\\"'*?[]#~=%{}!\n\t")
 T = TypeVar("T")
