@@ -31,6 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -196,6 +197,7 @@ class _Attempt:
     kill_at: float = 0.0  # set when the group got SIGTERM: SIGKILL follows at this time
     timed_out: bool = False
     code: int | None = None  # the leader's exit code, once it exited
+    settling: bool = False  # the leader exited; what it left in its group is being killed
 
 
 @dataclass(eq=False)
@@ -241,7 +243,6 @@ class Runner:
         self._delayed: dict[str, tuple[Instance, _Timer]] = {}  # future trigger times
         self._ready: deque[tuple[_Run, str, int]] = deque()  # (run, task, attempt number)
         self._active = 0  # processes counted against the parallelism
-        self._settling: set[_Attempt] = set()  # leaders exited, groups being emptied
         self._timers: list[tuple[float, int, _Timer]] = []
         self._dead_timers = 0  # cancelled ones still in the heap
         self._sequence = itertools.count()
@@ -321,26 +322,20 @@ class Runner:
 
     def _call(self, function: Callable[[], T]) -> T:
         """Run ``function`` on the loop thread and return its result."""
-        done = threading.Event()
-        box: list[Any] = []
+        answer: Future[T] = Future()
 
         def call() -> None:
             try:
-                box.append((True, function()))
+                answer.set_result(function())
             except BaseException as e:  # handed back to the caller's thread
-                box.append((False, e))
-            finally:
-                done.set()
+                answer.set_exception(e)
 
         self._inbox.append(call)
         self._wake()
-        while not done.wait(0.5):
+        while not wait([answer], timeout=0.5).done:
             if not self._thread.is_alive():
                 raise RuntimeError("the engine's runner has stopped")
-        ok, value = box[0]
-        if not ok:
-            raise value
-        return value  # type: ignore[no-any-return]
+        return answer.result()
 
     def _wake(self) -> None:
         with contextlib.suppress(BlockingIOError):  # a full pipe: the loop is awake already
@@ -350,7 +345,7 @@ class Runner:
 
     def _loop(self) -> None:
         self._launcher = Launcher()
-        while not (self._closed and not self._runs and not self._settling):
+        while not (self._closed and not self._runs):  # a run ends once its groups are gone
             timeout = None
             while self._timers and self._timers[0][2].cancelled:
                 heapq.heappop(self._timers)
@@ -422,7 +417,7 @@ class Runner:
         for attempt in list(run.attempts.values()):
             if attempt.code is None:
                 self._terminate(attempt)
-            elif attempt not in self._settling:  # its own ending failed: let it go
+            elif not attempt.settling:  # its own ending failed: let it go
                 del run.attempts[attempt.name]
         for timer in run.retries.values():
             self._drop(timer)
@@ -614,7 +609,7 @@ class Runner:
             return
         if not attempt.kill_at:
             attempt.kill_at = time.monotonic() + KILL_GRACE
-        self._settling.add(attempt)
+        attempt.settling = True
         self._after(SETTLE_POLL, lambda: self._settle(attempt), attempt.run)
 
     def _settle(self, attempt: _Attempt) -> None:
@@ -626,7 +621,7 @@ class Runner:
             signal_group(pgid, signal.SIGKILL)
             gone = now >= attempt.kill_at + SETTLE_LIMIT
         if gone:
-            self._settling.discard(attempt)
+            attempt.settling = False
             self._settled(attempt)
         else:
             self._after(SETTLE_POLL, lambda: self._settle(attempt), attempt.run)
