@@ -91,8 +91,12 @@ class Settings:
             return None
         if self.env.get("GITSYNC_CACHE_DIR"):
             return Path(self.env["GITSYNC_CACHE_DIR"]).expanduser()
-        home = self.env.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
-        return Path(home) / "gitsync"
+        if self.env.get("XDG_CACHE_HOME"):
+            return Path(self.env["XDG_CACHE_HOME"]) / "gitsync"
+        try:
+            return Path("~/.cache/gitsync").expanduser()
+        except RuntimeError:  # no home directory to be found: no cache
+            return None
 
     def validation_cache(self) -> ValidationCache | None:
         directory = self.cache_dir

@@ -153,3 +153,16 @@ def test_the_cli_uses_the_configured_cache_or_none(
     monkeypatch.setenv("GITSYNC_NO_CACHE", "1")
     assert run_cli("validate").exit_code == 0
     assert not (cache_dir / FILE).exists()
+
+
+def test_where_the_cache_lives(tmp_path: Path) -> None:
+    from gitsync import config
+
+    def where(env: dict[str, str]) -> Path | None:
+        return config.load(tmp_path, env).cache_dir
+
+    assert where({"GITSYNC_CACHE_DIR": str(tmp_path / "x")}) == tmp_path / "x"
+    assert where({"XDG_CACHE_HOME": str(tmp_path / "xdg")}) == tmp_path / "xdg" / "gitsync"
+    assert where({}) == Path("~/.cache/gitsync").expanduser()
+    assert where({"GITSYNC_NO_CACHE": "1", "GITSYNC_CACHE_DIR": str(tmp_path)}) is None
+    assert tmp_path not in (where({}) or tmp_path).parents  # never inside the repository
