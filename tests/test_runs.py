@@ -277,6 +277,45 @@ def test_how_a_task_process_starts(
     assert fails.count("run  num:") == 2 and "[gitsync] retry 1 of 1" in fails
 
 
+def test_a_bug_in_the_runner_ends_that_instance_not_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault inside the runner loop (here: recording how one task ended) marks that instance
+    INTERNAL_ERROR, kills what it still runs, and the loop goes on running other instances."""
+    from gitsync.engine.runner import Runner
+
+    real = Runner._settled
+    pids = tmp_path / "pids"
+
+    def broken(self: Runner, attempt: Any) -> None:
+        if attempt.name == "boom":
+            raise RuntimeError("injected fault")
+        real(self, attempt)
+
+    monkeypatch.setattr(Runner, "_settled", broken)
+    options = EngineOptions(tmp_path / "d", users=[User(SPEC_USER, SPEC_ORG, "alice")])
+    with RunningEngine(options) as engine:
+        api = Api(engine.url)
+        body = flow(
+            ("boom", "true"),
+            ("slow", f"sleep 60 & echo $! >> {pids}; echo $$ >> {pids}; wait"),
+            ("after", "true"),
+            relations=[("boom", "after")],
+        )
+        instance_id = trigger(api, api.import_flow("buggy", body))
+        inst = wait_done(api, instance_id)
+        other = wait_done(api, trigger(api, api.import_flow("fine", flow(("ok", "true")))))
+        found = [int(p) for p in pids.read_text().split()] if pids.exists() else []
+        api.http.close()
+    assert inst["statusDesc"] == "INTERNAL_ERROR"
+    assert task_status(inst) == {"boom": "INTERNAL_ERROR", "slow": "CANCEL", "after": "SKIP"}
+    assert other["statusDesc"] == "SUCCESS"
+    time.sleep(0.2)
+    assert not any(_alive(p) for p in found)
+    engine_log = tmp_path / "d" / "logs" / instance_id / "engine.log"
+    assert "[gitsync] internal error: RuntimeError('injected fault')" in engine_log.read_text()
+
+
 def test_parameters_and_system_variables(api: Api, tmp_path: Path) -> None:
     out = tmp_path / "vars"
     body = flow(

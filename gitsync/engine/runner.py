@@ -417,8 +417,15 @@ class Runner:
         for attempt in list(run.attempts.values()):
             if attempt.code is None:
                 self._terminate(attempt)
-            elif not attempt.settling:  # its own ending failed: let it go
+            elif not attempt.settling:  # its own ending failed: the task ends with the bug
                 del run.attempts[attempt.name]
+                if attempt.log_fd >= 0:
+                    with contextlib.suppress(OSError):
+                        os.close(attempt.log_fd)
+                run.status[attempt.name] = INTERNAL_ERROR
+                self.journal.task(
+                    run.tids[attempt.name], status=INTERNAL_ERROR, end_time=self.clock.stamp()
+                )
         for timer in run.retries.values():
             self._drop(timer)
         run.retries.clear()
@@ -649,6 +656,7 @@ class Runner:
                 result = FAIL
         finally:
             os.close(fd)
+            attempt.log_fd = -1
         self._attempt_ended(run, name, attempt.number, result)
 
     def _attempt_ended(self, run: _Run, name: str, number: int, result: int) -> None:
