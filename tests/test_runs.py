@@ -287,10 +287,10 @@ def test_a_bug_in_the_runner_ends_that_instance_not_the_engine(
     real = Runner._settled
     pids = tmp_path / "pids"
 
-    def broken(self: Runner, attempt: Any) -> None:
+    def broken(self: Runner, attempt: Any, *rest: Any) -> None:
         if attempt.name == "boom":
             raise RuntimeError("injected fault")
-        real(self, attempt)
+        real(self, attempt, *rest)
 
     monkeypatch.setattr(Runner, "_settled", broken)
     options = EngineOptions(tmp_path / "d", users=[User(SPEC_USER, SPEC_ORG, "alice")])

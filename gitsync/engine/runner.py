@@ -7,12 +7,12 @@ kills everything it started), with stdout and stderr appended to the task's log 
 ``parallelism`` tasks run at once across all instances; one instance of a workflow runs at a
 time and later ones wait (SPEC §4.4).
 
-One thread, the runner loop, owns every instance being run: it starts the processes, learns of
-their exits through pidfds in one selector, and keeps time-outs, retry intervals, delayed
-triggers and kill graces in one timer heap. Other threads (HTTP handlers, the scheduler) hand it
-work through ``_call``. There is no thread per task or per instance and no lock around the run
-state, so a run of many short tasks costs little more than the processes themselves
-(``benchmarks/engine.py``).
+``parallelism`` slot threads take ready tasks and each runs one process at a time: it starts
+it, waits for it, and records how it ended. Starting (a vfork that waits for the child's exec)
+and waiting both release the GIL, so one slot's bookkeeping overlaps the other slots' processes
+and nothing hands a task from thread to thread. One timer thread keeps time-outs, retry
+intervals, delayed triggers and kill graces in a heap. The run state is guarded by one lock,
+held only for bookkeeping, never across a spawn or a wait (``benchmarks/engine.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import functools
 import heapq
 import itertools
 import os
-import selectors
 import shlex
 import shutil
 import signal
@@ -31,7 +30,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -125,25 +123,24 @@ def java_date(moment: dt.datetime) -> str:
 
 class _Clock:
     """The time as the runner writes it, formatted once per second: a run of short tasks
-    asks for it several times per task."""
+    asks for it several times per task. Threads share it: one tuple, swapped whole."""
 
     def __init__(self) -> None:
-        self._second = -1
-        self._stamp = self._java = ""
+        self._now: tuple[int, str, str] = (-1, "", "")
 
-    def _tick(self) -> None:
+    def _tick(self) -> tuple[int, str, str]:
         second = int(time.time())
-        if second != self._second:
+        now = self._now
+        if second != now[0]:
             moment = dt.datetime.fromtimestamp(second, dt.UTC)
-            self._second, self._stamp, self._java = second, stamp(moment), java_date(moment)
+            now = self._now = (second, stamp(moment), java_date(moment))
+        return now
 
     def stamp(self) -> str:
-        self._tick()
-        return self._stamp
+        return self._tick()[1]
 
     def java(self) -> str:
-        self._tick()
-        return self._java
+        return self._tick()[2]
 
 
 def signal_group(pgid: int, signum: int) -> bool:
@@ -185,14 +182,12 @@ class _Timer:
 
 @dataclass(eq=False, slots=True)
 class _Attempt:
-    """One process of one task: the loop's handle on it until its whole group is gone."""
+    """One process of one task, from before its spawn until its whole group is gone."""
 
     run: _Run
     name: str
     number: int
-    proc: Child
-    log_fd: int
-    pidfd: int = -1
+    proc: Child | None = None  # None while its slot is starting it
     deadline: _Timer | None = None  # the task's time-out
     kill_at: float = 0.0  # set when the group got SIGTERM: SIGKILL follows at this time
     timed_out: bool = False
@@ -202,14 +197,14 @@ class _Attempt:
 
 @dataclass(eq=False)
 class _Run:
-    """An instance being run: its DAG bookkeeping, owned by the loop thread."""
+    """An instance being run: its DAG bookkeeping, guarded by the runner's lock."""
 
     instance: Instance
     tasks: dict[str, Task]
     down: dict[str, list[str]]
     waiting: dict[str, int]  # upstream tasks each task still waits for
     status: dict[str, int] = field(default_factory=dict)  # finished tasks
-    attempts: dict[str, _Attempt] = field(default_factory=dict)  # running processes
+    attempts: dict[str, _Attempt] = field(default_factory=dict)  # starting or running
     retries: dict[str, _Timer] = field(default_factory=dict)  # tasks waiting to retry
     queued: set[str] = field(default_factory=set)  # ready, waiting for a free slot
     tids: dict[str, str] = field(default_factory=dict)  # task name -> task instance id
@@ -223,6 +218,17 @@ class _Run:
         return bool(self.attempts or self.retries or self.queued)
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What a slot needs to start an attempt, worked out under the lock."""
+
+    attempt: _Attempt
+    tid: str
+    command: str
+    header: bytes
+    log: str
+
+
 class Runner:
     def __init__(
         self,
@@ -231,33 +237,35 @@ class Runner:
         parallelism: int | None = None,
     ) -> None:
         self.store = store
-        # absolute: the runner thread changes its own working directory (spawn.py)
+        # absolute: slot threads change their own working directories (spawn.py)
         self.logs = data_dir.absolute() / "logs"
         self.work = data_dir.absolute() / "work"
         self.clock = _Clock()
         self.parallelism = parallelism or os.cpu_count() or 2
         self.journal = Journal(store)
-        # the loop's state: touched only by the loop thread
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)  # a task became ready, or closing
+        self._wakeup = threading.Condition(self._lock)  # a new earliest timer, or closing
+        # the run state, under the lock
         self._runs: dict[int, _Run] = {}  # flow id -> its running instance
         self._waiting: dict[int, deque[Instance]] = {}  # flow id -> instances queued behind it
         self._delayed: dict[str, tuple[Instance, _Timer]] = {}  # future trigger times
         self._ready: deque[tuple[_Run, str, int]] = deque()  # (run, task, attempt number)
-        self._active = 0  # processes counted against the parallelism
         self._timers: list[tuple[float, int, _Timer]] = []
         self._dead_timers = 0  # cancelled ones still in the heap
         self._sequence = itertools.count()
         self._closed = False
         self._stopped = False
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-        # how other threads reach the loop
-        self._inbox: deque[Callable[[], None]] = deque()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        os.set_blocking(self._wake_w, False)
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
-        self._thread = threading.Thread(target=self._loop, name="gitsync-runner", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._slot, name=f"gitsync-slot-{i}", daemon=True)
+            for i in range(self.parallelism)
+        ]
+        self._threads.append(
+            threading.Thread(target=self._keep_time, name="gitsync-timers", daemon=True)
+        )
+        for thread in self._threads:
+            thread.start()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -286,24 +294,39 @@ class Runner:
         if self._stopped:
             return
         self._stopped = True
-        if self._thread.is_alive():
-            self._call(self._shut)
-            self._thread.join(timeout=KILL_GRACE + SETTLE_LIMIT + 5)
+        with self._lock:
+            self._closed = True
+            for _, timer in self._delayed.values():
+                self._drop(timer)
+            self._delayed.clear()
+            for run in list(self._runs.values()):
+                self._cancel_run(run)
+            self._work.notify_all()
+            self._wakeup.notify_all()
+        deadline = time.monotonic() + KILL_GRACE + SETTLE_LIMIT + 5
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.journal.close()
-        self._selector.close()
-        for fd in (self._wake_r, self._wake_w, self._devnull):
-            os.close(fd)
+        os.close(self._devnull)
 
     # -- what other threads call ---------------------------------------------------------------
 
     def submit(self, instance: Instance) -> None:
         """Run now, or WAIT for the trigger time or for the flow's running instance. Returns
         once the instance's first status is in the journal."""
-        self._call(lambda: self._submit(instance))
+        with self._lock:
+            delay = (instance.trigger_ms / 1000) - time.time()
+            if delay > 0:
+                self.journal.instance(instance.id, status=WAIT)
+                timer = self._after(delay, lambda: self._admit(instance))
+                self._delayed[instance.id] = (instance, timer)
+                return
+            self._admit(instance)
 
     def cancel(self, instance_id: str) -> bool:
         """Cancel a waiting or running instance; False if the runner does not hold it."""
-        held = self._call(lambda: self._cancel(instance_id))
+        with self._lock:
+            held = self._cancel(instance_id)
         self.journal.flush()
         return held
 
@@ -320,73 +343,32 @@ class Runner:
     def log_path(self, instance_id: str, task_instance_id: str) -> Path:
         return self.logs / instance_id / f"{task_instance_id}.log"
 
-    def _call(self, function: Callable[[], T]) -> T:
-        """Run ``function`` on the loop thread and return its result."""
-        answer: Future[T] = Future()
+    # -- timers --------------------------------------------------------------------------------
 
-        def call() -> None:
-            try:
-                answer.set_result(function())
-            except BaseException as e:  # handed back to the caller's thread
-                answer.set_exception(e)
-
-        self._inbox.append(call)
-        self._wake()
-        while not wait([answer], timeout=0.5).done:
-            if not self._thread.is_alive():
-                raise RuntimeError("the engine's runner has stopped")
-        return answer.result()
-
-    def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError):  # a full pipe: the loop is awake already
-            os.write(self._wake_w, b"\0")
-
-    # -- the loop ------------------------------------------------------------------------------
-
-    def _loop(self) -> None:
-        self._launcher = Launcher()
-        while not (self._closed and not self._runs):  # a run ends once its groups are gone
-            timeout = None
-            while self._timers and self._timers[0][2].cancelled:
-                heapq.heappop(self._timers)
-                self._dead_timers -= 1
-            if self._timers:
-                timeout = max(0.0, self._timers[0][0] - time.monotonic())
-            exited = []
-            for key, _ in self._selector.select(timeout):
-                if key.data is None:
-                    self._drain_inbox()
-                else:
-                    exited.append(key.data)
-                    self._guard(key.data.run, self._reap, key.data)
-            if exited:
-                # the freed slots first: a task's bookkeeping is not on the next one's path
-                self._start_ready()
-                for attempt in exited:
-                    self._guard(attempt.run, self._exited, attempt)
-            now = time.monotonic()
-            while self._timers and self._timers[0][0] <= now:
-                _, _, timer = heapq.heappop(self._timers)
-                if timer.cancelled:
-                    self._dead_timers -= 1
-                    continue
-                if timer.run is None:
-                    timer.callback()
-                else:
-                    self._guard(timer.run, timer.callback)
-            self._start_ready()
-        self._drain_inbox()  # calls that came in while it stopped: answered, not left hanging
-
-    def _drain_inbox(self) -> None:
-        with contextlib.suppress(BlockingIOError):
-            while os.read(self._wake_r, 4096):
-                pass
-        while self._inbox:
-            self._inbox.popleft()()
+    def _keep_time(self) -> None:
+        """The timer thread: runs each timer's callback, under the lock, when it is due."""
+        with self._lock:
+            while not (self._closed and not self._runs):
+                now = time.monotonic()
+                while self._timers and (self._timers[0][2].cancelled or self._timers[0][0] <= now):
+                    _, _, timer = heapq.heappop(self._timers)
+                    if timer.cancelled:
+                        self._dead_timers -= 1
+                    elif timer.run is None:
+                        timer.callback()
+                    else:
+                        self._guard(timer.run, timer.callback)
+                timeout = 0.5  # and at least that often, to notice the end of a shutdown
+                if self._timers:
+                    timeout = min(timeout, max(0.0, self._timers[0][0] - time.monotonic()))
+                self._wakeup.wait(timeout)
 
     def _after(self, delay: float, callback: Callable[[], None], run: _Run | None = None) -> _Timer:
         timer = _Timer(time.monotonic() + delay, callback, run)
+        earliest = not self._timers or timer.when < self._timers[0][0]
         heapq.heappush(self._timers, (timer.when, next(self._sequence), timer))
+        if earliest:
+            self._wakeup.notify()
         return timer
 
     def _drop(self, timer: _Timer) -> None:
@@ -402,7 +384,7 @@ class Runner:
             self._dead_timers = 0
 
     def _guard(self, run: _Run, function: Callable[..., None], *args: Any) -> None:
-        """A bug must not stop the loop nor leave an instance RUNNING forever."""
+        """A bug must not stop a thread of the runner nor leave an instance RUNNING forever."""
         try:
             function(*args)
         except Exception as e:
@@ -410,18 +392,18 @@ class Runner:
 
     def _crashed(self, run: _Run, error: Exception) -> None:
         instance = run.instance
-        self._append(instance.id, "engine", f"[gitsync] internal error: {error!r}\n")
-        if self._runs.get(instance.flow_id) is not run or run.crashed:
-            return  # it ended already, or is ending
+        with contextlib.suppress(OSError):
+            self._append(instance.id, "engine", f"[gitsync] internal error: {error!r}\n")
+        if self._runs.get(instance.flow_id) is not run:
+            return  # it ended already
         run.crashed = run.cancelled = True
         for attempt in list(run.attempts.values()):
+            if attempt.proc is None:
+                continue  # its slot is starting it: it sees the run cancelled
             if attempt.code is None:
                 self._terminate(attempt)
             elif not attempt.settling:  # its own ending failed: the task ends with the bug
                 del run.attempts[attempt.name]
-                if attempt.log_fd >= 0:
-                    with contextlib.suppress(OSError):
-                        os.close(attempt.log_fd)
                 run.status[attempt.name] = INTERNAL_ERROR
                 self.journal.task(
                     run.tids[attempt.name], status=INTERNAL_ERROR, end_time=self.clock.stamp()
@@ -434,15 +416,6 @@ class Runner:
             self._end(run, INTERNAL_ERROR)
 
     # -- admitting instances -------------------------------------------------------------------
-
-    def _submit(self, instance: Instance) -> None:
-        delay = (instance.trigger_ms / 1000) - time.time()
-        if delay > 0:
-            self.journal.instance(instance.id, status=WAIT)
-            timer = self._after(delay, lambda: self._admit(instance))
-            self._delayed[instance.id] = (instance, timer)
-            return
-        self._admit(instance)
 
     def _admit(self, instance: Instance) -> None:
         self._delayed.pop(instance.id, None)
@@ -491,17 +464,44 @@ class Runner:
     def _queue(self, run: _Run, name: str, number: int) -> None:
         run.queued.add(name)
         self._ready.append((run, name, number))
+        self._work.notify()
 
-    def _start_ready(self) -> None:
-        while self._ready and self._active < self.parallelism:
+    # -- a slot --------------------------------------------------------------------------------
+
+    def _slot(self) -> None:
+        """Take ready tasks and run them, one process at a time, until the runner closes."""
+        launcher = Launcher()  # on this thread: it may get a working directory of its own
+        while True:
+            with self._lock:
+                job = self._next_job()
+            if job is None:
+                return
+            attempt = job.attempt
+            try:
+                self._run_attempt(launcher, job)
+            except Exception as e:  # a bug: the instance ends, the slot goes on
+                with self._lock:
+                    attempt.run.attempts.pop(attempt.name, None)
+                    self._crashed(attempt.run, e)
+
+    def _next_job(self) -> _Job | None:
+        while True:
+            while not self._ready:
+                if self._closed:
+                    return None
+                self._work.wait()
             run, name, number = self._ready.popleft()
             run.queued.discard(name)
             if run.cancelled:
                 self._maybe_end(run)
                 continue
-            self._guard(run, self._start, run, name, number)
-
-    # -- one attempt ---------------------------------------------------------------------------
+            try:
+                job = self._prepare(run, name, number)
+            except Exception as e:
+                self._crashed(run, e)
+                continue
+            if job is not None:
+                return job
 
     def _command(self, run: _Run, task: Task) -> str:
         command = command_line(task)
@@ -516,7 +516,7 @@ class Runner:
             command = substitute(command, values, instance.trigger)
         return command
 
-    def _start(self, run: _Run, name: str, number: int) -> None:
+    def _prepare(self, run: _Run, name: str, number: int) -> _Job | None:
         instance, task, tid = run.instance, run.tasks[name], run.tids[name]
         try:
             command = self._command(run, task)
@@ -525,60 +525,61 @@ class Runner:
             at = self.clock.stamp()
             self.journal.task(tid, status=FAIL, start_time=at, end_time=at, run_num=1)
             self._task_done(run, name, FAIL)
-            return
-        started = self.clock.stamp()
+            return None
         header = (
             f"{_RULE}run  num:\t{number}\ninstance:\t{tid}\ncmdline:\t{command}\n"
             f"submitter:\t{instance.do_as}\ncurrent time:\t{self.clock.java()}\n{_SHORT_RULE}"
         )
-        fd = os.open(f"{run.log_dir}/{tid}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        attempt = _Attempt(run, name, number)
+        run.attempts[name] = attempt  # the run is busy while its slot starts it
+        return _Job(attempt, tid, command, header.encode(), f"{run.log_dir}/{tid}.log")
+
+    def _run_attempt(self, launcher: Launcher, job: _Job) -> None:
+        attempt = job.attempt
+        run, name, number = attempt.run, attempt.name, attempt.number
+        started = self.clock.stamp()
+        fd = os.open(job.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
-            os.write(fd, header.encode())
-            child = self._launcher.start(argv(command), run.work_dir, fd, self._devnull)
-        except OSError as e:
-            os.write(fd, f"[gitsync] cannot start the command: {e.strerror or e}\n".encode())
+            os.write(fd, job.header)
+            try:
+                child = launcher.start(argv(job.command), run.work_dir, fd, self._devnull)
+            except OSError as e:
+                os.write(fd, f"[gitsync] cannot start the command: {e.strerror or e}\n".encode())
+                with self._lock:
+                    run.attempts.pop(name, None)
+                    self.journal.task(job.tid, status=RUNNING, run_num=number, start_time=started)
+                    self._guard(run, self._attempt_ended, run, name, number, FAIL)
+                return
+            with self._lock:
+                attempt.proc = child
+                self.journal.task(
+                    job.tid,
+                    status=RUNNING,
+                    run_num=number,
+                    recall_num=number - 1,
+                    start_time=started,
+                    cmd=job.command,
+                    pid=child.pid,
+                )
+                task = run.tasks[name]
+                if task.timeout:
+                    attempt.deadline = self._after(
+                        task.timeout, lambda: self._time_out(attempt), run
+                    )
+                if run.cancelled:
+                    self._terminate(attempt)
+            code = child.wait()
+            with self._lock:
+                attempt.code = code
+                attempt.settling = True
+                if attempt.deadline is not None:
+                    self._drop(attempt.deadline)
+            self._empty_group(attempt)
+            with self._lock:
+                attempt.settling = False
+                self._guard(run, self._settled, attempt, fd)
+        finally:
             os.close(fd)
-            self.journal.task(tid, status=RUNNING, run_num=number, start_time=started)
-            self._attempt_ended(run, name, number, FAIL)
-            return
-        except BaseException:
-            os.close(fd)
-            raise
-        attempt = _Attempt(run, name, number, child, fd)
-        run.attempts[name] = attempt
-        self._active += 1
-        self.journal.task(
-            tid,
-            status=RUNNING,
-            run_num=number,
-            recall_num=number - 1,
-            start_time=started,
-            cmd=command,
-            pid=child.pid,
-        )
-        self._watch(attempt)
-        if task.timeout:
-            attempt.deadline = self._after(task.timeout, lambda: self._time_out(attempt), run)
-
-    def _watch(self, attempt: _Attempt) -> None:
-        """Learn of the leader's exit: a pidfd in the selector, or (where there are no
-        pidfds) a thread that waits and tells the loop."""
-        try:
-            attempt.pidfd = os.pidfd_open(attempt.proc.pid)
-        except (AttributeError, OSError):
-
-            def wait() -> None:
-                attempt.proc.wait()
-                self._inbox.append(lambda: self._reap_and_record(attempt))
-                self._wake()
-
-            threading.Thread(target=wait, name="gitsync-wait", daemon=True).start()
-            return
-        self._selector.register(attempt.pidfd, selectors.EVENT_READ, attempt)
-
-    def _reap_and_record(self, attempt: _Attempt) -> None:
-        self._reap(attempt)
-        self._guard(attempt.run, self._exited, attempt)
 
     def _time_out(self, attempt: _Attempt) -> None:
         if attempt.code is None:
@@ -587,76 +588,55 @@ class Runner:
 
     def _terminate(self, attempt: _Attempt) -> None:
         """SIGTERM the attempt's group; SIGKILL it after the grace if it is still there."""
-        if attempt.kill_at:
+        if attempt.kill_at or attempt.proc is None:
             return
         attempt.kill_at = time.monotonic() + KILL_GRACE
         signal_group(attempt.proc.pid, signal.SIGTERM)
         self._after(KILL_GRACE, lambda: self._kill_leader(attempt), attempt.run)
 
     def _kill_leader(self, attempt: _Attempt) -> None:
-        if attempt.code is None:  # still running: its group is still ours
+        if attempt.code is None and attempt.proc is not None:  # still running: still ours
             signal_group(attempt.proc.pid, signal.SIGKILL)
 
-    def _reap(self, attempt: _Attempt) -> None:
-        """The leader exited: collect its exit code and free its slot."""
-        if attempt.pidfd >= 0:
-            self._selector.unregister(attempt.pidfd)
-            os.close(attempt.pidfd)
-            attempt.pidfd = -1
-        attempt.code = attempt.proc.wait()
-        self._active -= 1
-
-    def _exited(self, attempt: _Attempt) -> None:
-        """Make sure nothing the leader started outlives it, then record how it ended."""
-        if attempt.deadline is not None:
-            self._drop(attempt.deadline)
+    def _empty_group(self, attempt: _Attempt) -> None:
+        """After the leader: kill what it left in its group, and wait until the group is gone
+        (SIGTERM, then SIGKILL when the grace is over). Outside the lock; usually one kill()
+        that finds the group already empty."""
+        assert attempt.proc is not None
         pgid = attempt.proc.pid
         if not signal_group(pgid, signal.SIGTERM):
-            self._settled(attempt)
             return
-        if not attempt.kill_at:
-            attempt.kill_at = time.monotonic() + KILL_GRACE
-        attempt.settling = True
-        self._after(SETTLE_POLL, lambda: self._settle(attempt), attempt.run)
+        with self._lock:
+            if not attempt.kill_at:
+                attempt.kill_at = time.monotonic() + KILL_GRACE
+            kill_at = attempt.kill_at
+        killed = False
+        while signal_group(pgid, 0):
+            now = time.monotonic()
+            if now >= kill_at and not killed:
+                signal_group(pgid, signal.SIGKILL)
+                killed = True
+            elif killed and now >= kill_at + SETTLE_LIMIT:
+                return  # zombies an init does not reap: stop waiting for them
+            time.sleep(SETTLE_POLL)
 
-    def _settle(self, attempt: _Attempt) -> None:
-        """Poll the group left behind until it is gone; SIGKILL it when the grace is over."""
-        pgid = attempt.proc.pid
-        now = time.monotonic()
-        gone = not signal_group(pgid, 0)
-        if not gone and now >= attempt.kill_at:
-            signal_group(pgid, signal.SIGKILL)
-            gone = now >= attempt.kill_at + SETTLE_LIMIT
-        if gone:
-            attempt.settling = False
-            self._settled(attempt)
-        else:
-            self._after(SETTLE_POLL, lambda: self._settle(attempt), attempt.run)
-
-    def _settled(self, attempt: _Attempt) -> None:
+    def _settled(self, attempt: _Attempt, fd: int) -> None:
         run, name = attempt.run, attempt.name
         run.attempts.pop(name, None)
         task = run.tasks[name]
-        fd = attempt.log_fd
-        try:
-            if run.cancelled:
-                os.write(fd, b"\n[gitsync] cancelled; process group killed\n")
-                result = CANCEL
-            elif attempt.timed_out:
-                note = f"\n[gitsync] timed out after {task.timeout} s; process group killed\n"
-                os.write(fd, note.encode())
-                result = TIMEOUT
-            elif str(attempt.code) == task.success_code:
-                result = SUCCESS
-            else:
-                note = (
-                    f"\n[gitsync] exit code {attempt.code}; success code is {task.success_code}\n"
-                )
-                os.write(fd, note.encode())
-                result = FAIL
-        finally:
-            os.close(fd)
-            attempt.log_fd = -1
+        if run.cancelled:
+            os.write(fd, b"\n[gitsync] cancelled; process group killed\n")
+            result = CANCEL
+        elif attempt.timed_out:
+            note = f"\n[gitsync] timed out after {task.timeout} s; process group killed\n"
+            os.write(fd, note.encode())
+            result = TIMEOUT
+        elif str(attempt.code) == task.success_code:
+            result = SUCCESS
+        else:
+            note = f"\n[gitsync] exit code {attempt.code}; success code is {task.success_code}\n"
+            os.write(fd, note.encode())
+            result = FAIL
         self._attempt_ended(run, name, attempt.number, result)
 
     def _attempt_ended(self, run: _Run, name: str, number: int, result: int) -> None:
@@ -778,14 +758,6 @@ class Runner:
             self._finish_task(run, name, CANCEL)
         run.queued.clear()
         self._maybe_end(run)
-
-    def _shut(self) -> None:
-        self._closed = True
-        for _, timer in self._delayed.values():
-            self._drop(timer)
-        self._delayed.clear()
-        for run in list(self._runs.values()):
-            self._cancel_run(run)
 
     # -- logs ----------------------------------------------------------------------------------
 
