@@ -243,15 +243,14 @@ def test_parallelism_is_bounded(tmp_path: Path) -> None:
     assert peak == 2
 
 
-@pytest.mark.parametrize("launch", ["posix_spawn + pidfd", "Popen + waiting thread"])
+@pytest.mark.parametrize("launch", ["posix_spawn", "Popen"])
 def test_how_a_task_process_starts(
     launch: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Both ways of starting and watching a task give it the same process: the run's working
+    """Both ways of starting a task give it the same process: the run's working
     directory, its own session, stdin empty, SIGPIPE back to default."""
     if launch.startswith("Popen"):
         monkeypatch.setattr("gitsync.engine.spawn.own_working_directory", lambda: False)
-        monkeypatch.delattr(os, "pidfd_open", raising=False)
     out = tmp_path / "seen"
     cmd = (
         f"pwd > {out}; ps -o sid= -p $$ >> {out}; echo $$ >> {out}; cat | wc -c >> {out}; "
