@@ -1,10 +1,10 @@
-"""Starting task processes for the runner loop.
+"""Starting task processes for the runner's slot threads.
 
 Each run has its own working directory, which ``os.posix_spawn`` cannot set in Python 3.11, and
-``subprocess.Popen`` costs the loop more per process (80-100 us of CPU here, against about 55
-for ``posix_spawn`` given a plain dict as the environment). On Linux the runner thread
-therefore takes a working directory of its own (``unshare(CLONE_FS)``: other threads keep the
-process's) and changes it before each spawn; elsewhere, or if that fails, it uses Popen.
+``subprocess.Popen`` costs more per process (80-100 us of CPU here, against about 55 for
+``posix_spawn`` given a plain dict as the environment). On Linux each slot thread therefore
+takes a working directory of its own (``unshare(CLONE_FS)``: other threads keep the process's)
+and changes it before each spawn; elsewhere, or if that fails, it uses Popen.
 """
 
 from __future__ import annotations
