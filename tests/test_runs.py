@@ -315,6 +315,42 @@ def test_a_bug_in_the_runner_ends_that_instance_not_the_engine(
     assert "[gitsync] internal error: RuntimeError('injected fault')" in engine_log.read_text()
 
 
+def _processes_running(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                command = (entry / "cmdline").read_bytes().decode(errors="replace")
+                if marker in command and (entry / "stat").read_text().split()[2] != "Z":
+                    found.append(int(entry.name))
+    return found
+
+
+def test_a_bug_right_after_a_start_leaves_no_process_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slot fails to record a process it has just started: the process is killed and
+    reaped, and the instance ends INTERNAL_ERROR."""
+    from gitsync.engine.journal import Journal
+
+    real = Journal.task
+
+    def failing(self: Journal, task_instance_id: str, **values: Any) -> None:
+        if values.get("status") == 2 and "pid" in values:
+            raise RuntimeError("injected fault")
+        real(self, task_instance_id, **values)
+
+    monkeypatch.setattr(Journal, "task", failing)
+    marker = "61.4242"
+    options = EngineOptions(tmp_path / "d", users=[User(SPEC_USER, SPEC_ORG, "alice")])
+    with RunningEngine(options) as engine:
+        api = Api(engine.url)
+        inst = wait_done(api, trigger(api, api.import_flow("lost", flow(("t", f"sleep {marker}")))))
+        api.http.close()
+    assert inst["statusDesc"] == "INTERNAL_ERROR"
+    assert _processes_running(marker) == []
+
+
 def test_parameters_and_system_variables(api: Api, tmp_path: Path) -> None:
     out = tmp_path / "vars"
     body = flow(

@@ -480,6 +480,11 @@ class Runner:
             try:
                 self._run_attempt(launcher, job)
             except Exception as e:  # a bug: the instance ends, the slot goes on
+                proc = attempt.proc
+                if proc is not None and attempt.code is None:  # never left running unwatched
+                    signal_group(proc.pid, signal.SIGKILL)
+                    with contextlib.suppress(ChildProcessError):
+                        proc.wait()
                 with self._lock:
                     attempt.run.attempts.pop(attempt.name, None)
                     self._crashed(attempt.run, e)
