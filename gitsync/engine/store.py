@@ -7,6 +7,7 @@ schema is versioned in ``meta`` and migrated forward on open.
 
 from __future__ import annotations
 
+import itertools
 import json
 import secrets
 import sqlite3
@@ -478,12 +479,18 @@ class Store:
                 )
 
     def write_batch(self, items: list[tuple[str, str, dict[str, Any]]]) -> None:
-        """("task" | "instance", id, values) updates, in order, in one transaction."""
+        """("task" | "instance", id, values) updates, in order, in one transaction. A run of
+        updates of the same columns (every task's RUNNING, say) is one executemany."""
         with self.transaction() as db:
-            for kind, key, values in items:
+            for (kind, columns), group in itertools.groupby(
+                items, key=lambda item: (item[0], tuple(item[2]))
+            ):
                 table = "task_instances" if kind == "task" else "flow_instances"
-                sets = ", ".join(f"{k}=?" for k in values)
-                db.execute(f"UPDATE {table} SET {sets} WHERE id=?", (*values.values(), key))
+                sets = ", ".join(f"{k}=?" for k in columns)
+                db.executemany(
+                    f"UPDATE {table} SET {sets} WHERE id=?",
+                    [(*values.values(), key) for _, key, values in group],
+                )
 
     def delete_instances(self, flow_id: int) -> list[str]:
         with self.transaction() as db:
