@@ -228,7 +228,9 @@ class Runs:
                 "update_time": lambda r: (r["end_time"] or r["start_time"], r["id"]),
             },
         )
-        return {"flowInsts": [self._view(caller, r, detail=False) for r in page], "count": total}
+        full = [self.store.instance(caller.org_id, r["id"]) for r in page]
+        views = [self._view(caller, r, detail=False) for r in full if r is not None]
+        return {"flowInsts": views, "count": total}
 
     def _task(self, caller: Caller, task_instance_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         task = self.store.task_instance(task_instance_id)

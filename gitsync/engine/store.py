@@ -69,6 +69,12 @@ _SCHEMA_V2 = [
 ]
 
 
+_INSTANCE_SUMMARY = (
+    "id, flow_id, org_id, flow_name, status, trigger_ms, trigger_time, start_time, end_time, "
+    "timestamp, cal_dt, owner, do_as, type, if_pre, cancelled"
+)
+
+
 @dataclass(frozen=True)
 class FlowRow:
     id: int
@@ -424,9 +430,13 @@ class Store:
             return dict(row) if row else None
 
     def instances(self, org_id: str) -> list[dict[str, Any]]:
+        """The organization's instances without their big columns (the flow snapshot, the
+        graph, the parameters): enough to filter, sort and page; ``instance`` has the rest."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM flow_instances WHERE org_id=? ORDER BY trigger_ms, id", (org_id,)
+                f"SELECT {_INSTANCE_SUMMARY} FROM flow_instances WHERE org_id=? "
+                "ORDER BY trigger_ms, id",
+                (org_id,),
             )
             return [dict(r) for r in rows]
 
