@@ -574,12 +574,18 @@ class Runner:
                 if run.cancelled:
                     self._terminate(attempt)
             code = child.wait()
+            leftovers = signal_group(child.pid, signal.SIGTERM)  # what it left in its group
             with self._lock:
                 attempt.code = code
-                attempt.settling = True
                 if attempt.deadline is not None:
                     self._drop(attempt.deadline)
-            self._empty_group(attempt)
+                if not leftovers:  # the usual case: the group went with its leader
+                    self._guard(run, self._settled, attempt, fd)
+                    return
+                attempt.settling = True
+                if not attempt.kill_at:
+                    attempt.kill_at = time.monotonic() + KILL_GRACE
+            self._empty_group(child.pid, attempt.kill_at)
             with self._lock:
                 attempt.settling = False
                 self._guard(run, self._settled, attempt, fd)
@@ -603,18 +609,9 @@ class Runner:
         if attempt.code is None and attempt.proc is not None:  # still running: still ours
             signal_group(attempt.proc.pid, signal.SIGKILL)
 
-    def _empty_group(self, attempt: _Attempt) -> None:
-        """After the leader: kill what it left in its group, and wait until the group is gone
-        (SIGTERM, then SIGKILL when the grace is over). Outside the lock; usually one kill()
-        that finds the group already empty."""
-        assert attempt.proc is not None
-        pgid = attempt.proc.pid
-        if not signal_group(pgid, signal.SIGTERM):
-            return
-        with self._lock:
-            if not attempt.kill_at:
-                attempt.kill_at = time.monotonic() + KILL_GRACE
-            kill_at = attempt.kill_at
+    def _empty_group(self, pgid: int, kill_at: float) -> None:
+        """Wait, outside the lock, until what a leader left in its group (already sent SIGTERM)
+        is gone; SIGKILL it at ``kill_at``."""
         killed = False
         while signal_group(pgid, 0):
             now = time.monotonic()
