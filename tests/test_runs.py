@@ -249,8 +249,13 @@ def test_how_a_task_process_starts(
 ) -> None:
     """Both ways of starting a task give it the same process: the run's working
     directory, its own session, stdin empty, SIGPIPE back to default."""
-    if launch.startswith("Popen"):
-        monkeypatch.setattr("gitsync.engine.spawn.own_working_directory", lambda: False)
+    from gitsync.engine import spawn
+
+    if launch == "Popen":
+        monkeypatch.setattr(spawn, "libc_spawn_available", lambda: False)
+    elif not spawn.libc_spawn_available():
+        pytest.skip("libc's posix_spawn is used on glibc 2.29 or later only")
+    assert spawn.Launcher().spawns == (launch == "posix_spawn")
     out = tmp_path / "seen"
     cmd = (
         f"pwd > {out}; ps -o sid= -p $$ >> {out}; echo $$ >> {out}; cat | wc -c >> {out}; "
@@ -259,14 +264,17 @@ def test_how_a_task_process_starts(
     options = EngineOptions(tmp_path / "d", users=[User(SPEC_USER, SPEC_ORG, "alice")])
     with RunningEngine(options) as engine:
         api = Api(engine.url)
-        body = flow(("look", cmd), ("fails", "exit 3"), ("after", "true"))
+        body = flow(("look", cmd), ("fails", "exit 3"), ("after", "true"), ("nul", "touch a\0b"))
         body["relations"] = [{"sourceTaskName": "fails", "targetTaskName": "after", "rerun": True}]
         body["tasks"][1].update(retryLimit=1, retryInterval=0)
         instance_id = trigger(api, api.import_flow("launch", body))
         inst = wait_done(api, instance_id)
         look, fails = log_of(api, inst, "look"), log_of(api, inst, "fails")
+        nul = log_of(api, inst, "nul")
         api.http.close()
-    assert task_status(inst) == {"look": "SUCCESS", "fails": "FAIL", "after": "SKIP"}
+    assert task_status(inst) == {"look": "SUCCESS", "fails": "FAIL", "after": "SKIP", "nul": "FAIL"}
+    assert "cannot start the command: the command contains a NUL character" in nul
+    assert not (tmp_path / "d" / "work" / instance_id / "a").exists()
     work = tmp_path / "d" / "work" / instance_id
     cwd, sid, pid, stdin_bytes = out.read_text().split()
     assert Path(cwd) == work and (work / "here").exists()

@@ -237,7 +237,6 @@ class Runner:
         parallelism: int | None = None,
     ) -> None:
         self.store = store
-        # absolute: slot threads change their own working directories (spawn.py)
         self.logs = data_dir.absolute() / "logs"
         self.work = data_dir.absolute() / "work"
         self.clock = _Clock()
@@ -470,7 +469,7 @@ class Runner:
 
     def _slot(self) -> None:
         """Take ready tasks and run them, one process at a time, until the runner closes."""
-        launcher = Launcher()  # on this thread: it may get a working directory of its own
+        launcher = Launcher()
         while True:
             with self._lock:
                 job = self._next_job()

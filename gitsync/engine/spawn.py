@@ -1,24 +1,31 @@
 """Starting task processes for the runner's slot threads.
 
-Each run has its own working directory, which ``os.posix_spawn`` cannot set in Python 3.11, and
-``subprocess.Popen`` costs more per process (80-100 us of CPU here, against about 55 for
-``posix_spawn`` given a plain dict as the environment). On Linux each slot thread therefore
-takes a working directory of its own (``unshare(CLONE_FS)``: other threads keep the process's)
-and changes it before each spawn; elsewhere, or if that fails, it uses Popen.
+``os.posix_spawn`` holds the GIL for the whole spawn: the vfork and the child's work up to its
+exec, 150-250 us here. With two slots, one slot's start stopped every other thread of the
+engine, including the other slot's bookkeeping. It also cannot set a working directory in
+Python 3.11, and converts the environment on every call. So on glibc (2.29 or later, for
+``posix_spawn_file_actions_addchdir_np``) the launcher calls libc's ``posix_spawn`` through
+ctypes, which releases the GIL for the call, with the environment converted once.
+Elsewhere it uses ``subprocess.Popen``.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import signal
 import subprocess
 import sys
-from typing import Protocol
+from typing import Any, Protocol
 
-CLONE_FS = 0x200
 # Python ignores these itself; the task must get the default back (as Popen's restore_signals)
 _RESTORED = tuple(s for s in (signal.SIGPIPE, getattr(signal, "SIGXFSZ", None)) if s)
+# glibc's posix_spawnattr flags (spawn.h)
+_SETSIGDEF, _SETSIGMASK, _SETSID = 0x04, 0x08, 0x80
+# room for posix_spawn_file_actions_t (80 bytes on x86-64), posix_spawnattr_t (336) and
+# sigset_t (128), whatever the architecture
+_OPAQUE = 1024
 
 
 class Child(Protocol):
@@ -41,50 +48,122 @@ class _Spawned:
         return self.code
 
 
-def own_working_directory() -> bool:
-    """Give the calling thread a working directory of its own; False where it cannot."""
+class _Libc:
+    """The libc functions the launcher needs, or None where they are missing."""
+
+    def __init__(self) -> None:
+        released = ctypes.CDLL(None, use_errno=True)  # calls release the GIL
+        held = ctypes.PyDLL(None)  # calls that only fill in memory: no GIL hand-off
+        self.spawn = released.posix_spawn
+        pointer = ctypes.c_void_p  # file actions, attributes, argv, envp
+        self.spawn.argtypes = [ctypes.POINTER(ctypes.c_int), ctypes.c_char_p, *[pointer] * 4]
+        self.spawn.restype = ctypes.c_int
+        self.actions_init = held.posix_spawn_file_actions_init
+        self.actions_destroy = held.posix_spawn_file_actions_destroy
+        self.dup2 = held.posix_spawn_file_actions_adddup2
+        self.dup2.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+        self.chdir = held.posix_spawn_file_actions_addchdir_np
+        self.chdir.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        self.attr_init = held.posix_spawnattr_init
+        self.set_flags = held.posix_spawnattr_setflags
+        self.set_flags.argtypes = [ctypes.c_void_p, ctypes.c_short]
+        self.set_mask = held.posix_spawnattr_setsigmask
+        self.set_default = held.posix_spawnattr_setsigdefault
+        self.sigemptyset = held.sigemptyset
+        self.sigaddset = held.sigaddset
+        self.sigaddset.argtypes = [ctypes.c_void_p, ctypes.c_int]
+
+
+def _load_libc() -> _Libc | None:
     if not sys.platform.startswith("linux"):
-        return False
+        return None
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.unshare(CLONE_FS) == 0)
-    except (OSError, AttributeError):
-        return False
+        version = os.confstr("CS_GNU_LIBC_VERSION") or ""  # "glibc 2.36"
+        major, minor = (int(n) for n in version.split()[1].split(".")[:2])
+        if (major, minor) < (2, 29):
+            return None
+        return _Libc()
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+_LIBC = _load_libc()
+
+
+def libc_spawn_available() -> bool:
+    return _LIBC is not None
+
+
+class _LibcSpawner:
+    """posix_spawn with everything that does not change between tasks prepared once: the
+    attributes (own session, empty signal mask, SIGPIPE and SIGXFSZ at their defaults) and the
+    environment."""
+
+    def __init__(self, libc: _Libc, environment: dict[str, str]) -> None:
+        self._libc = libc
+        self._keep = [os.fsencode(f"{k}={v}") for k, v in environment.items()]
+        self._environment = (ctypes.c_char_p * (len(self._keep) + 1))(*self._keep, None)
+        self._attributes = ctypes.create_string_buffer(_OPAQUE)
+        empty, restored = ctypes.create_string_buffer(_OPAQUE), ctypes.create_string_buffer(_OPAQUE)
+        libc.sigemptyset(empty)
+        libc.sigemptyset(restored)
+        for signum in _RESTORED:
+            libc.sigaddset(restored, signum)
+        libc.attr_init(self._attributes)
+        libc.set_mask(self._attributes, empty)
+        libc.set_default(self._attributes, restored)
+        libc.set_flags(self._attributes, _SETSIGDEF | _SETSIGMASK | _SETSID)
+        self._actions = ctypes.create_string_buffer(_OPAQUE)
+        self._pid = ctypes.c_int()
+
+    def start(self, argv: tuple[str, ...], cwd: str, output: int, stdin: int) -> _Spawned:
+        libc, actions = self._libc, self._actions
+        args = [os.fsencode(a) for a in argv]
+        arguments: Any = (ctypes.c_char_p * (len(args) + 1))(*args, None)
+        libc.actions_init(actions)
+        try:
+            libc.dup2(actions, stdin, 0)
+            libc.dup2(actions, output, 1)
+            libc.dup2(actions, output, 2)
+            libc.chdir(actions, os.fsencode(cwd))
+            error = libc.spawn(
+                ctypes.byref(self._pid), args[0], actions, self._attributes, arguments,
+                self._environment,
+            )  # fmt: skip
+        finally:
+            libc.actions_destroy(actions)
+        if error:
+            raise OSError(error, os.strerror(error), argv[0])
+        return _Spawned(self._pid.value)
 
 
 class Launcher:
-    """Starts processes in their own session with stdout and stderr to a file. Create it on the
-    thread that will use it: that thread may get its own working directory."""
+    """Starts processes in their own session, in a given working directory, with stdout and
+    stderr to a file. One per slot thread: it is not thread-safe."""
 
-    def __init__(self, use_spawn: bool | None = None) -> None:
-        self.spawns = own_working_directory() if use_spawn is None else use_spawn
-        # os.environ converts every variable on every spawn (half of posix_spawn's cost):
-        # tasks get the environment the engine started with
-        self._environment = dict(os.environ)  # noqa: TID251 -- handed on to tasks, not read
+    def __init__(self) -> None:
+        # os.environ converts every variable on every start: tasks get the environment the
+        # engine started with
+        environment = dict(os.environ)  # noqa: TID251 -- handed on to tasks, not read
+        self._environment = environment
+        libc = _LIBC if libc_spawn_available() else None
+        self._spawner = _LibcSpawner(libc, environment) if libc else None
+
+    @property
+    def spawns(self) -> bool:
+        return self._spawner is not None
 
     def start(self, argv: tuple[str, ...], cwd: str, output: int, stdin: int) -> Child:
-        if not self.spawns:
-            return subprocess.Popen(
-                argv,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                stdin=stdin,
-                cwd=cwd,
-                env=self._environment,
-                start_new_session=True,
-            )
-        os.chdir(cwd)  # every time: a directory removed and made again has the same name
-        pid = os.posix_spawn(
-            argv[0],
+        if any("\0" in a for a in argv):  # C would cut the command short there
+            raise OSError(errno.EINVAL, "the command contains a NUL character")
+        if self._spawner is not None:
+            return self._spawner.start(argv, cwd, output, stdin)
+        return subprocess.Popen(
             argv,
-            self._environment,
-            file_actions=[
-                (os.POSIX_SPAWN_DUP2, stdin, 0),
-                (os.POSIX_SPAWN_DUP2, output, 1),
-                (os.POSIX_SPAWN_DUP2, output, 2),
-            ],
-            setsid=True,
-            setsigmask=(),
-            setsigdef=_RESTORED,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=stdin,
+            cwd=cwd,
+            env=self._environment,
+            start_new_session=True,
         )
-        return _Spawned(pid)
