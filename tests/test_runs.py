@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gitsync.engine.runs import Runs
 from gitsync.engine.scheduler import Scheduler
@@ -669,3 +671,79 @@ def test_run_refuses_an_invalid_file(repo: Path) -> None:
     result = run_cli("run", "flows/bad.yaml")
     assert result.exit_code == 1
     assert "flows/bad.yaml:1:9: tasks[0]: missing required key 'command'" in result.output
+
+
+_COLUMNS = ["pid", "run_num", "status"]  # instance rows take status only
+
+
+@given(
+    updates=st.lists(
+        st.tuples(
+            st.sampled_from(["task", "instance"]),
+            st.sampled_from(["a", "b", "c"]),
+            st.dictionaries(st.sampled_from(_COLUMNS), st.integers(0, 9), min_size=1),
+        ),
+        max_size=30,
+    )
+)
+@settings(max_examples=60, deadline=None)
+def test_a_batch_of_status_writes_ends_as_the_writes_one_by_one(
+    tmp_path_factory: pytest.TempPathFactory, updates: list[tuple[str, str, dict[str, int]]]
+) -> None:
+    """The journal merges updates of the same row within a batch; what is stored must be what
+    applying every update in order would store."""
+    from gitsync.engine.store import Store
+
+    updates = [
+        (kind, key, {k: v for k, v in values.items() if kind == "task" or k == "status"})
+        for kind, key, values in updates
+    ]
+    updates = [u for u in updates if u[2]]
+    stores = []
+    for _ in range(2):
+        store = Store(tmp_path_factory.mktemp("store") / "engine.db")
+        for key in "abc":
+            store.insert_instance(
+                {
+                    "id": key, "flow_id": 1, "org_id": "o", "flow_name": "f", "snapshot": "{}",
+                    "parameters": "[]", "status": 0, "trigger_ms": 0, "trigger_time": "",
+                    "timestamp": "", "cal_dt": "", "owner": "", "do_as": "", "type": 0,
+                    "if_pre": 1, "graph": "{}",
+                },
+                [{"id": key, "flow_instance_id": key, "task_id": 1, "task_name": key,
+                  "position": 0, "status": 0}],
+            )  # fmt: skip
+        stores.append(store)
+    batched, single = stores
+    batched.write_batch(updates)
+    for update in updates:
+        single.write_batch([update])
+    for key in "abc":
+        assert batched.task_instance(key) == single.task_instance(key)
+        assert batched.instance("o", key) == single.instance("o", key)
+    for store in stores:
+        store.close()
+
+
+def test_waiting_in_process_for_an_instance_returns_once_its_end_is_stored(
+    tmp_path: Path,
+) -> None:
+    """Runner.wait (what the engine benchmark uses instead of polling): it returns True once
+    the instance's final status is stored, False when it times out, and a cancelled future
+    instance ends the wait."""
+    options = EngineOptions(tmp_path / "d", users=[User(SPEC_USER, SPEC_ORG, "alice")])
+    with RunningEngine(options) as engine:
+        api, runner, store = Api(engine.url), engine.engine.runner, engine.engine.store
+        body = flow(("first", "sleep 0.3"), ("second", "true"), relations=[("first", "second")])
+        flow_id = api.import_flow("waited", body)
+        instance_id = trigger(api, flow_id)
+        assert runner.wait(instance_id, timeout=0.05) is False  # still running
+        assert runner.wait(instance_id, timeout=30) is True
+        row = store.instance(SPEC_ORG, instance_id)
+        assert row is not None and row["status"] == 1  # SUCCESS, with no poll in between
+        assert set(store.task_statuses(instance_id).values()) == {1}
+        later = trigger(api, flow_id, triggerTime=NOW_MS() + 3_600_000)
+        assert runner.wait(later, timeout=0.05) is False  # waits for its trigger time
+        api.data("POST", "flowInstances", "cancel", body={"flowInstId": later})
+        assert runner.wait(later, timeout=5) is True
+        api.http.close()

@@ -148,7 +148,12 @@ class _Server(uvicorn.Server):
 
 def _server(app: Any) -> uvicorn.Server:
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=5,
+        proxy_headers=False,  # nothing sits in front of a local engine
     )
     return _Server(config)
 

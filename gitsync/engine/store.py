@@ -489,17 +489,26 @@ class Store:
                 )
 
     def write_batch(self, items: list[tuple[str, str, dict[str, Any]]]) -> None:
-        """("task" | "instance", id, values) updates, in order, in one transaction. A run of
-        updates of the same columns (every task's RUNNING, say) is one executemany."""
+        """("task" | "instance", id, values) updates, in one transaction. Updates of the same
+        row are merged first (a short task's RUNNING and SUCCESS become one UPDATE; the later
+        values win, as applying them in order would), then a run of updates of the same
+        columns is one executemany."""
+        merged: dict[tuple[str, str], dict[str, Any]] = {}
+        for kind, key, values in items:
+            row = merged.get((kind, key))
+            if row is None:
+                merged[(kind, key)] = dict(values)
+            else:
+                row.update(values)
         with self.transaction() as db:
             for (kind, columns), group in itertools.groupby(
-                items, key=lambda item: (item[0], tuple(item[2]))
+                merged.items(), key=lambda item: (item[0][0], tuple(item[1]))
             ):
                 table = "task_instances" if kind == "task" else "flow_instances"
                 sets = ", ".join(f"{k}=?" for k in columns)
                 db.executemany(
                     f"UPDATE {table} SET {sets} WHERE id=?",
-                    [(*values.values(), key) for _, key, values in group],
+                    [(*values.values(), key) for (_, key), values in group],
                 )
 
     def delete_instances(self, flow_id: int) -> list[str]:
