@@ -250,19 +250,22 @@ def test_how_a_task_process_starts(
     launch: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Both ways of starting a task give it the same process: the run's working
-    directory, its own session, stdin empty, SIGPIPE back to default."""
+    directory, its own session, stdin empty, SIGPIPE back to default, and no descriptor
+    the engine inherited (a pipe's write end held open would keep a reader waiting)."""
     from gitsync.engine import spawn
 
     if launch == "Popen":
         monkeypatch.setattr(spawn, "libc_spawn_available", lambda: False)
     elif not spawn.libc_spawn_available():
-        pytest.skip("libc's posix_spawn is used on glibc 2.29 or later only")
+        pytest.skip("libc's posix_spawn is used on glibc 2.34 or later only")
     assert spawn.Launcher().spawns == (launch == "posix_spawn")
-    out = tmp_path / "seen"
+    out, fds = tmp_path / "seen", tmp_path / "fds"
     cmd = (
         f"pwd > {out}; ps -o sid= -p $$ >> {out}; echo $$ >> {out}; cat | wc -c >> {out}; "
-        "yes | head -n 1; touch here"
+        f"yes | head -n 1; touch here; ls -l /proc/$$/fd > {fds}"
     )
+    reader, inherited = os.pipe()
+    os.set_inheritable(inherited, True)
     options = EngineOptions(tmp_path / "d", users=[User(SPEC_USER, SPEC_ORG, "alice")])
     with RunningEngine(options) as engine:
         api = Api(engine.url)
@@ -284,6 +287,11 @@ def test_how_a_task_process_starts(
     assert stdin_bytes == "0"
     assert "Broken pipe" not in look  # `yes` was killed by SIGPIPE, as in a shell
     assert fails.count("run  num:") == 2 and "[gitsync] retry 1 of 1" in fails
+    pipe = f"pipe:[{os.fstat(inherited).st_ino}]"
+    os.close(inherited)
+    os.close(reader)
+    if sys.platform.startswith("linux"):
+        assert "/dev/null" in fds.read_text() and pipe not in fds.read_text()
 
 
 def test_a_bug_in_the_runner_ends_that_instance_not_the_engine(

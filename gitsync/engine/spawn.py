@@ -3,10 +3,11 @@
 ``os.posix_spawn`` holds the GIL for the whole spawn: the vfork and the child's work up to its
 exec, 150-250 us here. With two slots, one slot's start stopped every other thread of the
 engine, including the other slot's bookkeeping. It also cannot set a working directory in
-Python 3.11, and converts the environment on every call. So on glibc (2.29 or later, for
-``posix_spawn_file_actions_addchdir_np``) the launcher calls libc's ``posix_spawn`` through
-ctypes, which releases the GIL for the call, with the environment converted once.
-Elsewhere it uses ``subprocess.Popen``.
+Python 3.11, nor close the descriptors the engine inherited, and converts the environment on
+every call. So on glibc (2.34 or later, for ``posix_spawn_file_actions_addchdir_np`` and
+``addclosefrom_np``) the launcher calls libc's ``posix_spawn`` through ctypes, which releases
+the GIL for the call, with the environment converted once. Elsewhere it uses
+``subprocess.Popen``.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class _Libc:
         self.dup2.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
         self.chdir = held.posix_spawn_file_actions_addchdir_np
         self.chdir.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        self.close_from = held.posix_spawn_file_actions_addclosefrom_np
+        self.close_from.argtypes = [ctypes.c_void_p, ctypes.c_int]
         self.attr_init = held.posix_spawnattr_init
         self.set_flags = held.posix_spawnattr_setflags
         self.set_flags.argtypes = [ctypes.c_void_p, ctypes.c_short]
@@ -80,7 +83,7 @@ def _load_libc() -> _Libc | None:
     try:
         version = os.confstr("CS_GNU_LIBC_VERSION") or ""  # "glibc 2.36"
         major, minor = (int(n) for n in version.split()[1].split(".")[:2])
-        if (major, minor) < (2, 29):
+        if (major, minor) < (2, 34):  # addchdir_np: 2.29, addclosefrom_np: 2.34
             return None
         return _Libc()
     except (OSError, ValueError, IndexError, AttributeError):
@@ -126,6 +129,7 @@ class _LibcSpawner:
             libc.dup2(actions, output, 1)
             libc.dup2(actions, output, 2)
             libc.chdir(actions, os.fsencode(cwd))
+            libc.close_from(actions, 3)  # as Popen's close_fds: nothing the engine inherited
             error = libc.spawn(
                 ctypes.byref(self._pid), args[0], actions, self._attributes, arguments,
                 self._environment,
