@@ -50,10 +50,10 @@ class _Spawned:
 
 
 class _Libc:
-    """The libc functions the launcher needs, or None where they are missing."""
+    """The libc functions the launcher needs (AttributeError where one is missing)."""
 
     def __init__(self) -> None:
-        released = ctypes.CDLL(None, use_errno=True)  # calls release the GIL
+        released = ctypes.CDLL(None)  # calls release the GIL
         held = ctypes.PyDLL(None)  # calls that only fill in memory: no GIL hand-off
         self.spawn = released.posix_spawn
         pointer = ctypes.c_void_p  # file actions, attributes, argv, envp
@@ -104,7 +104,7 @@ class _LibcSpawner:
 
     def __init__(self, libc: _Libc, environment: dict[str, str]) -> None:
         self._libc = libc
-        self._keep = [os.fsencode(f"{k}={v}") for k, v in environment.items()]
+        self._keep = [os.fsencode(f"{k}={v}") for k, v in environment.items()]  # envp -> these
         self._environment = (ctypes.c_char_p * (len(self._keep) + 1))(*self._keep, None)
         self._attributes = ctypes.create_string_buffer(_OPAQUE)
         empty, restored = ctypes.create_string_buffer(_OPAQUE), ctypes.create_string_buffer(_OPAQUE)
@@ -148,10 +148,10 @@ class Launcher:
     def __init__(self) -> None:
         # os.environ converts every variable on every start: tasks get the environment the
         # engine started with
-        environment = dict(os.environ)  # noqa: TID251 -- handed on to tasks, not read
-        self._environment = environment
-        libc = _LIBC if libc_spawn_available() else None
-        self._spawner = _LibcSpawner(libc, environment) if libc else None
+        self._environment = dict(os.environ)  # noqa: TID251 -- handed on to tasks, not read
+        self._spawner = (
+            _LibcSpawner(_LIBC, self._environment) if _LIBC and libc_spawn_available() else None
+        )
 
     @property
     def spawns(self) -> bool:
