@@ -277,6 +277,9 @@ def test_how_a_task_process_starts(
         look, fails = log_of(api, inst, "look"), log_of(api, inst, "fails")
         nul = log_of(api, inst, "nul")
         api.http.close()
+    pipe = f"pipe:[{os.fstat(inherited).st_ino}]"
+    os.close(inherited)
+    os.close(reader)
     assert task_status(inst) == {"look": "SUCCESS", "fails": "FAIL", "after": "SKIP", "nul": "FAIL"}
     assert "cannot start the command: the command contains a NUL character" in nul
     assert not (tmp_path / "d" / "work" / instance_id / "a").exists()
@@ -287,9 +290,6 @@ def test_how_a_task_process_starts(
     assert stdin_bytes == "0"
     assert "Broken pipe" not in look  # `yes` was killed by SIGPIPE, as in a shell
     assert fails.count("run  num:") == 2 and "[gitsync] retry 1 of 1" in fails
-    pipe = f"pipe:[{os.fstat(inherited).st_ino}]"
-    os.close(inherited)
-    os.close(reader)
     if sys.platform.startswith("linux"):
         assert "/dev/null" in fds.read_text() and pipe not in fds.read_text()
 
