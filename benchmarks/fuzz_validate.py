@@ -5,7 +5,9 @@ Run: .venv/bin/python benchmarks/fuzz_validate.py [--seconds 60] [--seed N]
 Each round takes an example file, mutates its bytes (flips, deletions, insertions of YAML
 syntax and odd characters, truncation, repetition) and validates it through the CLI. Every
 round must end with exit code 0 or 1, no traceback, and every problem line as
-`path:line:col: message`. Prints rounds per second and how the outcomes split.
+`path:line:col: message`. Every mutated document that reads as YAML also goes to the compiled
+schema gate, which must never pass what jsonschema rejects. Prints rounds per second and how
+the outcomes split.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from gitsync.cli import cli
+from gitsync.files import ReadError, decode_document
+from gitsync.validate import _compiled_gate, _validator
 
 ROOT = Path(__file__).resolve().parent.parent
 SNIPPETS = [
@@ -76,6 +80,20 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
 NO_CACHE = {"GITSYNC_NO_CACHE": "1"}  # every round must really validate
 
 
+def gate_passes_wrongly(data: bytes) -> bool | None:
+    """None when the bytes are no document; else whether the gate passed what jsonschema
+    rejects."""
+    try:
+        doc, problems = decode_document(data)
+    except ReadError:
+        return None
+    if problems or not isinstance(doc.data, dict):
+        return None
+    if not _compiled_gate()(doc.data):
+        return False
+    return any(True for _ in _validator().iter_errors(doc.data))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=60)
@@ -85,7 +103,7 @@ def main() -> None:
     sources = [p.read_bytes() for p in sorted((ROOT / "examples" / "flows").rglob("*.yaml"))]
     runner = CliRunner()
     outcomes = {0: 0, 1: 0}
-    rounds = 0
+    rounds = gated = 0
     deadline = time.monotonic() + args.seconds
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "fuzzed.yaml"
@@ -107,10 +125,16 @@ def main() -> None:
             if bad:
                 raise SystemExit(f"round {rounds}: not path:line:col: {bad[0]!r}")
             outcomes[result.exit_code] += 1
+            wrong = gate_passes_wrongly(data)
+            if wrong:
+                kept = Path(tmp).parent / f"gitsync-fuzz-gate-{rounds}.yaml"
+                kept.write_bytes(data)
+                raise SystemExit(f"round {rounds}: the gate passed what jsonschema rejects: {kept}")
+            gated += wrong is not None
     print(
         f"fuzzed {rounds} files in {args.seconds:.0f} s ({rounds / args.seconds:.0f}/s): "
         f"{outcomes[1]} rejected with path:line:col messages, {outcomes[0]} still valid, "
-        "0 crashes"
+        f"0 crashes; {gated} documents through the schema gate, none passed wrongly"
     )
 
 
