@@ -198,7 +198,7 @@ class Client:
                     headers={"Content-Type": "application/json;charset=UTF-8"},
                 )
         except httpx.HTTPError as e:
-            raise _wrap_transport(e, op) from None
+            raise _wrap_transport(e, op, self._http.base_url) from None
         if protocol.ENGINE_HEADER in response.headers:
             self.is_engine = True
         if log.isEnabledFor(logging.DEBUG):  # the operation and outcome; never headers, bodies
@@ -444,10 +444,19 @@ def _unwrap(op: Operation, response: httpx.Response) -> Any:
     raise failure
 
 
-def _wrap_transport(exc: httpx.HTTPError, op: Operation) -> _Retryable:
+def _wrap_transport(exc: httpx.HTTPError, op: Operation, base: httpx.URL) -> _Retryable:
     unsent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
+    detail = str(exc).strip()
     error = TransportError(
-        f"{op.title}: the request {kind}: {type(exc).__name__}", operation=op.title
+        f"{op.title}: the request to {_origin(base)} {kind}: {type(exc).__name__}"
+        + (f" ({detail})" if detail else ""),
+        operation=op.title,
     )
     return _Retryable(error, unsent=unsent)
+
+
+def _origin(url: httpx.URL) -> str:
+    """Scheme, host and port only: never a user name or password written into the URL."""
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return f"{url.scheme}://{host}" + (f":{url.port}" if url.port else "")

@@ -7,6 +7,7 @@ the engine and its answer be lost, which the engine alone would never do.
 from __future__ import annotations
 
 import shutil
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -88,6 +89,25 @@ def test_reads_give_up_with_a_clear_error(faulty) -> None:  # type: ignore[no-un
     ):
         client.list_workflow_directories()
     assert transport.count == 4  # first try + 3 retries
+
+
+def test_an_unreachable_service_is_named_without_what_the_url_hides() -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://someone:hunter2@127.0.0.1:{port}/"
+    slept: list[float] = []
+    with Client(url, "o", "u", retries=2, sleep=slept.append) as client:
+        with pytest.raises(TransportError) as raised:
+            client.list_workflow_directories()
+        assert client.requests == 3  # refused before it left: safe to send again, and sent
+    message = str(raised.value)
+    assert message.startswith(
+        f"List Workflow Directories: the request to http://127.0.0.1:{port} failed: ConnectError"
+    )
+    assert "refused" in message
+    assert "hunter2" not in message and "someone" not in message
+    assert len(slept) == 2
 
 
 def test_a_malformed_envelope_is_an_error_not_data(faulty) -> None:  # type: ignore[no-untyped-def]
