@@ -90,8 +90,10 @@ class ValidationCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".validated-")
             try:
+                # dumps, not dump: only the one-shot call uses the C encoder (about 5x faster here)
+                text = json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
                 with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    json.dump(entries, f, ensure_ascii=False, separators=(",", ":"))
+                    f.write(text)
                 os.replace(tmp, self.path)
             finally:
                 with contextlib.suppress(FileNotFoundError):
