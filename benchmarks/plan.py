@@ -5,11 +5,14 @@ Run: .venv/bin/python benchmarks/plan.py [--flows 1000] [--tasks 10] [--repeat 3
 Compares, in one run and with the same concurrency (8), the whole plan (validate the files,
 List Workflow Directories, Export every flow, decode, normalize, diff) against a bare httpx
 loop that only makes the same List + Export calls. Goal: <= 1.5x. Also prints how many
-requests plan made, and the wall time of the `gitsync plan` command itself.
+requests plan made, and the same comparison as commands: `gitsync plan` against the loop run
+as a Python command of its own (`plan.py --bare-loop URL`), interpreter start included.
 
 Plan is timed twice per round: with an empty validation cache (every file parsed and
 validated: a fresh CI checkout) and with the files unchanged since the last run (the cache in
-gitsync/cache.py: a developer's second plan, or CI keeping the cache folder).
+gitsync/cache.py: a developer's second plan, or CI keeping the cache folder). Plan checks the
+files in a forked child while it reads the service, as `gitsync plan` does; the files alone
+and the reading alone are timed too, for the breakdown.
 
 The engine runs as its own process (`gitsync serve`), as a real service would be remote:
 in the benchmark's process it would spend the same GIL that both sides are measured on.
@@ -108,12 +111,23 @@ def bare_loop(url: str) -> float:
     return time.perf_counter() - start
 
 
+def timed(command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> float:
+    """Wall time of a command that must exit 0 (plan: no changes found)."""
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=cwd, env=env)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--flows", type=int, default=1000)
     parser.add_argument("--tasks", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--bare-loop", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.bare_loop:  # the loop as a command of its own, to compare with the plan command
+        bare_loop(args.bare_loop)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
         write_flows(repo / "flows", args.flows, args.tasks)
@@ -132,6 +146,10 @@ def main() -> None:
                 state = remote.read_state(client, target.root)
                 remote.apply(client, compute(tree, state), state)
             print(f"setup: applied {args.flows} flows in {time.perf_counter() - setup:.1f} s")
+            forked: set[bool] = set()
+            plan_command = [sys.executable, "-m", "gitsync", "plan", "--target", "bench"]
+            plan_command += ["--detailed-exitcode", "--quiet"]
+            plan_env = {**os.environ, "GITSYNC_CACHE_DIR": str(cache_dir)}
             best: dict[str, float] = {}
             requests = 0
 
@@ -143,48 +161,59 @@ def main() -> None:
                     if warmth == "cold":
                         shutil.rmtree(cache_dir, ignore_errors=True)
                     start = time.perf_counter()
-                    tree = sync.desired_tree(settings)
-                    validated = time.perf_counter()
-                    with Client(
-                        engine.url, "o_local", "u_local", max_concurrency=CONCURRENCY
-                    ) as client:
-                        planned = sync.make_plan(client, target, tree)
+                    with (
+                        sync.FilesBeingChecked(settings) as files,
+                        Client(
+                            engine.url, "o_local", "u_local", max_concurrency=CONCURRENCY
+                        ) as client,
+                    ):
+                        planned = sync.make_plan(client, target, files)
+                        forked.add(files.forked)
                         requests = client.requests
-                    end = time.perf_counter()
-                    keep(warmth, end - start)
-                    keep(f"{warmth} files", validated - start)
-                    keep("read", end - validated)
+                    keep(warmth, time.perf_counter() - start)
                     if planned.plan.has_changes:
                         raise SystemExit("the plan found changes; the benchmark needs none")
+                    # the parts alone, one after the other, for the breakdown
+                    if warmth == "cold":
+                        shutil.rmtree(cache_dir, ignore_errors=True)
+                    start = time.perf_counter()
+                    tree = sync.desired_tree(settings)
+                    keep(f"{warmth} files", time.perf_counter() - start)
+                with Client(
+                    engine.url, "o_local", "u_local", max_concurrency=CONCURRENCY
+                ) as client:
+                    start = time.perf_counter()
+                    sync.make_plan(client, target, tree)
+                    keep("read", time.perf_counter() - start)
                 keep("loop", bare_loop(engine.url))
-            start = time.perf_counter()
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "gitsync",
-                    "plan",
-                    "--target",
-                    "bench",
-                    "--detailed-exitcode",
-                ],
-                cwd=repo,
-                check=True,
-                stdout=subprocess.DEVNULL,
-                env={**os.environ, "GITSYNC_CACHE_DIR": str(cache_dir)},
-            )
-            command = time.perf_counter() - start
+                # the same two as commands: interpreter start and imports included
+                keep("loop command", timed([sys.executable, __file__, "--bare-loop", engine.url]))
+                for warmth in ("cold", "warm"):
+                    if warmth == "cold":
+                        shutil.rmtree(cache_dir, ignore_errors=True)
+                    keep(f"{warmth} command", timed(plan_command, cwd=repo, env=plan_env))
     print(
         f"{args.flows} flows x {args.tasks} tasks, concurrency {CONCURRENCY}, best of {args.repeat}"
     )
     loop = best["loop"]
     print(f"bare httpx List + Export loop:         {loop:8.3f} s  ({args.flows + 1} requests)")
-    print(f"reading + decoding + diff (plan):      {best['read']:8.3f} s  ({requests} requests)")
+    print(f"reading + decoding + diff alone:       {best['read']:8.3f} s  ({requests} requests)")
     for warmth, label in (("cold", "files new to the cache"), ("warm", "files unchanged")):
         print(f"gitsync plan, {label + ':':24} {best[warmth]:8.3f} s  ", end="")
-        print(f"(files: {best[f'{warmth} files']:.3f} s)  ratio {best[warmth] / loop:.2f}x")
+        print(f"(files alone: {best[f'{warmth} files']:.3f} s)  ratio {best[warmth] / loop:.2f}x")
+    how = {
+        frozenset({True}): "in a forked child, while reading",
+        frozenset({False}): "first, then reading (no fork)",
+    }.get(frozenset(forked), "in a forked child in some rounds only")
+    print(f"files checked {how}")
     print("goal: plan <= 1.5x the bare loop")
-    print(f"`gitsync plan` command, wall clock:    {command:8.3f} s  (files unchanged)")
+    print("as commands (interpreter start and imports included):")
+    loop_command = best["loop command"]
+    print(f"bare loop as a python command:         {loop_command:8.3f} s")
+    for warmth, label in (("cold", "files new to the cache"), ("warm", "files unchanged")):
+        command = best[f"{warmth} command"]
+        print(f"`gitsync plan`, {label + ':':23} {command:8.3f} s  ", end="")
+        print(f"ratio {command / loop_command:.2f}x")
 
 
 if __name__ == "__main__":

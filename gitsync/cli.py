@@ -239,11 +239,12 @@ def plan(
 
     settings = config.load()
     target = settings.target(target_name)
-    tree = sync.desired_tree(settings)
     bar = _Bar(quiet)
-    with sync.connect(settings, target) as client:
-        planned = sync.make_plan(client, target, tree, prune, allow_mass_delete, bar)
-    bar.close()
+    with sync.FilesBeingChecked(settings) as files, sync.connect(settings, target) as client:
+        try:
+            planned = sync.make_plan(client, target, files, prune, allow_mass_delete, bar)
+        finally:
+            bar.close()
     click.echo(_render(planned.plan, target.describe(), output))
     if detailed_exitcode and planned.plan.has_changes:
         return EXIT_CHANGES

@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # the network side is imported only by the commands that use 
 FORMAT_VERSION = 1
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
@@ -21,11 +21,11 @@ def validation_text(result: ValidationResult) -> str:
     lines = [str(p) for p in result.problems]
     checked = len(result.files)
     if result.ok:
-        lines.append(f"{_plural(checked, 'file')} valid")
+        lines.append(f"{plural(checked, 'file')} valid")
     else:
         bad = len({p.path for p in result.problems})
         lines.append(
-            f"{_plural(len(result.problems), 'problem')} in {bad} of {_plural(checked, 'file')}"
+            f"{plural(len(result.problems), 'problem')} in {bad} of {plural(checked, 'file')}"
         )
     return "\n".join(lines)
 
@@ -91,7 +91,7 @@ def _where(change: Change) -> str:
     if change.kind == "create_dir":
         return "Workflow/" + change.name
     if change.kind == "create_flow" and change.desired is not None:
-        return f"{change.name} ({_plural(len(change.desired.tasks), 'task')})"
+        return f"{change.name} ({plural(len(change.desired.tasks), 'task')})"
     return change.name
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,12 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitsync import plan as planner
-from gitsync import protocol, remote
+from gitsync import protocol, remote, report
 from gitsync.client import Client, Credentials
 from gitsync.config import Settings, Target
 from gitsync.errors import GitsyncError, InvalidFilesError, RemoteError
+from gitsync.forked import ChildFailed, Forked
 from gitsync.model import Tree, Workflow
-from gitsync.validate import validate_paths
+from gitsync.validate import ValidationResult, validate_paths
+
+log = logging.getLogger("gitsync.sync")
 
 
 @contextmanager
@@ -41,21 +45,104 @@ def connect(settings: Settings, target: Target) -> Iterator[Client]:
 
 def desired_tree(settings: Settings) -> Tree:
     """The validated files, or InvalidFilesError carrying every problem (nothing is sent)."""
+    result = _validate_files(settings)
+    _stop_if_invalid(result, "nothing was sent")
+    return result.tree()
+
+
+def _require_flows_folder(settings: Settings) -> None:
     if not settings.flows.is_dir():
         raise InvalidFilesError(
             f"no flows folder at {settings.flows} (set 'flows' in "
             "gitsync.yaml, or run `gitsync init`)",
             [],
         )
-    result = validate_paths(
-        [settings.flows], base=settings.flows, cache=settings.validation_cache()
-    )
+
+
+def _validate_files(settings: Settings) -> ValidationResult:
+    _require_flows_folder(settings)
+    return validate_paths([settings.flows], base=settings.flows, cache=settings.validation_cache())
+
+
+def _stop_if_invalid(result: ValidationResult, after: str) -> None:
     if not result.ok:
         raise InvalidFilesError(
-            f"{len(result.problems)} problems in the workflow files; nothing was sent",
+            f"{report.plural(len(result.problems), 'problem')} in the workflow files; {after}",
             result.problems,
         )
-    return result.tree()
+
+
+_NO_PLAN = "no plan was made"
+
+
+class FilesBeingChecked:
+    """The files, validated in a forked child (forked.py) while plan reads the service: the
+    two then use both cores instead of taking turns at one GIL. Where forking is not possible
+    the files are validated here, at once, as ``desired_tree`` does.
+
+    Only plan does this: reading is all it ever sends, and it stops reading as soon as the
+    files turn out invalid. Apply validates before it sends anything, its lock included.
+
+    The files' problems come first: when anything inside the ``with`` block fails (connecting,
+    credentials, a read) and the files are invalid, their problems are raised instead.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        _require_flows_folder(settings)
+        self._settings = settings
+        self._child: Forked[ValidationResult] | None = None
+        self._result: ValidationResult | None = None
+        if Forked.possible():
+            try:
+                self._child = Forked(lambda: _validate_files(settings))
+            except OSError as e:
+                log.debug("files checked here: no process could be forked (%s)", e)
+        if self._child is None:
+            self._result = _validate_files(settings)
+        else:
+            log.debug("files checked in a forked child while the service is read")
+
+    @property
+    def forked(self) -> bool:
+        """Whether a forked child checks the files (else they were checked at once, here)."""
+        return self._child is not None
+
+    def stop_if_invalid(self) -> None:
+        """InvalidFilesError if the files are known to be invalid by now; never waits."""
+        if self._result is not None or (self._child is not None and self._child.ready()):
+            _stop_if_invalid(self._outcome(), _NO_PLAN)
+
+    def tree(self) -> Tree:
+        """The desired tree (waits for the child), or InvalidFilesError."""
+        result = self._outcome()
+        _stop_if_invalid(result, _NO_PLAN)
+        return result.tree()
+
+    def _outcome(self) -> ValidationResult:
+        if self._result is None:
+            assert self._child is not None
+            try:
+                self._result = self._child.result()
+            except ChildFailed as e:
+                log.debug("the files' child failed, so they are checked here: %s", e)
+                self._result = _validate_files(self._settings)  # the real outcome
+            finally:
+                self._child.close()
+        return self._result
+
+    def close(self) -> None:
+        if self._child is not None:
+            self._child.close()
+
+    def __enter__(self) -> FilesBeingChecked:
+        return self
+
+    def __exit__(self, kind: object, error: BaseException | None, tb: object) -> None:
+        try:
+            if isinstance(error, Exception) and not isinstance(error, InvalidFilesError):
+                _stop_if_invalid(self._outcome(), _NO_PLAN)  # replaces the error, if invalid
+        finally:
+            self.close()
 
 
 @dataclass(frozen=True)
@@ -67,13 +154,24 @@ class Planned:
 def make_plan(
     client: Client,
     target: Target,
-    tree: Tree,
+    desired: Tree | FilesBeingChecked,
     prune: bool = False,
     allow_mass_delete: bool = False,
     progress: remote.Progress = remote._noop,
 ) -> Planned:
-    state = remote.read_state(client, target.root, progress)
-    return Planned(planner.compute(tree, state, prune, allow_mass_delete), state)
+    """Read the target and compare. Files still being checked stop the reading as soon as
+    they are known to be invalid, and the comparison waits for them."""
+    if isinstance(desired, Tree):
+        state = remote.read_state(client, target.root, progress)
+        return Planned(planner.compute(desired, state, prune, allow_mass_delete), state)
+
+    def watch(label: str, done: int, total: int) -> None:
+        desired.stop_if_invalid()
+        progress(label, done, total)
+
+    desired.stop_if_invalid()
+    state = remote.read_state(client, target.root, watch)
+    return Planned(planner.compute(desired.tree(), state, prune, allow_mass_delete), state)
 
 
 @contextmanager

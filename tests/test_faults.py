@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from gitsync import plan as planner
-from gitsync import remote
+from gitsync import protocol, remote
 from gitsync.client import Client
 from gitsync.engine.faults import Faults, RunningProxy
 from gitsync.engine.server import EngineOptions, RunningEngine, User
@@ -232,35 +233,120 @@ def test_two_applies_at_once_never_interleave(
 BAD = sorted(p for p in (CASES / "invalid").iterdir() if p.suffix != ".expected")
 
 
-def test_bad_input_sends_not_a_single_request(
+WRITES = {(op.resource, op.action) for op in protocol.OPERATIONS if op.writes}
+
+
+def logged(log: Path) -> list[tuple[str, str]]:
+    """The (resource, action) of every request in an engine's request log, in order."""
+    if not log.exists():
+        return []
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    return [(e["resource"], e["action"]) for e in entries]
+
+
+def bad_repo(tmp_path: Path, case: Path, engine_url: str) -> Path:
+    """The examples with one malformed case added, and a target for the engine."""
+    repo = tmp_path / case.name
+    shutil.copytree(EXAMPLES, repo / "flows")
+    target = repo / "flows" / case.name
+    if case.is_dir():
+        shutil.copytree(case, target)
+    else:
+        shutil.copy(case, target)
+    (repo / "gitsync.yaml").write_text(
+        f"targets:\n  t:\n    url: {engine_url}\n    org_id: o_local\n    user_id: u_local\n"
+    )
+    return repo
+
+
+def test_bad_input_sends_no_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apply validates before it connects: not even a read. Plan only ever reads."""
+    log = tmp_path / "requests.jsonl"
+    with RunningEngine(EngineOptions(tmp_path / "engine", request_log=log)) as engine:
+        for case in BAD:
+            monkeypatch.chdir(bad_repo(tmp_path, case, engine.url))
+            applied = run_cli("apply", "--target", "t", "--auto-approve")
+            assert applied.exit_code == 1, (case.name, applied.output)
+            assert "Traceback" not in applied.output
+            assert "nothing was sent" in applied.output
+            assert logged(log) == [], case.name
+            planned = run_cli("plan", "--target", "t")
+            assert planned.exit_code == 1, (case.name, planned.output)
+            assert "no plan was made" in planned.output
+            # the same problems, every one of them
+            assert planned.output.splitlines()[:-1] == applied.output.splitlines()[:-1]
+    assert not set(logged(log)) & WRITES
+
+
+# one of each kind: YAML syntax, a bomb, an encoding, the schema, the DAG, across files
+FORKED_CASES = ["yaml_syntax.yaml", "alias_bomb.yaml", "latin1.yaml", "unknown_key.yaml"]
+FORKED_CASES += ["cycle.yaml", "dupe"]
+
+
+def gitsync(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`gitsync --debug ARGS` as a user runs it: its own process, single-threaded, so plan
+    checks the files in a forked child (the in-process CLI runs beside engine threads)."""
+    return subprocess.run(
+        [sys.executable, "-m", "gitsync", "--debug", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_plan_reads_while_a_forked_child_checks_the_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     log = tmp_path / "requests.jsonl"
-    options = EngineOptions(tmp_path / "engine", request_log=log)
-    with RunningEngine(options) as engine:
-        for case in BAD:
-            repo = tmp_path / case.name
-            shutil.copytree(EXAMPLES, repo / "flows")
-            target = repo / "flows" / case.name
-            if case.is_dir():
-                shutil.copytree(case, target)
-            else:
-                shutil.copy(case, target)
-            (repo / "gitsync.yaml").write_text(
-                f"targets:\n  t:\n    url: {engine.url}\n    org_id: o_local\n"
-                "    user_id: u_local\n"
-            )
+    with RunningEngine(EngineOptions(tmp_path / "engine", request_log=log)) as engine:
+        repo = tmp_path / "good"
+        shutil.copytree(EXAMPLES, repo / "flows")
+        (repo / "gitsync.yaml").write_text(
+            f"targets:\n  t:\n    url: {engine.url}\n    org_id: o_local\n    user_id: u_local\n"
+        )
+        planned = gitsync(repo, "plan", "--target", "t", "--detailed-exitcode")
+        assert planned.returncode == 2, planned.stderr  # the examples are not there yet
+        assert "files checked in a forked child" in planned.stderr
+        assert "+ create" in planned.stdout and "sales_etl" in planned.stdout
+        assert ("directories", "listWorkFlowDirs") in logged(log)
+
+        for name in FORKED_CASES:
+            repo = bad_repo(tmp_path, CASES / "invalid" / name, engine.url)
+            planned = gitsync(repo, "plan", "--target", "t")
+            assert planned.returncode == 1, (name, planned.stdout, planned.stderr)
+            assert "files checked in a forked child" in planned.stderr
+            assert "Traceback" not in planned.stdout + planned.stderr
+            assert planned.stderr.splitlines()[-1].endswith("no plan was made"), name
             monkeypatch.chdir(repo)
-            for command in (
-                ["plan", "--target", "t"],
-                ["apply", "--target", "t", "--auto-approve"],
-            ):
-                result = run_cli(*command)
-                assert result.exit_code == 1, (case.name, result.output)
-                assert "Traceback" not in result.output
-                assert "nothing was sent" in result.output
-    # validation comes before connecting: not a write, not even a read reached the engine
-    assert not log.exists() or log.read_text() == ""
+            validated = run_cli("validate", "flows")
+            assert planned.stdout.splitlines() == validated.output.splitlines()[:-1], name
+    assert not set(logged(log)) & WRITES
+
+
+def test_the_files_problems_come_before_a_service_that_cannot_be_reached(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    repo = bad_repo(tmp_path, CASES / "invalid" / "cycle.yaml", closed)
+    planned = gitsync(repo, "plan", "--target", "t")
+    assert planned.returncode == 1
+    assert planned.stdout == "flows/cycle.yaml:4:17: dependency cycle: a -> b -> c -> a\n"
+    assert planned.stderr.splitlines()[-1] == (
+        "error: 1 problem in the workflow files; no plan was made"
+    )
+
+    (repo / "flows" / "cycle.yaml").unlink()  # valid files: now the service is the problem
+    planned = gitsync(repo, "plan", "--target", "t")
+    assert planned.returncode == 1
+    assert planned.stdout == ""
+    assert "Traceback" not in planned.stderr
+    last = planned.stderr.splitlines()[-1]
+    assert last.startswith(f"error: List Workflow Directories: the request to {closed} failed:")
+    assert "ConnectError" in last and "refused" in last
 
 
 def test_the_request_log_records_requests(tmp_path: Path) -> None:

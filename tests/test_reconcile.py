@@ -212,17 +212,34 @@ def test_mass_delete_guard(project: Path) -> None:
     assert everything.exit_code == 1 and "delete 6 of the 6" in everything.output
 
 
-def test_invalid_files_stop_before_any_request(project: Path, engine: RunningEngine) -> None:
+def test_invalid_files_change_nothing(project: Path, engine: RunningEngine) -> None:
     (project / "flows/bad.yaml").write_text("tasks: [{name: a}]\n")
+    store = engine.engine.store.path
+    before = store.read_bytes() if store.exists() else b""
+    for command, outcome in (
+        (["plan"], "no plan was made"),
+        (["apply", "--auto-approve"], "nothing was sent"),
+    ):
+        result = run_cli(*command)
+        assert result.exit_code == 1
+        assert result.output.splitlines() == [
+            "flows/bad.yaml:1:9: tasks[0]: missing required key 'command'",
+            f"error: 1 problem in the workflow files; {outcome}",
+        ]
+    assert store.read_bytes() == before
+
+
+def test_a_missing_flows_folder_is_named(project: Path, engine: RunningEngine) -> None:
+    shutil.rmtree(project / "flows")
     store = engine.engine.store.path
     before = store.read_bytes() if store.exists() else b""
     for command in (["plan"], ["apply", "--auto-approve"]):
         result = run_cli(*command)
         assert result.exit_code == 1
-        assert result.output.splitlines()[0] == (
-            "flows/bad.yaml:1:9: tasks[0]: missing required key 'command'"
+        assert result.output == (
+            f"error: no flows folder at {Path('flows')} (set 'flows' in gitsync.yaml, "
+            "or run `gitsync init`)\n"
         )
-        assert "nothing was sent" in result.output
     assert store.read_bytes() == before
 
 
