@@ -244,15 +244,14 @@ def logged(log: Path) -> list[tuple[str, str]]:
     return [(e["resource"], e["action"]) for e in entries]
 
 
-def bad_repo(tmp_path: Path, case: Path, engine_url: str) -> Path:
-    """The examples with one malformed case added, and a target for the engine."""
-    repo = tmp_path / case.name
+def bad_repo(tmp_path: Path, case: Path | None, engine_url: str) -> Path:
+    """The examples, with one malformed case added (when given), and a target 't'."""
+    repo = tmp_path / (case.name if case else "good")
     shutil.copytree(EXAMPLES, repo / "flows")
-    target = repo / "flows" / case.name
-    if case.is_dir():
-        shutil.copytree(case, target)
-    else:
-        shutil.copy(case, target)
+    if case is not None and case.is_dir():
+        shutil.copytree(case, repo / "flows" / case.name)
+    elif case is not None:
+        shutil.copy(case, repo / "flows" / case.name)
     (repo / "gitsync.yaml").write_text(
         f"targets:\n  t:\n    url: {engine_url}\n    org_id: o_local\n    user_id: u_local\n"
     )
@@ -301,11 +300,7 @@ def test_plan_reads_while_a_forked_child_checks_the_files(
 ) -> None:
     log = tmp_path / "requests.jsonl"
     with RunningEngine(EngineOptions(tmp_path / "engine", request_log=log)) as engine:
-        repo = tmp_path / "good"
-        shutil.copytree(EXAMPLES, repo / "flows")
-        (repo / "gitsync.yaml").write_text(
-            f"targets:\n  t:\n    url: {engine.url}\n    org_id: o_local\n    user_id: u_local\n"
-        )
+        repo = bad_repo(tmp_path, None, engine.url)
         planned = gitsync(repo, "plan", "--target", "t", "--detailed-exitcode")
         assert planned.returncode == 2, planned.stderr  # the examples are not there yet
         assert "files checked in a forked child" in planned.stderr
