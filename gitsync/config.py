@@ -24,8 +24,10 @@ DEFAULT_ROOT = "gitsync"
 EMBEDDED = "embedded"
 LOCAL_ORG, LOCAL_USER = "o_local", "u_local"
 _KNOWN_KEYS = {"flows", "targets"}
-_TARGET_KEYS = {"url", "org_id", "user_id", "root", "credentials", "timeout"}
+_TARGET_KEYS = {"url", "org_id", "user_id", "root", "credentials", "timeout", "concurrency"}
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_CONCURRENCY = 8
+MAX_CONCURRENCY = 64
 
 STARTER = """\
 # gitsync configuration. Commit this file; never put credentials in it.
@@ -50,6 +52,7 @@ targets:
   #   user_id: u15426865866571
   #   root: gitsync/prod
   #   credentials: ~/.config/gitsync/prod.yaml
+  #   concurrency: 8       # requests at once, reads and writes (default 8)
 """
 
 
@@ -62,6 +65,7 @@ class Target:
     root: tuple[str, ...]
     credentials_file: Path | None = None
     timeout: float = DEFAULT_TIMEOUT  # seconds per request
+    concurrency: int = DEFAULT_CONCURRENCY  # requests at once: plan's reads, apply's writes
 
     @property
     def embedded(self) -> bool:
@@ -155,8 +159,17 @@ def _target(name: str, data: Any) -> Target:
     timeout = data.get("timeout", DEFAULT_TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
         raise ConfigError(f"{where}: timeout must be a number of seconds")
+    concurrency = data.get("concurrency", DEFAULT_CONCURRENCY)
+    if (
+        isinstance(concurrency, bool)
+        or not isinstance(concurrency, int)
+        or not 1 <= concurrency <= MAX_CONCURRENCY
+    ):
+        raise ConfigError(
+            f"{where}: concurrency must be a whole number of requests from 1 to {MAX_CONCURRENCY}"
+        )
     credentials = Path(str(creds)).expanduser() if creds else None
-    return Target(name, url.rstrip("/"), org, user, root, credentials, float(timeout))
+    return Target(name, url.rstrip("/"), org, user, root, credentials, float(timeout), concurrency)
 
 
 def _read_credentials(path: Path) -> tuple[str, str]:
