@@ -340,6 +340,10 @@ def test_config_errors_are_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         ),
         "flow: x\n": "unknown key 'flow'",
     }
+    for bad in ("0", "-1", "65", "2.5", "true", "'8'", "null"):
+        cases[
+            f"targets:\n  p: {{url: 'https://x', org_id: o, user_id: u, concurrency: {bad}}}\n"
+        ] = "concurrency must be a whole number of requests from 1 to 64"
     for text, message in cases.items():
         (tmp_path / "gitsync.yaml").write_text(text)
         result = run_cli("plan", "--target", "p")
