@@ -320,11 +320,14 @@ def pull(target_name: str | None, force: bool, quiet: bool) -> int:
         click.echo(f"wrote     {path}")
     for path in result.refused:
         click.echo(f"differs   {path} (kept; --force overwrites it)")
+    for where, why in result.skipped:
+        click.echo(f"skipped   {where}: {why}")
+    skipped = f", {len(result.skipped)} skipped" if result.skipped else ""
     click.echo(
         f"Pulled {len(result.written)} written, {len(result.unchanged)} unchanged, "
-        f"{len(result.refused)} kept from {target.describe()}."
+        f"{len(result.refused)} kept{skipped} from {target.describe()}."
     )
-    return EXIT_ERROR if result.refused else EXIT_OK
+    return EXIT_ERROR if result.refused or result.skipped else EXIT_OK
 
 
 @cli.command()

@@ -147,9 +147,12 @@ def _name_pattern() -> re.Pattern[str]:
 
 
 def name_problem(name: str) -> str | None:
-    """Why the service would reject ``name`` as a workflow or directory name, or None."""
+    """Why ``name`` cannot be a workflow or directory name, or None: the service's rule, and
+    no leading '.', since such a name is a hidden or special file name ('..') in the tree."""
     if not 1 <= len(name) <= 128 or not _name_pattern().match(name):
         return f"{name!r} is not a name the service accepts ({NAME_RULE})"
+    if name.startswith("."):
+        return f"{name!r} starts with '.', which the workflow files cannot hold (hidden names)"
     return None
 
 
