@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from gitsync import __version__, config, report
-from gitsync.errors import GitsyncError, InvalidFilesError, PlanRefused
+from gitsync.errors import GitsyncError, Interrupted, InvalidFilesError, PlanRefused
 from gitsync.validate import validate_paths
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -35,6 +35,9 @@ class _Group(click.Group):
         except click.Abort:
             click.echo("Aborted.", err=True)
             code = EXIT_INTERRUPTED
+        except Interrupted as e:
+            click.echo(f"Interrupted ({e.name}).", err=True)
+            code = e.exit_code
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             code = EXIT_INTERRUPTED
@@ -46,7 +49,27 @@ class _Group(click.Group):
         except GitsyncError as e:
             click.echo(f"error: {e}", err=True)
             code = EXIT_ERROR
+        except Exception as e:  # a bug: one line for the user, the details in a log file
+            click.echo(f"error: unexpected {type(e).__name__}: {_crash_log(e)}", err=True)
+            code = EXIT_ERROR
         sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _crash_log(error: Exception) -> str:
+    """Write the traceback to the crash log; say where it is (or that it could not be)."""
+    import datetime as dt
+    import traceback
+
+    path = config.crash_log()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as log:
+            log.write(f"---- {dt.datetime.now(dt.UTC).isoformat()} gitsync {__version__} ")
+            log.write(" ".join(sys.argv[1:2]) + "\n")  # the command, never its arguments
+            log.write("".join(traceback.format_exception(error)))
+    except OSError:
+        return "a bug in gitsync (no log file could be written)"
+    return f"a bug in gitsync; the details are in {path}"
 
 
 class _EchoHandler(logging.Handler):
@@ -281,6 +304,7 @@ def apply(
             "`gitsync apply --auto-approve`"
         )
     bar = _Bar(quiet)
+    stopped: KeyboardInterrupt | None = None
     with (
         sync.connect(settings, target) as client,
         sync.locked(client, target, config.who(), force_unlock),
@@ -293,10 +317,22 @@ def apply(
         if not auto_approve and not click.confirm("\nApply these changes?", err=True):
             click.echo("Nothing was changed.", err=True)
             return EXIT_ERROR
-        result = remote.apply(client, planned.plan, planned.state, bar)
-        bar.close()
+        result = remote.ApplyResult()
+        try:
+            remote.apply(client, planned.plan, planned.state, bar, result)
+        except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM, SIGHUP: the lock is released next
+            stopped = e
+    bar.close()
     click.echo("")
     click.echo(report.apply_text(result))
+    if stopped is not None:
+        left = len(planned.plan.changes) - len(result.outcomes)
+        click.echo(
+            f"Stopped before {left} of {len(planned.plan.changes)} changes were done (a change "
+            "in flight may have landed); the lock was released. Run apply again to finish.",
+            err=True,
+        )
+        raise stopped
     return EXIT_ERROR if result.failed else EXIT_OK
 
 

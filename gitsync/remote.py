@@ -248,14 +248,16 @@ class ApplyResult:
 
 
 class _Applier:
-    def __init__(self, client: Client, state: RemoteState, progress: Progress) -> None:
+    def __init__(
+        self, client: Client, state: RemoteState, progress: Progress, result: ApplyResult
+    ) -> None:
         self.client = client
         self.state = state
         self.progress = progress
         self.dirs = dict(state.dirs)
         self.flow_ids = dict(state.flow_ids)
         self.broken: set[str] = set()  # flows whose create/replace failed
-        self.result = ApplyResult()
+        self.result = result
         self.done = 0
         self.total = 0
 
@@ -357,10 +359,16 @@ def _conflict(change: Change) -> str:
 
 
 def apply(
-    client: Client, plan: Plan, state: RemoteState, progress: Progress = _noop
+    client: Client,
+    plan: Plan,
+    state: RemoteState,
+    progress: Progress = _noop,
+    result: ApplyResult | None = None,
 ) -> ApplyResult:
-    """Carry out ``plan`` in the safe order of the module docstring; never stops early."""
-    applier = _Applier(client, state, progress)
+    """Carry out ``plan`` in the safe order of the module docstring; never stops early on a
+    failed change. Outcomes go into ``result`` as they come, so that a caller interrupted
+    part-way (Ctrl-C, SIGTERM) can still say what was done."""
+    applier = _Applier(client, state, progress, result or ApplyResult())
     by_kind: dict[str, list[Change]] = {}
     for change in plan.changes:
         by_kind.setdefault(change.kind, []).append(change)

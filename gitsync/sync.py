@@ -35,8 +35,8 @@ def connect(settings: Settings, target: Target) -> Iterator[Client]:
         ):
             yield client
         return
-    pair = settings.credentials(target)
-    credentials = Credentials(*pair) if pair else None
+    found = settings.credentials(target)
+    credentials = Credentials(*found) if found else None
     with Client(
         target.url, target.org_id, target.user_id, credentials, timeout=target.timeout
     ) as client:
