@@ -430,7 +430,7 @@ def run(
     force_unlock: bool,
 ) -> int:
     """Apply one workflow file, run it, and follow it to the end."""
-    from gitsync import sync
+    from gitsync import running, sync
 
     overrides = _params(params)
     settings = config.load()
@@ -444,13 +444,13 @@ def run(
         if applied.failed:
             click.echo(report.apply_text(applied))
             return EXIT_ERROR
-        instance_id = sync.trigger(
+        instance_id = running.trigger(
             client, workflow.name, overrides, from_task, client.get_current_time()
         )
         click.echo(f"{workflow.name}: instance {instance_id} on {target.describe()}")
         end = None
-        for event in sync.follow(client, instance_id):
-            if isinstance(event, sync.RunEnd):
+        for event in running.follow(client, instance_id):
+            if isinstance(event, running.RunEnd):
                 end = event
                 break
             if event.status in ("INIT", "WAIT", "READY"):
@@ -474,20 +474,20 @@ def run(
 @_target_option
 def instances(flow: str, target_name: str | None) -> int:
     """List the runs of a workflow, newest first."""
-    from gitsync import sync
+    from gitsync import running, sync
 
     settings = config.load()
     target = settings.target(target_name)
     with sync.connect(settings, target) as client:
-        rows = sync.instances_of(client, flow, client.get_current_time())
+        rows = running.instances_of(client, flow, client.get_current_time())
     if not rows:
         click.echo(f"no instances of {flow}")
         return EXIT_OK
     click.echo(f"{'INSTANCE':<28} {'STATUS':<15} {'TRIGGER':<20} {'START':<20} END")
     for row in rows:
         click.echo(
-            f"{row['instanceId']:<28} {row['statusDesc']:<15} {row['triggerTime']:<20} "
-            f"{row['startTime'] or '-':<20} {row['endTime'] or '-'}"
+            f"{row.instance_id:<28} {row.status:<15} {row.trigger_time:<20} "
+            f"{row.start_time or '-':<20} {row.end_time or '-'}"
         )
     return EXIT_OK
 
@@ -498,12 +498,12 @@ def instances(flow: str, target_name: str | None) -> int:
 @_target_option
 def logs(instance: str, task: str | None, target_name: str | None) -> int:
     """Print the task logs of one run."""
-    from gitsync import sync
+    from gitsync import running, sync
 
     settings = config.load()
     target = settings.target(target_name)
     with sync.connect(settings, target) as client:
-        found = sync.logs_of(client, instance, task)
+        found = running.logs_of(client, instance, task)
     for name, status, text in found:
         click.echo(f"---- {name} ({status}) ----\n{text.rstrip()}\n")
     return EXIT_OK

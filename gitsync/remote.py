@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gitsync import codec
+from gitsync import answers, codec
 from gitsync.client import Client
 from gitsync.errors import CodecError, GitsyncError, LockError, RemoteError
 from gitsync.model import Workflow
@@ -66,19 +66,25 @@ class _FlowNode:
 
 
 def _walk(tree: list[dict[str, Any]]) -> tuple[dict[Path_, str], list[_FlowNode]]:
+    """Directories (path -> id) and flows of List Workflow Directories' tree, every field
+    checked: the answer is untrusted input."""
+    what = "List Workflow Directories"
     if not tree:
-        raise RemoteError("List Workflow Directories returned no 'Workflow' directory")
+        raise RemoteError(f"{what} returned no 'Workflow' directory")
     dirs: dict[Path_, str] = {}
     flows: list[_FlowNode] = []
     stack: list[tuple[dict[str, Any], Path_]] = [(tree[0], ())]
     while stack:
         node, path = stack.pop()
-        dirs[path] = str(node["key"])
-        for child in node.get("children") or []:
+        dirs[path] = answers.text(node.get("key"), f"{what}: key")
+        for child in answers.objects(node.get("children") or [], f"{what}: children"):
+            title = answers.text(child.get("title"), f"{what}: title")
             if child.get("isDirectory"):
-                stack.append((child, (*path, str(child["title"]))))
+                stack.append((child, (*path, title)))
             else:
-                flows.append(_FlowNode(int(float(child["key"])), str(child["title"]), path))
+                flows.append(
+                    _FlowNode(answers.integer(child.get("key"), f"{what}: key"), title, path)
+                )
     return dirs, flows
 
 
@@ -93,18 +99,18 @@ def read_state(client: Client, root: Path_, progress: Progress = _noop) -> Remot
     }
     total = len(inside)
 
-    def fetch(node: _FlowNode) -> tuple[dict[str, Any], Any]:
+    def fetch(node: _FlowNode) -> tuple[dict[str, Any], int]:
         struct = client.export_flow(node.id)
         active = struct.get("active")
         if active is None:  # real EnOS: Export has no scheduling state
             active = client.get_flow(node.id).get("active", 0)
-        return struct, active
+        return struct, answers.integer(active, "Export Flow or Get Flow: active")
 
-    def decode(node: _FlowNode, struct: dict[str, Any], active: Any) -> RemoteFlow:
+    def decode(node: _FlowNode, struct: dict[str, Any], active: int) -> RemoteFlow:
         relative = node.directory[len(root) :]
         try:
             wf = codec.workflow_from_flow_struct(
-                struct, name=node.name, directory=relative, active=int(active)
+                struct, name=node.name, directory=relative, active=active
             )
         except CodecError as e:
             raise GitsyncError(
