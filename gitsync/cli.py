@@ -32,9 +32,13 @@ class _Group(click.Group):
         except click.ClickException as e:
             e.show()
             code = EXIT_ERROR
-        except click.Abort:
-            click.echo("Aborted.", err=True)
-            code = EXIT_INTERRUPTED
+        except click.Abort as e:  # click turns a KeyboardInterrupt into Abort
+            if isinstance(e.__context__, Interrupted):
+                click.echo(f"Interrupted ({e.__context__.name}).", err=True)
+                code = e.__context__.exit_code
+            else:
+                click.echo("Aborted.", err=True)
+                code = EXIT_INTERRUPTED
         except Interrupted as e:
             click.echo(f"Interrupted ({e.name}).", err=True)
             code = e.exit_code
