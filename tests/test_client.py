@@ -209,6 +209,26 @@ def test_a_wrong_secret_fails_clearly_without_showing_it(gated: RunningEngine) -
     assert "ENOS_SECRET_KEY" in message and "wrong-secret" not in message
 
 
+def test_a_wrong_secret_from_a_credentials_file_names_the_file(
+    gated: RunningEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    creds = tmp_path / "prod.yaml"
+    creds.write_text(f"access_key: {CANARY_KEY}\nsecret_key: wrong-secret\n")
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLES, repo / "flows")
+    write_target(repo, gated.url, "gitsync/prod", name="prod")
+    with (repo / "gitsync.yaml").open("a") as config:
+        config.write(f"    credentials: '{creds}'\n")
+    monkeypatch.chdir(repo)
+    monkeypatch.delenv("ENOS_ACCESS_KEY", raising=False)
+    monkeypatch.delenv("ENOS_SECRET_KEY", raising=False)
+    result = run_cli("plan", "--target", "prod")
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "wrong-secret" not in result.output
+    assert "refused the access key (status 1003" in result.output
+    assert result.output.rstrip().endswith(f"check {creds}")
+
+
 def test_unsigned_requests_are_refused(gated: RunningEngine) -> None:
     with Client(gated.url, SPEC_ORG, SPEC_USER) as client, pytest.raises(AuthError) as e:
         client.search_flow()
