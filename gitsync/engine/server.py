@@ -55,6 +55,7 @@ class EngineOptions:
     schedule: bool = False  # fire periodic workflows (gitsync serve); off when embedded
     schedule_tick: float = 1.0
     request_log: Path | None = None  # one JSON line per API request: method, resource, action
+    wall_clock: Callable[[], float] = time.time  # the gateway's tokens expire by it (tests move it)
 
 
 def read_users(path: Path) -> list[User]:
@@ -98,7 +99,9 @@ class Engine:
             self.scheduler.start()
         self.gateway = None
         if options.app_key and options.app_secret:
-            self.gateway = Gateway(options.app_key, options.app_secret, options.token_lifetime)
+            self.gateway = Gateway(
+                options.app_key, options.app_secret, options.token_lifetime, options.wall_clock
+            )
         self._log_lock = threading.Lock()
         self.app = create_app(
             self.service, self.gateway, record=self._record if options.request_log else None
