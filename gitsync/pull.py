@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from gitsync import codec
+from gitsync.codec import document
 from gitsync.files import ReadError, dump_document, parse_yaml, read_document
 from gitsync.model import Workflow
 from gitsync.plan import REPLACE_SUFFIX, RemoteState
@@ -106,7 +106,7 @@ def render(
                 skipped.append((_where(wf), clashes[wf.name]))
             continue
         path = flows_root.joinpath(*wf.directory, f"{wf.name}.yaml")
-        files[path] = dump_document(codec.document_from_workflow(wf), schema_ref(path, repo))
+        files[path] = dump_document(document.document_from_workflow(wf), schema_ref(path, repo))
     return files
 
 

@@ -28,8 +28,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gitsync import answers, codec
+from gitsync import answers
 from gitsync.client import Client
+from gitsync.codec import edit_view, flow_struct, marker
 from gitsync.errors import CodecError, GitsyncError, LockError, RemoteError
 from gitsync.model import Workflow
 from gitsync.plan import (
@@ -109,7 +110,7 @@ def read_state(client: Client, root: Path_, progress: Progress = _noop) -> Remot
     def decode(node: _FlowNode, struct: dict[str, Any], active: int) -> RemoteFlow:
         relative = node.directory[len(root) :]
         try:
-            wf = codec.workflow_from_flow_struct(
+            wf = flow_struct.workflow_from_flow_struct(
                 struct, name=node.name, directory=relative, active=active
             )
         except CodecError as e:
@@ -117,7 +118,7 @@ def read_state(client: Client, root: Path_, progress: Progress = _noop) -> Remot
                 f"remote workflow Workflow/{'/'.join(node.directory)}/"
                 f"{node.name} cannot be read: {e}"
             ) from None
-        return RemoteFlow(node.id, wf, codec.is_managed(struct))
+        return RemoteFlow(node.id, wf, marker.is_managed(struct))
 
     # the threads only wait on the network; decoding happens here, as answers arrive, so they
     # do not take turns at the GIL with it
@@ -300,7 +301,7 @@ class _Applier:
         wf = change.desired
         assert wf is not None
         flow_id = self.client.import_flow(
-            wf.name, self.dir_id(wf), codec.managed_flow_struct(wf, self.state.extensions)
+            wf.name, self.dir_id(wf), flow_struct.managed_flow_struct(wf, self.state.extensions)
         )
         self.flow_ids[wf.name] = flow_id
         return f"imported as flow {flow_id}"
@@ -312,7 +313,7 @@ class _Applier:
         new_id = self.client.import_flow(
             temp,
             self.dir_id(wf),
-            codec.managed_flow_struct(replace(wf, name=temp), self.state.extensions),
+            flow_struct.managed_flow_struct(replace(wf, name=temp), self.state.extensions),
         )
         try:
             self.client.delete_flow(change.flow_id)
@@ -329,9 +330,9 @@ class _Applier:
         return f"replaced: flow {change.flow_id} -> {new_id}"
 
     def _save(self, wf: Workflow, flow_id: int, active: int | None = None) -> None:
-        graph = codec.graph_from_detail(self.client.load_flow_for_edit(flow_id))
+        graph = edit_view.graph_from_detail(self.client.load_flow_for_edit(flow_id))
         try:
-            body = codec.save_body(wf, graph, self.flow_ids, active)
+            body = edit_view.save_body(wf, graph, self.flow_ids, active)
         except CodecError as e:
             raise GitsyncError(f"cannot be saved: {e}") from None
         self.client.save_flow(body)

@@ -90,9 +90,9 @@ def trigger(
     if flow_id is None:
         raise GitsyncError(f"workflow '{name}' is not on the target")
     if from_task is not None:
-        from gitsync import codec
+        from gitsync.codec import edit_view
 
-        nodes = codec.graph_from_detail(client.load_flow_for_edit(flow_id)).tasks
+        nodes = edit_view.graph_from_detail(client.load_flow_for_edit(flow_id)).tasks
         if from_task not in nodes:
             raise GitsyncError(
                 f"workflow '{name}' has no task '{from_task}' (it has: {', '.join(nodes)})"

@@ -24,7 +24,7 @@ import jsonschema_rs
 
 from gitsync import cron, dag
 from gitsync.cache import ValidationCache
-from gitsync.codec import workflow_from_document
+from gitsync.codec.document import workflow_from_document
 from gitsync.files import (
     Document,
     ReadError,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gitsync import codec
+from gitsync.codec import document, flow_struct
 from gitsync.engine.server import RunningEngine
 from gitsync.files import find_workflow_files, read_document
 from tests.conftest import EXAMPLES, SPEC_ORG, SPEC_SAMPLES, Api, run_cli, write_target
@@ -42,10 +42,12 @@ def _dirs(api: Api, *path: str) -> str:
 def test_pull_then_plan_shows_no_changes_for_every_example(repo: Path, api: Api) -> None:
     for path in find_workflow_files(EXAMPLES):
         doc, _ = read_document(path)
-        wf = codec.workflow_from_document(doc.data, path.stem)
+        wf = document.workflow_from_document(doc.data, path.stem)
         directory = path.parent.relative_to(EXAMPLES).parts
         flow_id = api.import_flow(
-            path.stem, codec.flow_struct_from_workflow(wf), _dirs(api, "team", "flows", *directory)
+            path.stem,
+            flow_struct.flow_struct_from_workflow(wf),
+            _dirs(api, "team", "flows", *directory),
         )
         if wf.schedule.enabled:
             api.data("POST", "flows", "enable", {"flowId": flow_id})
@@ -61,9 +63,9 @@ def test_pull_then_plan_shows_no_changes_for_every_example(repo: Path, api: Api)
     for path in EXAMPLES.rglob("*.yaml"):
         mine = read_document(path)[0].data
         theirs = read_document(repo / "flows" / path.relative_to(EXAMPLES))[0].data
-        assert codec.workflow_from_document(theirs, path.stem) == codec.workflow_from_document(
-            mine, path.stem
-        )
+        assert document.workflow_from_document(
+            theirs, path.stem
+        ) == document.workflow_from_document(mine, path.stem)
 
 
 def test_pull_then_plan_shows_no_changes_for_the_spec_samples(repo: Path, api: Api) -> None:

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitsync import codec
+from gitsync.codec import marker
 from gitsync.engine.server import RunningEngine
 from tests.conftest import run_cli, write_target
 
@@ -23,7 +23,7 @@ texts = st.one_of(
     st.lists(st.sampled_from(["", " ", "a", "line two", "\t", "# x", "'q'", '"d"']), max_size=6)
     .map("\n".join)
     .flatmap(lambda s: st.sampled_from([s, s + "\n", s + "\n\n", "\n" + s])),
-    st.sampled_from([codec.MANAGED_MARKER, "x\n\n" + codec.MANAGED_MARKER, "\n", "\n\n"]),
+    st.sampled_from([marker.MANAGED_MARKER, "x\n\n" + marker.MANAGED_MARKER, "\n", "\n\n"]),
 )
 
 
@@ -39,10 +39,10 @@ def _write(repo: Path, description: str, command: str, value: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "description", ["Hello\n", "Hello\n\n", "\nHello", "a\n\nb\n", codec.MANAGED_MARKER]
+    "description", ["Hello\n", "Hello\n\n", "\nHello", "a\n\nb\n", marker.MANAGED_MARKER]
 )
 def test_marker_is_removed_exactly(description: str) -> None:
-    assert codec.split_marker(codec.with_marker(description)) == (description, True)
+    assert marker.split_marker(marker.with_marker(description)) == (description, True)
 
 
 @settings(max_examples=25)
