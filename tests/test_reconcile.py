@@ -287,13 +287,14 @@ def test_plan_outputs(project: Path) -> None:
 
 def test_markdown_is_capped() -> None:
     from gitsync import report
+    from gitsync.changes import Kind
     from gitsync.model import Task, Workflow
     from gitsync.plan import Change, Plan
 
     lines = tuple(f'tasks[t{i}].command: "{"x" * 80}" -> "{"y" * 80}"' for i in range(40))
     changes = tuple(
         Change(
-            "update_flow",
+            Kind.UPDATE_FLOW,
             ("dir", f"flow{i}"),
             lines,
             desired=Workflow(f"flow{i}", tasks=(Task("t"),)),
