@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gitsync import cli
+from gitsync.cli import files as cli_files
 from tests.conftest import run_cli
 
 
@@ -18,7 +18,7 @@ def test_an_unexpected_error_is_one_line_and_a_log_file(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("an injected bug")
 
-    monkeypatch.setattr(cli, "validate_paths", broken)  # a fault: no real path raises this
+    monkeypatch.setattr(cli_files, "validate_paths", broken)  # a fault: no real path raises this
     (in_tmp / "flows").mkdir()
     result = run_cli("validate")
     assert result.exit_code == 1
@@ -34,7 +34,7 @@ def test_ctrl_c_stays_130(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "validate_paths", interrupted)
+    monkeypatch.setattr(cli_files, "validate_paths", interrupted)
     (in_tmp / "flows").mkdir()
     result = run_cli("validate")
     assert result.exit_code == 130 and "Traceback" not in result.output
