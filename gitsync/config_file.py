@@ -200,7 +200,7 @@ def _url(reader: _Reader, path: tuple[str, ...], value: Any) -> str:
 
 
 def _root(reader: _Reader, path: tuple[str, ...], value: Any) -> tuple[str, ...]:
-    from gitsync.validate import name_problem
+    from gitsync.schema_check import name_problem
 
     text = reader.text(path, value, "a directory path under 'Workflow'")
     parts = tuple(p for p in text.split("/") if p)

@@ -16,7 +16,8 @@ from gitsync.codec import document
 from gitsync.files import ReadError, dump_document, parse_yaml, read_document
 from gitsync.model import Workflow
 from gitsync.plan import REPLACE_SUFFIX, RemoteState
-from gitsync.validate import Validator, name_problem
+from gitsync.schema_check import name_problem
+from gitsync.validate import Validator
 
 SCHEMA_URL = "https://gitsync.dev/schemas/workflow.schema.json"
 

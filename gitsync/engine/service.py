@@ -20,7 +20,8 @@ from gitsync.engine.store import FlowRow, Store, TaskRow
 from gitsync.errors import CodecError
 from gitsync.model import Workflow
 from gitsync.protocol import BY_NAME, Code
-from gitsync.validate import check_workflow, name_problem
+from gitsync.schema_check import name_problem
+from gitsync.validate import check_workflow
 
 if TYPE_CHECKING:
     from gitsync.engine.runs import Runs
