@@ -79,14 +79,17 @@ def _poll(check: object, what: str, limit: float = 15) -> None:
 
 
 class _Reaper:
-    """Every process a test started, killed at the end if it is still that process."""
+    """Every process a test started, killed at the end if it is still that process; an
+    engine first with SIGTERM, so that it kills its tasks, which the test may not know yet."""
 
     def __init__(self) -> None:
         self.seen: dict[int, int] = {}  # pid -> start time
+        self.engines: dict[int, int] = {}
         self.popens: list[subprocess.Popen[bytes]] = []
 
-    def track(self, pids: dict[int, int]) -> None:
+    def track(self, pids: dict[int, int]) -> dict[int, int]:
         self.seen.update(pids)
+        return pids
 
     def start(self, argv: list[str], **options: object) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(argv, start_new_session=True, **options)  # type: ignore[call-overload]
@@ -97,7 +100,12 @@ class _Reaper:
         return proc  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        for pid, start in self.seen.items():
+        for pid, start in self.engines.items():
+            if _live(pid, start):
+                os.kill(pid, signal.SIGTERM)
+                with contextlib.suppress(AssertionError):
+                    _poll(lambda: not _live(pid, start), "the engine stops")  # noqa: B023
+        for pid, start in {**self.seen, **self.engines}.items():
             if _live(pid, start):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
@@ -117,6 +125,14 @@ def reaper() -> Iterator[_Reaper]:
         yield reaper
     finally:
         reaper.close()
+
+
+@contextlib.contextmanager
+def _api(url: str) -> Iterator[Api]:
+    """A client of the engine's default user, closed however the test ends."""
+    api = Api(url, user="u_local", org="o_local")
+    with api.http:
+        yield api
 
 
 def _rows(data: Path) -> list[dict[str, object]]:
@@ -160,14 +176,14 @@ def test_a_restart_kills_what_a_killed_engines_tasks_left(
     )  # fmt: skip
     assert wrapper.stdout is not None
     engine_pid = int(wrapper.stdout.readline())
-    api = Api(wrapper.stdout.readline().decode().strip(), user="u_local", org="o_local")
-    stay = "sleep 300 & sleep 300"
-    leave = f"sleep 300 & while [ ! -e {gate} ]; do sleep 0.02; done"
-    ids = [
-        _trigger(api, "stay", {"s1": stay, "s2": stay}),
-        _trigger(api, "leave", {"l1": leave, "l2": leave}),
-    ]
-    api.http.close()
+    reaper.engines[engine_pid] = _stat(engine_pid)[2]  # type: ignore[index]
+    with _api(wrapper.stdout.readline().decode().strip()) as api:
+        stay = "sleep 300 & sleep 300 & wait"
+        leave = f"sleep 300 & while [ ! -e {gate} ]; do sleep 0.02; done"
+        ids = [
+            _trigger(api, "stay", {"s1": stay, "s2": stay}),
+            _trigger(api, "leave", {"l1": leave, "l2": leave}),
+        ]
 
     def recorded() -> dict[str, dict[str, object]]:
         rows = {str(r["task_name"]): r for r in _rows(data) if r["status"] == 2 and r["born"]}
@@ -177,9 +193,7 @@ def test_a_restart_kills_what_a_killed_engines_tasks_left(
     groups = {name: int(row["pid"]) for name, row in recorded().items()}  # type: ignore[call-overload]
 
     def started() -> bool:  # sh and its two sleeps; sh, its `sleep 300` and maybe a short one
-        members = {name: _group(pgid) for name, pgid in groups.items()}
-        for found in members.values():
-            reaper.track(found)
+        members = {name: reaper.track(_group(pgid)) for name, pgid in groups.items()}
         return all(len(found) >= (3 if name[0] == "s" else 2) for name, found in members.items())
 
     _poll(started, "every task started its child")
@@ -192,13 +206,11 @@ def test_a_restart_kills_what_a_killed_engines_tasks_left(
     left = {name: len(_group(pgid)) for name, pgid in groups.items()}
     assert left == {"s1": 3, "s2": 3, "l1": 1, "l2": 1}  # the leaders' children live on
     caplog.set_level(logging.WARNING, logger="gitsync.engine")
-    with RunningEngine(EngineOptions(data)) as engine:
-        api = Api(engine.url, user="u_local", org="o_local")
+    with RunningEngine(EngineOptions(data)) as engine, _api(engine.url) as api:
         for instance_id in ids:
             inst = api.data("GET", "flowInstances", "get", flowInstId=instance_id)
             assert inst["statusDesc"] == "FAIL"  # type: ignore[index]
         logs = {name: _log(api, ids[0 if name[0] == "s" else 1], name) for name in groups}
-        api.http.close()
     _poll(lambda: not any(_group(pgid) for pgid in groups.values()), "no task process is left")
     assert not any(_live(pid, start) for pid, start in reaper.seen.items() if pid != wrapper.pid)
     for name, log in logs.items():
@@ -212,16 +224,33 @@ def test_a_restart_kills_what_a_killed_engines_tasks_left(
                    for line in engine_log)  # fmt: skip
 
 
+def test_an_engine_started_beside_a_running_one_leaves_its_runs_alone(
+    tmp_path: Path, reaper: _Reaper
+) -> None:
+    """`gitsync plan` starts an embedded engine on the dir `gitsync serve` may be running on:
+    that engine's instances are unfinished but not a killed engine's."""
+    data = tmp_path / "d"
+    with RunningEngine(EngineOptions(data)) as first, _api(first.url) as api:
+        instance_id = _trigger(api, "busy", {"t": "sleep 300 & sleep 300 & wait"})
+        _poll(lambda: _rows(data)[0]["born"], "the task runs, its pid recorded")
+        pgid = int(_rows(data)[0]["pid"])  # type: ignore[call-overload]
+        _poll(lambda: len(reaper.track(_group(pgid))) == 3, "sh and both its sleeps run")
+        with RunningEngine(EngineOptions(data)):
+            pass
+        inst = api.data("GET", "flowInstances", "get", flowInstId=instance_id)
+        assert inst["statusDesc"] == "RUNNING"  # type: ignore[index]
+        assert all(_live(pid, start) for pid, start in reaper.seen.items())
+        assert "engine stopped" not in _log(api, instance_id, "t")
+
+
 # -- a store row pointing at some other process ---------------------------------------------
 
 
 def _a_stopped_engine_with_a_waiting_task(data: Path) -> tuple[str, str]:
     """A data dir whose store has an unfinished instance (WAIT, for a trigger an hour ahead):
     the rows tests then point at processes of their choosing. (instance id, task id)"""
-    with RunningEngine(EngineOptions(data)) as engine:
-        api = Api(engine.url, user="u_local", org="o_local")
+    with RunningEngine(EngineOptions(data)) as engine, _api(engine.url) as api:
         instance_id = _trigger(api, "later", {"t": "true"}, int(time.time() * 1000) + 3_600_000)
-        api.http.close()
     (row,) = _rows(data)
     return instance_id, str(row["id"])
 
@@ -237,12 +266,10 @@ def _point(data: Path, task_id: str, pid: int, born: str) -> None:
 
 def _restart(data: Path, instance_id: str) -> str:
     """Start an engine on ``data``; the task's log once it has recovered."""
-    with RunningEngine(EngineOptions(data)) as engine:
-        api = Api(engine.url, user="u_local", org="o_local")
+    with RunningEngine(EngineOptions(data)) as engine, _api(engine.url) as api:
         inst = api.data("GET", "flowInstances", "get", flowInstId=instance_id)
         assert inst["statusDesc"] == "FAIL"  # type: ignore[index]
         log = _log(api, instance_id, "t")
-        api.http.close()
     return log
 
 
@@ -357,12 +384,10 @@ def test_a_task_carries_its_marks_once_even_inside_another_engines_task(
     monkeypatch.setenv(TASK_VARIABLE, "an-outer-task")  # this engine runs as some task
     monkeypatch.setenv(ENGINE_VARIABLE, "/an/outer/engine")
     data, seen = tmp_path / "d", tmp_path / "seen"
-    with RunningEngine(EngineOptions(data)) as engine:
-        api = Api(engine.url, user="u_local", org="o_local")
+    with RunningEngine(EngineOptions(data)) as engine, _api(engine.url) as api:
         cmd = f"env | grep -e ^{TASK_VARIABLE}= -e ^{ENGINE_VARIABLE}= | sort >> {seen}"
         instance_id = _trigger(api, "marks", {"t": cmd, "u": cmd})
         assert engine.engine.runner.wait(instance_id, 30)
-        api.http.close()
     rows = {str(r["task_name"]): str(r["id"]) for r in _rows(data)}
     lines = seen.read_text().splitlines()
     assert sorted(lines) == sorted(

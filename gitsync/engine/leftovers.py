@@ -193,6 +193,14 @@ def kill(tasks: Iterable[Task], engine_dir: str, limit: float = SETTLE_LIMIT) ->
     return killed
 
 
+def note(killed: int) -> str:
+    """The task log's line about what ``kill`` killed of it."""
+    if not killed:
+        return ""
+    processes = f"{killed} leftover process{'es' * (killed != 1)}"
+    return f"[gitsync] killed {processes} of this task on restart\n"
+
+
 def _settle(victims: list[_Proc], limit: float) -> None:
     """Wait until the killed processes are gone; the kernel lets no member of a group fork
     past a SIGKILL to the group, so checking the ones seen is enough."""

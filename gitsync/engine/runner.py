@@ -144,16 +144,6 @@ class _Clock:
         return self._tick()[2]
 
 
-def _stopped(killed: int) -> str:
-    """The log line of a task a killed engine left running."""
-    note = "\n[gitsync] the engine stopped while this task ran (crash or kill); marked failed"
-    note += " on restart\n"
-    if killed:
-        note += f"[gitsync] killed {killed} leftover process{'es' * (killed != 1)} of this task"
-        note += " on restart\n"
-    return note
-
-
 def signal_group(pgid: int, signum: int) -> bool:
     """Send a signal to a process group; False when the group is gone."""
     try:
@@ -296,7 +286,12 @@ class Runner:
             updates = []
             for task in tasks:
                 if task["status"] == RUNNING:
-                    self._append(instance_id, task["id"], _stopped(killed.get(task["id"], 0)))
+                    self._append(
+                        instance_id,
+                        task["id"],
+                        "\n[gitsync] the engine stopped while this task ran (crash or kill); "
+                        "marked failed on restart\n" + leftovers.note(killed.get(task["id"], 0)),
+                    )
                     updates.append((task["id"], {"status": FAIL, "end_time": now}))
                 elif task["status"] not in FINISHED:
                     updates.append((task["id"], {"status": SKIP}))
