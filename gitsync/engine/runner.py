@@ -577,10 +577,9 @@ class Runner:
         fd = os.open(job.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             os.write(fd, job.header)
+            before = leftovers.clock()
             try:
-                before = leftovers.clock()
                 child = launcher.start(argv(job.command), run.work_dir, fd, self._devnull, job.tid)
-                born = leftovers.birth(before)
             except OSError as e:
                 os.write(fd, f"[gitsync] cannot start the command: {e.strerror or e}\n".encode())
                 with self._lock:
@@ -589,7 +588,7 @@ class Runner:
                     self._guard(run, self._attempt_ended, run, name, number, FAIL)
                 return
             with self._lock:
-                attempt.proc = child
+                attempt.proc = child  # from here on a failure kills it
                 self.journal.task(
                     job.tid,
                     status=RUNNING,
@@ -598,7 +597,7 @@ class Runner:
                     start_time=started,
                     cmd=job.command,
                     pid=child.pid,
-                    born=born,
+                    born=leftovers.birth(before),
                 )
                 task = run.tasks[name]
                 if task.timeout:
