@@ -47,8 +47,9 @@ import httpx
 from engine import default_dir
 from plan import served, write_flows
 
-from gitsync import codec, config, remote, sync
+from gitsync import config, remote, sync
 from gitsync.client import Client
+from gitsync.codec import edit_view, flow_struct, marker
 from gitsync.model import Tree
 from gitsync.plan import compute
 
@@ -209,8 +210,8 @@ def save_bodies(url: str, tree: Tree) -> dict[str, dict[str, Any]]:
         state = remote.read_state(client, (ROOT,))
         ids = {f.workflow.name: f.id for f in state.flows}
         return {
-            w.name: codec.save_body(
-                w, codec.graph_from_detail(client.load_flow_for_edit(ids[w.name])), ids
+            w.name: edit_view.save_body(
+                w, edit_view.graph_from_detail(client.load_flow_for_edit(ids[w.name])), ids
             )
             for w in tree.workflows
         }
@@ -244,7 +245,7 @@ def make_repo(where: Path, flows: int, tasks: int) -> Repo:
     settings = config.load(where, {"GITSYNC_NO_CACHE": "1"})
     tree = sync.desired_tree(settings)
     work = [
-        {"name": w.name, "directory": list(w.directory), "json": codec.managed_flow_struct(w)}
+        {"name": w.name, "directory": list(w.directory), "json": flow_struct.managed_flow_struct(w)}
         for w in tree.workflows
     ]
     return Repo(where, tree, work)
@@ -316,7 +317,7 @@ def compare(repo: Repo, data: Path, repeat: int) -> None:
                 elif side == "loop":
                     bare = Bare(url)
                     start = time.perf_counter()
-                    loop_update(bare, bodies, codec.with_marker(text))
+                    loop_update(bare, bodies, marker.with_marker(text))
                     keep("update loop", time.perf_counter() - start)
                     bare.close()
                 elif side == "gitsync command":
@@ -326,7 +327,7 @@ def compare(repo: Repo, data: Path, repeat: int) -> None:
                         path.write_text("\n".join(lines) + "\n")
                     keep("update command", command(APPLY, repo.path, repo.env(), (0,)).seconds)
                 else:
-                    desc = codec.with_marker(text)
+                    desc = marker.with_marker(text)
                     work.write_text(json.dumps({"kind": "update", "bodies": bodies, "desc": desc}))
                     loop = [sys.executable, __file__, "--bare-loop", url, str(work)]
                     keep("update loop command", command(loop, repo.path, repo.env(), (0,)).seconds)

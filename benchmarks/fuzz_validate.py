@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from gitsync.cli import cli
 from gitsync.files import ReadError, decode_document
-from gitsync.validate import _compiled_gate, _validator
+from gitsync.schema_check import compiled_gate, validator
 
 ROOT = Path(__file__).resolve().parent.parent
 SNIPPETS = [
@@ -89,9 +89,9 @@ def gate_passes_wrongly(data: bytes) -> bool | None:
         return None
     if problems or not isinstance(doc.data, dict):
         return None
-    if not _compiled_gate()(doc.data):
+    if not compiled_gate()(doc.data):
         return False
-    return any(True for _ in _validator().iter_errors(doc.data))
+    return any(True for _ in validator().iter_errors(doc.data))
 
 
 def main() -> None:

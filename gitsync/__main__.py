@@ -1,3 +1,5 @@
-from gitsync.cli import main
+"""python -m gitsync: the same entry point as the gitsync command."""
+
+from gitsync.entry import main
 
 main()

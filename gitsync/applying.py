@@ -28,8 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 
-from gitsync import codec, steps
+from gitsync import steps
 from gitsync.client import Client
+from gitsync.codec import edit_view, flow_struct
 from gitsync.errors import CodecError, GitsyncError, RemoteError
 from gitsync.model import Workflow
 from gitsync.plan import REPLACE_SUFFIX, Change, Path_, Plan, RemoteState, creation_order
@@ -69,25 +70,33 @@ def ensure_directory(client: Client, parent_id: str, name: str) -> str:
 
 
 def apply(
-    client: Client, plan: Plan, state: RemoteState, progress: steps.Progress = steps.no_progress
+    client: Client,
+    plan: Plan,
+    state: RemoteState,
+    progress: steps.Progress = steps.no_progress,
+    result: ApplyResult | None = None,
 ) -> ApplyResult:
-    """Carry out ``plan`` as the module docstring says; never stops at a failed change."""
+    """Carry out ``plan`` as the module docstring says; never stops at a failed change.
+    Outcomes go into ``result`` as changes end; when apply returns, or raises (Ctrl-C), they
+    are in the plan's listed order and include every change that was started."""
+    result = ApplyResult() if result is None else result
     writer = _Writer(client, state)
     order = _run_order(plan, state)
-    done = 0
+    position = {id(c): i for i, c in enumerate(plan.listed())}
 
     def ended(index: int, outcome: Outcome) -> None:
-        nonlocal done
-        done += 1
-        progress("applying", done, len(order))
+        result.outcomes.append(outcome)
+        progress("applying", len(result.outcomes), len(order))
 
     plan_steps = [
         steps.Step(partial(writer.attempt, change), after)
         for change, after in zip(order, _waits(order, state), strict=True)
     ]
-    outcomes = steps.run(plan_steps, client.max_concurrency, ended)
-    by_change = {id(o.change): o for o in outcomes}
-    return ApplyResult([by_change[id(c)] for c in plan.listed()])
+    try:
+        steps.run(plan_steps, client.max_concurrency, ended)
+    finally:
+        result.outcomes.sort(key=lambda o: position.get(id(o.change), len(position)))
+    return result
 
 
 # -- which change waits for which ------------------------------------------------------------
@@ -220,7 +229,7 @@ class _Writer:
         wf = change.desired
         assert wf is not None
         flow_id = self.client.import_flow(
-            wf.name, self._dir_id(wf), codec.managed_flow_struct(wf, self.state.extensions)
+            wf.name, self._dir_id(wf), flow_struct.managed_flow_struct(wf, self.state.extensions)
         )
         self.flow_ids[wf.name] = flow_id
         return f"imported as flow {flow_id}"
@@ -232,7 +241,7 @@ class _Writer:
         new_id = self.client.import_flow(
             temp,
             self._dir_id(wf),
-            codec.managed_flow_struct(replace(wf, name=temp), self.state.extensions),
+            flow_struct.managed_flow_struct(replace(wf, name=temp), self.state.extensions),
         )
         try:
             self.client.delete_flow(change.flow_id)
@@ -249,9 +258,9 @@ class _Writer:
         return f"replaced: flow {change.flow_id} -> {new_id}"
 
     def _save(self, wf: Workflow, flow_id: int, active: int | None = None) -> None:
-        graph = codec.graph_from_detail(self.client.load_flow_for_edit(flow_id))
+        graph = edit_view.graph_from_detail(self.client.load_flow_for_edit(flow_id))
         try:
-            body = codec.save_body(wf, graph, self.flow_ids, active)
+            body = edit_view.save_body(wf, graph, self.flow_ids, active)
         except CodecError as e:
             raise GitsyncError(f"cannot be saved: {e}") from None
         self.client.save_flow(body)

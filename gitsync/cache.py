@@ -27,7 +27,15 @@ from typing import Any
 
 FILE = "validated-v1.json"
 MAX_ENTRIES = 5_000  # about 5 MB for files of 10 tasks; the least recently used go first
-_SOURCES = ("files.py", "validate.py", "codec.py", "model.py", "cron.py", "dag.py")
+_SOURCES = (
+    "files.py",
+    "validate.py",
+    "schema_check.py",
+    "codec/document.py",
+    "model.py",
+    "cron.py",
+    "dag.py",
+)
 _LIBRARIES = ("gitsync", "jsonschema", "jsonschema-rs", "pyyaml", "croniter")
 
 

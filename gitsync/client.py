@@ -13,121 +13,21 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import httpx
 
-from gitsync import protocol
+from gitsync import answers, protocol
 from gitsync.errors import RemoteError, TransportError
+from gitsync.gateway_auth import AuthError, Credentials, GatewayAuth
 from gitsync.protocol import Operation
+
+__all__ = ["AuthError", "Client", "Credentials", "GatewayAuth"]
 
 T = TypeVar("T")
 log = logging.getLogger("gitsync.client")
 RETRY_STATUSES = {429, 500, 502, 503, 504}
-
-
-class AuthError(RemoteError):
-    """The gateway refused the credentials or a signature."""
-
-
-@dataclass(frozen=True)
-class Credentials:
-    app_key: str
-    app_secret: str
-
-    def __repr__(self) -> str:  # never show the secret, even in a debugger or a log
-        return f"Credentials(app_key={self.app_key!r}, app_secret='***')"
-
-
-class GatewayAuth(httpx.Auth):
-    """EnOS API gateway signing (SPEC §1.5): a token from the token service, refreshed before
-    it expires or when the gateway says it has, and a signature over each request."""
-
-    requires_response_body = True
-    REFRESH_MARGIN = 0.1  # refresh when less than this share of the lifetime is left
-
-    def __init__(
-        self, credentials: Credentials, token_url: str, clock: Callable[[], float] = time.time
-    ) -> None:
-        self._credentials = credentials
-        self._token_url = token_url
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._token: str | None = None
-        self._expires = 0.0
-        self._lifetime = 0.0
-        self._last_stamp = 0
-
-    def _stamp(self) -> int:
-        with self._lock:
-            self._last_stamp = max(int(self._clock() * 1000), self._last_stamp + 1)
-            return self._last_stamp
-
-    def _token_request(self) -> httpx.Request:
-        stamp = self._stamp()
-        key, secret = self._credentials.app_key, self._credentials.app_secret
-        body = {
-            "appKey": key,
-            "timestamp": stamp,
-            "encryption": protocol.token_encryption(key, stamp, secret),
-        }
-        return httpx.Request("POST", self._token_url, json=body)
-
-    def _take_token(self, response: httpx.Response) -> None:
-        try:
-            answer = response.json()
-            status = int(answer.get("status", answer.get("code", -1)))
-        except (ValueError, AttributeError, TypeError):
-            raise AuthError(
-                f"the token service answered HTTP {response.status_code} without a readable body"
-            ) from None
-        if status != 0:
-            raise AuthError(
-                f"the EnOS gateway refused the access key (status {status}: "
-                f"{answer.get('msg', '')}); check ENOS_ACCESS_KEY and "
-                "ENOS_SECRET_KEY",
-                code=status,
-            )
-        data = answer.get("data") or {}
-        self._token = str(data["accessToken"])
-        self._lifetime = float(data.get("expire", 7200))
-        self._expires = self._clock() + self._lifetime
-
-    def _fresh(self) -> bool:
-        left = self._expires - self._clock()
-        return self._token is not None and left > self._lifetime * self.REFRESH_MARGIN
-
-    def _sign(self, request: httpx.Request) -> None:
-        assert self._token is not None
-        stamp = self._stamp()
-        query = list(request.url.params.multi_items())
-        signature = protocol.request_signature(
-            self._token, query, request.content, stamp, self._credentials.app_secret
-        )
-        request.headers[protocol.HEADER_TOKEN] = self._token
-        request.headers[protocol.HEADER_TIMESTAMP] = str(stamp)
-        request.headers[protocol.HEADER_SIGNATURE] = signature
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if not self._fresh():
-            self._take_token((yield self._token_request()))
-        self._sign(request)
-        response = yield request
-        if _gateway_status(response) == protocol.GatewayCode.TOKEN_EXPIRED:
-            self._take_token((yield self._token_request()))
-            self._sign(request)
-            yield request
-
-
-def _gateway_status(response: httpx.Response) -> int | None:
-    if response.status_code != 401:
-        return None
-    try:
-        return int(response.json().get("status"))
-    except (ValueError, AttributeError, TypeError):
-        return None
 
 
 class Client:
@@ -273,7 +173,11 @@ class Client:
         data = self.call(
             "create_directory", body={"parentId": parent_id, "dirName": name}, verify=existing
         )
-        return data if isinstance(data, str) else str(data["dirId"])
+        if isinstance(data, str):
+            return data
+        return answers.text(
+            answers.mapping(data, "Create Directory").get("dirId"), "Create Directory: dirId"
+        )
 
     def delete_flow(self, flow_id: int) -> None:
         def gone() -> str | None:
@@ -288,31 +192,36 @@ class Client:
         self.call("enable_flow", body={"flowId": flow_id}, verify=lambda: None)
 
     def export_flow(self, flow_id: int) -> dict[str, Any]:
-        return dict(self.call("export_flow", {"flowId": flow_id}))
+        return answers.mapping(self.call("export_flow", {"flowId": flow_id}), "Export Flow")
 
     def get_current_time(self) -> int:
-        return int(self.call("get_current_time"))
+        return answers.integer(self.call("get_current_time"), "Get Current Time")
 
     def get_flow(self, flow_id: int) -> dict[str, Any]:
-        return dict(self.call("get_flow", {"flowId": flow_id}))
+        return answers.mapping(self.call("get_flow", {"flowId": flow_id}), "Get Flow")
 
     def get_flow_instance(self, flow_inst_id: str) -> dict[str, Any]:
-        return dict(self.call("get_flow_instance", {"flowInstId": flow_inst_id}))
+        data = self.call("get_flow_instance", {"flowInstId": flow_inst_id})
+        return answers.mapping(data, "Get Flow Instance")
 
     def get_my_flow(self, expression: str | None = None) -> list[dict[str, Any]]:
-        return list(self.call("get_my_flow", {"expression": expression}))
+        return answers.objects(self.call("get_my_flow", {"expression": expression}), "Get My Flow")
 
     def get_task_instance(self, task_inst_id: str) -> dict[str, Any]:
-        return dict(self.call("get_task_instance", {"taskInstId": task_inst_id}))
+        data = self.call("get_task_instance", {"taskInstId": task_inst_id})
+        return answers.mapping(data, "Get Task Instance")
 
     def get_task_instance_log(self, task_inst_id: str, max_length: int | None = None) -> str:
         data = self.call(
             "get_task_instance_log", {"taskInstId": task_inst_id, "maxLength": max_length}
         )
-        return str(data.get("log", "")) if isinstance(data, dict) else str(data)
+        if isinstance(data, dict):
+            data = data.get("log", "")
+        return answers.text(data if data is not None else "", "Get Task Instance Log")
 
     def get_time_zone(self) -> str:
-        return str(self.call("get_time_zone")["timezone"])
+        data = answers.mapping(self.call("get_time_zone"), "Get Time Zone")
+        return answers.text(data.get("timezone"), "Get Time Zone: timezone")
 
     def import_flow(self, name: str, dir_id: str, flow_json: dict[str, Any]) -> int:
         """Import once: if the outcome is unknown, a flow of that name is looked for first."""
@@ -323,37 +232,43 @@ class Client:
             "flowJson": flow_json,
         }
         data = self.call("import_flow", body=body, verify=lambda: self.find_flow_id(name))
-        return data if isinstance(data, int) else int(data["flowId"])
+        if not isinstance(data, dict):
+            return answers.integer(data, "Import Flow")
+        return answers.integer(data.get("flowId"), "Import Flow: flowId")
 
     def list_flow_instances(self, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.call("list_flow_instances", body=body))
+        return answers.mapping(self.call("list_flow_instances", body=body), "List Flow Instances")
 
     def list_workflow_directories(self) -> list[dict[str, Any]]:
-        return list(self.call("list_workflow_directories"))
+        data = self.call("list_workflow_directories")
+        return answers.objects(data, "List Workflow Directories")
 
     def load_flow_for_edit(self, flow_id: int) -> dict[str, Any]:
-        return dict(self.call("load_flow_for_edit", {"flowId": flow_id}))
+        data = self.call("load_flow_for_edit", {"flowId": flow_id})
+        return answers.mapping(data, "Load Flow For Edit")
 
     def save_flow(self, body: dict[str, Any]) -> int:
         data = self.call("save_flow", body=body, verify=lambda: None)
-        return int(data["flowId"]) if isinstance(data, dict) else int(body["id"])
+        if isinstance(data, dict) and data.get("flowId") is not None:
+            return answers.integer(data["flowId"], "Save Flow: flowId")
+        return int(body["id"])
 
     def search_flow(
         self, expression: str = "", page_no: int = 1, page_size: int = 50
     ) -> list[dict[str, Any]]:
         body = {"expression": expression, "pagination": {"pageNo": page_no, "pageSize": page_size}}
-        return list(self.call("search_flow", body=body))
+        return answers.objects(self.call("search_flow", body=body), "Search Flow")
 
     def trigger_flow(self, flow_id: int, trigger_time: int) -> str:
         data = self.call("trigger_flow", body={"flowId": flow_id, "triggerTime": trigger_time})
-        return str(data["flowInstanceId"])
+        return _instance_id(data, "Trigger Flow")
 
     def trigger_flow_from_task(self, flow_id: int, task_id: int, trigger_time: int) -> str:
         data = self.call(
             "trigger_flow_from_task",
             body={"flowId": flow_id, "taskId": task_id, "triggerTime": trigger_time},
         )
-        return str(data["flowInstanceId"])
+        return _instance_id(data, "Trigger Flow From Task")
 
     def update_and_trigger_flow(
         self, flow_id: int, trigger_time: int, parameters: list[dict[str, str]]
@@ -362,7 +277,7 @@ class Client:
             "update_and_trigger_flow",
             body={"flowId": flow_id, "triggerTime": trigger_time, "parameters": parameters},
         )
-        return str(data["flowInstanceId"])
+        return _instance_id(data, "Update And Trigger Flow")
 
     # -- look-ups used to verify writes --------------------------------------------------
 
@@ -378,24 +293,32 @@ class Client:
     def find_flow_id(self, name: str) -> int | None:
         for item in self._all_flows():
             if item.get("flowName") == name:
-                return int(item["flowId"])
+                return answers.integer(item.get("flowId"), "Search Flow: flowId")
         return None
 
     def find_flow_id_by_id(self, flow_id: int) -> int | None:
-        ids = {int(item["flowId"]) for item in self._all_flows()}
+        ids = {answers.integer(i.get("flowId"), "Search Flow: flowId") for i in self._all_flows()}
         return flow_id if flow_id in ids else None
 
     def find_directory(self, parent_id: str, name: str) -> str | None:
+        what = "List Workflow Directories: children"
         stack = list(self.list_workflow_directories())
         while stack:
             node = stack.pop()
+            children = answers.objects(node.get("children") or [], what)
             if node.get("key") == parent_id:
-                for child in node.get("children") or []:
+                for child in children:
                     if child.get("isDirectory") and child.get("title") == name:
-                        return str(child["key"])
+                        return answers.text(child.get("key"), f"{what}: key")
                 return None
-            stack.extend(c for c in node.get("children") or [] if c.get("isDirectory"))
+            stack.extend(c for c in children if c.get("isDirectory"))
         return None
+
+
+def _instance_id(data: Any, what: str) -> str:
+    if isinstance(data, dict):
+        data = data.get("flowInstanceId")
+    return answers.text(data, f"{what}: flowInstanceId")
 
 
 class _Retryable(Exception):

@@ -5,9 +5,13 @@ GitsyncError                 any failure with a message meant for the user (exit
 ├── InvalidFilesError        workflow files failed validation (carries the problems)
 ├── CodecError               a service document that cannot be mapped to the model
 ├── RemoteError              the service answered with an error envelope (carries the code)
-│   └── TransportError       no usable answer: connection, timeout, malformed envelope
+│   ├── TransportError       no usable answer: connection, timeout, malformed envelope
+│   └── AnswerError          a success whose data is not in the documented shape
 ├── LockError                another apply holds the target's lock
 └── PlanRefused              a safety check stopped the plan (mass delete, no terminal)
+
+Interrupted (a KeyboardInterrupt, so every clean-up that handles Ctrl-C handles it too) is
+raised in the main thread by SIGINT, SIGTERM and SIGHUP; it carries the signal's exit code.
 """
 
 from __future__ import annotations
@@ -51,9 +55,26 @@ class TransportError(RemoteError):
     pass
 
 
+class AnswerError(RemoteError):
+    pass
+
+
 class LockError(GitsyncError):
     pass
 
 
 class PlanRefused(GitsyncError):
     pass
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal asked the command to stop: it unwinds like Ctrl-C, releasing what it holds."""
+
+    def __init__(self, signum: int, name: str) -> None:
+        super().__init__(name)
+        self.signum = signum
+        self.name = name
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

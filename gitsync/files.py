@@ -49,6 +49,8 @@ class Document:
     data: Any
     values: dict[Path_, Mark] = field(default_factory=dict)
     keys: dict[Path_, Mark] = field(default_factory=dict)
+    # keys that YAML read as another type (``no:`` is false in YAML 1.1) -> as written
+    typed_keys: dict[Path_, str] = field(default_factory=dict)
 
     def locate(self, path: Path_, key: bool = False) -> Mark:
         """The position of ``path`` (its key when ``key``), else of its nearest ancestor."""
@@ -96,10 +98,11 @@ _COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 class _Builder:
-    def __init__(self) -> None:
+    def __init__(self, echo_values: bool = True) -> None:
         self.doc = Document(None)
         self.problems: list[Located] = []
         self.count = 0
+        self.echo_values = echo_values  # off for files that may hold a misplaced secret
 
     def problem(self, node: yaml.Node, message: str) -> None:
         self.problems.append(Located(*_mark(node), message))
@@ -139,7 +142,8 @@ class _Builder:
         try:
             return constructor(_CONSTRUCTOR, node)
         except (yaml.YAMLError, ValueError) as e:
-            self.problem(node, f"cannot read value {node.value!r}: {e}")
+            shown = f" {node.value!r}" if self.echo_values else ""
+            self.problem(node, f"cannot read value{shown}: {e if self.echo_values else tag}")
             return None
 
     def _pairs(self, node: yaml.MappingNode, depth: int) -> Iterator[tuple[yaml.Node, yaml.Node]]:
@@ -173,7 +177,10 @@ class _Builder:
                 self.problem(key_node, "a mapping key must be a plain value, not a list or mapping")
                 continue
             key = self._scalar(key_node)
-            key = key if isinstance(key, str) else str(key).lower() if key is not None else "null"
+            if not isinstance(key, str):
+                name = str(key).lower() if key is not None else "null"
+                self.doc.typed_keys[(*path, name)] = str(key_node.value)
+                key = name
             if key in first:
                 line, _ = first[key]
                 self.problem(key_node, f"duplicate key '{key}' (first defined on line {line})")
@@ -184,8 +191,9 @@ class _Builder:
         return out
 
 
-def parse_yaml(text: str) -> tuple[Document, list[Located]]:
-    """Parse one YAML document. Raises ReadError when there is no usable document."""
+def parse_yaml(text: str, echo_values: bool = True) -> tuple[Document, list[Located]]:
+    """Parse one YAML document. Raises ReadError when there is no usable document. Without
+    ``echo_values`` no message quotes a value of the file."""
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as e:
@@ -215,7 +223,7 @@ def parse_yaml(text: str) -> tuple[Document, list[Located]]:
         raise ReadError([Located(1, 1, f"nesting deeper than {MAX_DEPTH} levels")]) from None
     if node is None:
         raise ReadError([Located(1, 1, "file is empty: expected a workflow mapping")])
-    builder = _Builder()
+    builder = _Builder(echo_values)
     builder.doc.data = builder.build(node, (), 0)
     return builder.doc, builder.problems
 
@@ -238,7 +246,7 @@ def read_bytes(path: Path) -> bytes:
         raise ReadError([Located(1, 1, f"cannot read file: {e.strerror or e}")]) from None
 
 
-def decode_document(raw: bytes) -> tuple[Document, list[Located]]:
+def decode_document(raw: bytes, echo_values: bool = True) -> tuple[Document, list[Located]]:
     """A workflow file's document: strict UTF-8, then YAML."""
     try:
         text = raw.decode("utf-8")
@@ -252,7 +260,7 @@ def decode_document(raw: bytes) -> tuple[Document, list[Located]]:
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise ReadError([Located(line, 1, "file contains a NUL character")])
-    return parse_yaml(text)
+    return parse_yaml(text, echo_values)
 
 
 def dump_document(doc: dict[str, Any], schema_ref: str | None = None) -> str:

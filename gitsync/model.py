@@ -8,13 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-CYCLES = ("minute", "hour", "day", "week", "month")
-SCHEDULE_TYPES = ("manual", "periodic", "temporary")
-ALERT_MODES = ("none", "email", "sms", "email_and_sms")
-SYNC_TYPES = ("file", "data")
-RUN_MODES = ("single", "multiple")
-KEY_TYPES = ("none", "file", "custom")
-
 DEFAULT_START = "1970-01-01"
 
 

@@ -53,14 +53,11 @@ class GatewayCode(IntEnum):
     REFRESH_FAILED = 1204
 
 
-# Parameter types as the docs give them. ``int``/``long`` accept numeric strings too, since
-# the samples send ids both ways (SPEC §1.3); ``json`` is anything JSON.
-TYPES = ("str", "int", "long", "bool", "object", "list", "json")
-
-
 @dataclass(frozen=True)
 class Param:
     name: str
+    # as the docs give it: str, int, long (numeric strings too, SPEC §1.3), bool, object,
+    # list, json
     type: str
     required: bool = True
     empty_ok: bool = False  # an empty string is a value (owners ""), not a missing parameter
@@ -101,7 +98,6 @@ _READ_ACTIONS = frozenset(
     }
 )
 
-USER_QUERY = (Param("userId", "str"), Param("orgId", "str"))
 _FLOW_ID = Param("flowId", "int")
 _TRIGGER_TIME = Param("triggerTime", "long")
 

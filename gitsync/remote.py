@@ -32,9 +32,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from gitsync import applying, codec
-from gitsync.applying import ApplyResult, ensure_directory
+from gitsync import answers, applying
+from gitsync.applying import ApplyResult as ApplyResult  # what apply returns
+from gitsync.applying import ensure_directory
 from gitsync.client import Client
+from gitsync.codec import flow_struct, marker
 from gitsync.errors import CodecError, GitsyncError, LockError, RemoteError
 from gitsync.plan import LOCK_PREFIX, Path_, Plan, RemoteFlow, RemoteState
 from gitsync.protocol import Code
@@ -56,19 +58,25 @@ class _FlowNode:
 
 
 def _walk(tree: list[dict[str, Any]]) -> tuple[dict[Path_, str], list[_FlowNode]]:
+    """Directories (path -> id) and flows of List Workflow Directories' tree, every field
+    checked: the answer is untrusted input."""
+    what = "List Workflow Directories"
     if not tree:
-        raise RemoteError("List Workflow Directories returned no 'Workflow' directory")
+        raise RemoteError(f"{what} returned no 'Workflow' directory")
     dirs: dict[Path_, str] = {}
     flows: list[_FlowNode] = []
     stack: list[tuple[dict[str, Any], Path_]] = [(tree[0], ())]
     while stack:
         node, path = stack.pop()
-        dirs[path] = str(node["key"])
-        for child in node.get("children") or []:
+        dirs[path] = answers.text(node.get("key"), f"{what}: key")
+        for child in answers.objects(node.get("children") or [], f"{what}: children"):
+            title = answers.text(child.get("title"), f"{what}: title")
             if child.get("isDirectory"):
-                stack.append((child, (*path, str(child["title"]))))
+                stack.append((child, (*path, title)))
             else:
-                flows.append(_FlowNode(int(float(child["key"])), str(child["title"]), path))
+                flows.append(
+                    _FlowNode(answers.integer(child.get("key"), f"{what}: key"), title, path)
+                )
     return dirs, flows
 
 
@@ -83,25 +91,25 @@ def read_state(client: Client, root: Path_, progress: Progress = no_progress) ->
     }
     total = len(inside)
 
-    def fetch(node: _FlowNode) -> tuple[dict[str, Any], Any]:
+    def fetch(node: _FlowNode) -> tuple[dict[str, Any], int]:
         struct = client.export_flow(node.id)
         active = struct.get("active")
         if active is None:  # real EnOS: Export has no scheduling state
             active = client.get_flow(node.id).get("active", 0)
-        return struct, active
+        return struct, answers.integer(active, "Export Flow or Get Flow: active")
 
-    def decode(node: _FlowNode, struct: dict[str, Any], active: Any) -> RemoteFlow:
+    def decode(node: _FlowNode, struct: dict[str, Any], active: int) -> RemoteFlow:
         relative = node.directory[len(root) :]
         try:
-            wf = codec.workflow_from_flow_struct(
-                struct, name=node.name, directory=relative, active=int(active)
+            wf = flow_struct.workflow_from_flow_struct(
+                struct, name=node.name, directory=relative, active=active
             )
         except CodecError as e:
             raise GitsyncError(
                 f"remote workflow Workflow/{'/'.join(node.directory)}/"
                 f"{node.name} cannot be read: {e}"
             ) from None
-        return RemoteFlow(node.id, wf, codec.is_managed(struct))
+        return RemoteFlow(node.id, wf, marker.is_managed(struct))
 
     # the threads only wait on the network; decoding happens here, as answers arrive, so they
     # do not take turns at the GIL with it
@@ -208,8 +216,14 @@ def force_unlock(client: Client, root: Path_) -> bool:
 
 
 def apply(
-    client: Client, plan: Plan, state: RemoteState, progress: Progress = no_progress
+    client: Client,
+    plan: Plan,
+    state: RemoteState,
+    progress: Progress = no_progress,
+    result: ApplyResult | None = None,
 ) -> ApplyResult:
     """Step 4 of the module docstring: concurrently, each change waiting only for the changes
-    it needs (applying.py); never stops at a failed change."""
-    return applying.apply(client, plan, state, progress)
+    it needs (applying.py); never stops early on a failed change. Outcomes go into ``result``
+    as they come, so that a caller interrupted part-way (Ctrl-C, SIGTERM) can still say what
+    was done; they are in the plan's order whenever apply returns or raises."""
+    return applying.apply(client, plan, state, progress, result)

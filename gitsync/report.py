@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from gitsync.changes import Kind
+
 if TYPE_CHECKING:  # the network side is imported only by the commands that use it
     from gitsync.applying import ApplyResult
     from gitsync.plan import Change, Plan
@@ -48,55 +50,19 @@ def validation_json(result: ValidationResult) -> str:
 
 # -- plans -------------------------------------------------------------------------------
 
-_SYMBOL = {
-    "delete_flow": "-",
-    "cleanup": "-",
-    "conflict": "!",
-    "create_dir": "+",
-    "create_flow": "+",
-    "replace_flow": "±",
-    "move_flow": "±",
-    "update_flow": "~",
-    "enable": ">",
-    "disable": "‖",
-}
-_VERB = {
-    "delete_flow": "delete",
-    "cleanup": "clean up",
-    "conflict": "conflict",
-    "create_dir": "mkdir",
-    "create_flow": "create",
-    "replace_flow": "replace",
-    "move_flow": "move",
-    "update_flow": "update",
-    "enable": "enable",
-    "disable": "disable",
-}
-_SUMMARY = (
-    ("delete_flow", "to delete"),
-    ("cleanup", "leftover to clean up"),
-    ("conflict", "in conflict"),
-    ("create_dir", "directories to create"),
-    ("create_flow", "to create"),
-    ("replace_flow", "to replace"),
-    ("move_flow", "to move"),
-    ("update_flow", "to update"),
-    ("enable", "to enable"),
-    ("disable", "to disable"),
-)
 MARKDOWN_LIMIT = 60_000
 
 
 def _where(change: Change) -> str:
-    if change.kind == "create_dir":
+    if change.kind == Kind.CREATE_DIR:
         return "Workflow/" + change.name
-    if change.kind == "create_flow" and change.desired is not None:
+    if change.kind == Kind.CREATE_FLOW and change.desired is not None:
         return f"{change.name} ({plural(len(change.desired.tasks), 'task')})"
     return change.name
 
 
 def plan_summary(plan: Plan) -> str:
-    parts = [f"{plan.count(kind)} {words}" for kind, words in _SUMMARY if plan.count(kind)]
+    parts = [f"{plan.count(kind)} {kind.summary}" for kind in Kind if plan.count(kind)]
     return ", ".join(parts) if parts else "no changes"
 
 
@@ -105,7 +71,7 @@ def plan_text(plan: Plan, target: str) -> str:
     if plan.changes:
         lines.append("")
     for change in plan.listed():
-        lines.append(f"{_SYMBOL[change.kind]} {_VERB[change.kind]:<8} {_where(change)}")
+        lines.append(f"{change.kind.symbol} {change.kind.verb:<8} {_where(change)}")
         lines.extend(f"      {line}" for line in change.lines)
         if change.note:
             lines.append(f"      note: {change.note}")
@@ -122,9 +88,9 @@ def plan_json(plan: Plan, target: str) -> str:
             "format_version": FORMAT_VERSION,
             "target": target,
             "has_changes": plan.has_changes,
-            "summary": {kind: plan.count(kind) for kind, _ in _SUMMARY},
+            "summary": {str(kind): plan.count(kind) for kind in Kind},
             "changes": [
-                {"action": c.kind, "path": _where(c), "details": list(c.lines), "note": c.note}
+                {"action": str(c.kind), "path": _where(c), "details": list(c.lines), "note": c.note}
                 for c in plan.listed()
             ],
             "notes": list(plan.notes),
@@ -141,13 +107,13 @@ def plan_markdown(plan: Plan, target: str, limit: int = MARKDOWN_LIMIT) -> str:
         head.append("The remote matches the files.")
     else:
         head += ["| | change | workflow |", "|---|---|---|"]
-        head += [f"| {_SYMBOL[c.kind]} | {_VERB[c.kind]} | `{_where(c)}` |" for c in plan.listed()]
+        head += [f"| {c.kind.symbol} | {c.kind.verb} | `{_where(c)}` |" for c in plan.listed()]
     text = "\n".join(head) + "\n"
     detailed = [c for c in plan.listed() if c.lines or c.note]
     for shown, change in enumerate(detailed):
         body = "\n".join(change.lines)
         block = (
-            f"\n<details><summary>{_VERB[change.kind]} <code>{_where(change)}</code>"
+            f"\n<details><summary>{change.kind.verb} <code>{_where(change)}</code>"
             f"</summary>\n\n"
             + (f"```\n{body}\n```\n" if body else "")
             + (f"\n{change.note}\n" if change.note else "")
@@ -172,7 +138,7 @@ def apply_text(result: ApplyResult) -> str:
     for outcome in result.outcomes:
         change = outcome.change
         status = "ok    " if outcome.ok else "FAILED"
-        lines.append(f"{status} {_VERB[change.kind]:<8} {_where(change)}: {outcome.message}")
+        lines.append(f"{status} {change.kind.verb:<8} {_where(change)}: {outcome.message}")
     failed = len(result.failed)
     done = len(result.outcomes) - failed
     lines.append(

@@ -9,7 +9,8 @@ thread.
 
 An exception out of a step, or Ctrl-C (any exception) on the calling thread while it waits,
 stops new steps from starting; the steps already running are waited for (so that the caller
-knows nothing is in flight when it releases its lock), then the exception is raised.
+knows nothing is in flight when it releases its lock) and ``ended`` hears of those that
+returned, then the exception is raised.
 """
 
 from __future__ import annotations
@@ -66,7 +67,10 @@ def run(
                         if waiting[after] == 0:
                             heapq.heappush(ready, after)
         except BaseException:
-            wait(running)  # no new step starts; the ones in flight end first
+            wait(running)  # no new step starts; the ones in flight end first, and are told
+            for future, i in sorted(running.items(), key=lambda item: item[1]):
+                if ended is not None and future.exception() is None:
+                    ended(i, future.result())
             raise
     if len(results) < len(steps):
         raise ValueError("some steps wait for each other in a cycle; they were not run")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, settings
 
 from gitsync.cli import cli
 
@@ -13,6 +14,16 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "flows"
 CASES = Path(__file__).resolve().parent / "cases"
 SPEC_SAMPLES = Path(__file__).resolve().parent / "data" / "spec"
+
+# A busy 2-core machine (CI runs beside other work): no per-example deadline, no health check
+# that fails a test for being slow, and examples drawn from a fixed seed so a run is repeatable.
+settings.register_profile(
+    "gitsync",
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile("gitsync")
 
 
 def run_cli(*args: str) -> Result:

@@ -341,7 +341,7 @@ def test_ctrl_c_mid_apply_lets_the_writes_in_flight_end_then_unlocks(
     ):
         write_config(repo, proxy.url, engine.url)
         victim["proc"] = apply_through_proxy(repo)
-        _, err = victim["proc"].communicate(timeout=120)
+        out, err = victim["proc"].communicate(timeout=120)
         assert victim["proc"].returncode == 130, err
         assert "Traceback" not in err
         sent = requests(log)
@@ -350,6 +350,10 @@ def test_ctrl_c_mid_apply_lets_the_writes_in_flight_end_then_unlocks(
         assert sent[-1]["seen"] == sent[-1]["answered"] - 1  # nothing was in flight
         imports = [r for r in sent if r["action"] == "import"]
         assert len(imports) < 40  # it stopped early
+        # one write per change here (directories, imports, enables), and every write that
+        # was sent, in flight at the stop included, has its outcome in the report
+        writes = [r for r in sent if r["method"] == "POST" and r["answered"] > lock["answered"]]
+        assert f"Applied {len(writes)} of {len(writes)} changes." in out
         monkeypatch.chdir(repo)
         monkeypatch.setenv("GITSYNC_TARGET", "direct")
         rerun = run_cli("apply", "--auto-approve")  # no lock left behind

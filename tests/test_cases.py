@@ -41,7 +41,7 @@ def test_valid_tree_passes_as_a_whole() -> None:
 
 
 def test_every_schema_property_has_help_for_editors() -> None:
-    from gitsync.validate import schema
+    from gitsync.schema_check import schema
 
     missing = []
 

@@ -163,14 +163,19 @@ def test_every_operation_has_a_method() -> None:
 # -- gateway authentication --------------------------------------------------------------------
 
 
+SHIFT = {"seconds": 0.0}  # how far the gated engine's clock runs ahead of the wall
+
+
 @pytest.fixture
 def gated(tmp_path: Path) -> Iterator[RunningEngine]:
+    SHIFT["seconds"] = 0.0
     options = EngineOptions(
         tmp_path / "gated",
         app_key=CANARY_KEY,
         app_secret=CANARY_SECRET,
         token_lifetime=3,
         users=[User(SPEC_USER, SPEC_ORG, "alice")],
+        wall_clock=lambda: time.time() + SHIFT["seconds"],
     )
     with RunningEngine(options) as engine:
         yield engine
@@ -179,25 +184,26 @@ def gated(tmp_path: Path) -> Iterator[RunningEngine]:
 def test_signed_requests_pass_and_tokens_are_refreshed(gated: RunningEngine) -> None:
     credentials = Credentials(CANARY_KEY, CANARY_SECRET)
     assert CANARY_SECRET not in repr(credentials)
-    with Client(gated.url, SPEC_ORG, SPEC_USER, credentials) as client:
+    auth = GatewayAuth(
+        credentials, gated.url + protocol.TOKEN_PATH, clock=lambda: time.time() + SHIFT["seconds"]
+    )
+    with Client(gated.url, SPEC_ORG, SPEC_USER, auth=auth) as client:
         root = _root(client)
         client.import_flow("signed", root, simple_flow("a"))
-        time.sleep(3.2)  # the token expired; the client notices and fetches a new one
+        token = auth._token
+        SHIFT["seconds"] = 3.2  # for both sides: the token expired, the client fetches another
         assert client.find_flow_id("signed") is not None
+        assert auth._token != token
 
 
 def test_a_token_the_gateway_calls_expired_is_renewed(gated: RunningEngine) -> None:
-    lag = {"seconds": 0.0}
-    auth = GatewayAuth(
-        Credentials(CANARY_KEY, CANARY_SECRET),
-        gated.url + protocol.TOKEN_PATH,
-        clock=lambda: time.time() - lag["seconds"],
-    )
+    auth = GatewayAuth(Credentials(CANARY_KEY, CANARY_SECRET), gated.url + protocol.TOKEN_PATH)
     with Client(gated.url, SPEC_ORG, SPEC_USER, auth=auth) as client:
         assert client.get_my_flow() == []
-        lag["seconds"] = 60  # the client's clock thinks the token is still fresh
-        time.sleep(3.2)
+        token = auth._token
+        SHIFT["seconds"] = 3.2  # only the gateway's clock: the client thinks its token is fresh
         assert client.get_my_flow() == []  # 1203 from the gateway -> new token -> retried
+        assert auth._token != token
 
 
 def test_a_wrong_secret_fails_clearly_without_showing_it(gated: RunningEngine) -> None:
@@ -207,6 +213,26 @@ def test_a_wrong_secret_fails_clearly_without_showing_it(gated: RunningEngine) -
     message = str(e.value)
     assert "the EnOS gateway refused the access key (status 1003" in message
     assert "ENOS_SECRET_KEY" in message and "wrong-secret" not in message
+
+
+def test_a_wrong_secret_from_a_credentials_file_names_the_file(
+    gated: RunningEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    creds = tmp_path / "prod.yaml"
+    creds.write_text(f"access_key: {CANARY_KEY}\nsecret_key: wrong-secret\n")
+    repo = tmp_path / "repo"
+    shutil.copytree(EXAMPLES, repo / "flows")
+    write_target(repo, gated.url, "gitsync/prod", name="prod")
+    with (repo / "gitsync.yaml").open("a") as config:
+        config.write(f"    credentials: '{creds}'\n")
+    monkeypatch.chdir(repo)
+    monkeypatch.delenv("ENOS_ACCESS_KEY", raising=False)
+    monkeypatch.delenv("ENOS_SECRET_KEY", raising=False)
+    result = run_cli("plan", "--target", "prod")
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "wrong-secret" not in result.output
+    assert "refused the access key (status 1003" in result.output
+    assert result.output.rstrip().endswith(f"check {creds}")
 
 
 def test_unsigned_requests_are_refused(gated: RunningEngine) -> None:

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitsync import codec
+from gitsync.codec import document, flow_struct
+from gitsync.errors import CodecError
 from gitsync.files import dump_document, find_workflow_files, parse_yaml, read_document
 from gitsync.model import Dependency, RunMode, Schedule, Task, Workflow
 from gitsync.validate import Validator
@@ -74,17 +75,17 @@ SAMPLES = sorted(SPEC_SAMPLES.glob("*flow*.json"))
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
 def test_spec_flow_struct_samples_round_trip(sample: Path) -> None:
     struct = json.loads(sample.read_text())
-    wf = codec.workflow_from_flow_struct(struct, name="sample")
-    again = codec.flow_struct_from_workflow(wf)
+    wf = flow_struct.workflow_from_flow_struct(struct, name="sample")
+    again = flow_struct.flow_struct_from_workflow(wf)
     assert independent_normalize(again) == independent_normalize(struct)
     # and the model survives the trip through a file
-    doc = codec.document_from_workflow(wf)
-    assert codec.workflow_from_document(doc, "sample") == wf
+    doc = document.document_from_workflow(wf)
+    assert document.workflow_from_document(doc, "sample") == wf
 
 
 def test_spec_sample_reads_as_expected() -> None:
     struct = json.loads((SPEC_SAMPLES / "flow_struct_2_2.json").read_text())
-    wf = codec.workflow_from_flow_struct(struct)
+    wf = flow_struct.workflow_from_flow_struct(struct)
     assert wf.name == "nFlow"
     assert wf.schedule.cycle == "day" and wf.schedule.type == "periodic"
     assert wf.visitors == ("alice", "bob")
@@ -103,14 +104,14 @@ def test_spec_sample_reads_as_expected() -> None:
 def test_files_round_trip_through_the_service_shape(path: Path) -> None:
     doc, problems = read_document(path)
     assert not problems
-    wf = codec.workflow_from_document(doc.data, path.stem)
-    struct = json.loads(json.dumps(codec.flow_struct_from_workflow(wf)))  # really JSON
-    back = codec.workflow_from_flow_struct(struct, active=wf.schedule.enabled)
+    wf = document.workflow_from_document(doc.data, path.stem)
+    struct = json.loads(json.dumps(flow_struct.flow_struct_from_workflow(wf)))  # really JSON
+    back = flow_struct.workflow_from_flow_struct(struct, active=wf.schedule.enabled)
     # ``local`` is git-only: it is not sent, so it cannot come back
     assert back == _without_local(wf)
     # and the pulled document reads back to the same model
-    text = dump_document(codec.document_from_workflow(wf))
-    assert codec.workflow_from_document(parse_yaml(text)[0].data, path.stem) == wf
+    text = dump_document(document.document_from_workflow(wf))
+    assert document.workflow_from_document(parse_yaml(text)[0].data, path.stem) == wf
 
 
 def _without_local(wf: Workflow) -> Workflow:
@@ -146,7 +147,7 @@ def test_service_quirks_are_read_leniently() -> None:
         "task_links": [],
         "link_relations": [],
     }
-    wf = codec.workflow_from_flow_struct(struct, name="q")
+    wf = flow_struct.workflow_from_flow_struct(struct, name="q")
     assert wf.alert == "sms" and wf.owners == ("alice",) and wf.visitors == ("bob",)
     assert wf.schedule.start == "2020-01-01" and wf.parameters == (("A", "1"),)
     task = wf.tasks[0]
@@ -168,8 +169,8 @@ def test_service_quirks_are_read_leniently() -> None:
     ],
 )
 def test_unreadable_struct_names_the_field(bad: dict[str, Any], field: str) -> None:
-    with pytest.raises(codec.CodecError) as e:
-        codec.workflow_from_flow_struct(bad, name="x")
+    with pytest.raises(CodecError) as e:
+        flow_struct.workflow_from_flow_struct(bad, name="x")
     assert str(e.value).startswith(field)
 
 
@@ -206,7 +207,7 @@ def workflows(draw: st.DrawFn) -> Workflow:
                 name=name,
                 type=draw(st.sampled_from(["COMMAND", "DATA_INTEGRATION", "PYTHON"])),
                 command=draw(text),
-                depends_on=codec.canonical_dependencies(list(dict.fromkeys(deps))),
+                depends_on=document.canonical_dependencies(list(dict.fromkeys(deps))),
                 timeout=draw(st.integers(1, 10_000)),
                 retries=draw(st.integers(0, 100)),
                 retry_interval=draw(st.integers(0, 600)),
@@ -251,7 +252,7 @@ def workflows(draw: st.DrawFn) -> Workflow:
 @settings(max_examples=150, deadline=None)
 @given(workflows())
 def test_generated_workflows_round_trip_and_validate(wf: Workflow) -> None:
-    doc = codec.document_from_workflow(wf)
+    doc = document.document_from_workflow(wf)
     # the pulled file is valid, and reads back to the same model
     parsed, problems = parse_yaml(dump_document(doc))
     assert not problems
@@ -260,6 +261,6 @@ def test_generated_workflows_round_trip_and_validate(wf: Workflow) -> None:
     if not own_flow:
         assert file_problems == []
         assert back == wf
-    struct = json.loads(json.dumps(codec.flow_struct_from_workflow(wf)))
-    assert codec.workflow_from_flow_struct(struct, active=wf.schedule.enabled) == wf
-    assert codec.normalize_flow_struct(struct) == struct
+    struct = json.loads(json.dumps(flow_struct.flow_struct_from_workflow(wf)))
+    assert flow_struct.workflow_from_flow_struct(struct, active=wf.schedule.enabled) == wf
+    assert flow_struct.normalize_flow_struct(struct) == struct

@@ -12,9 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitsync import codec, remote
 from gitsync import plan as planner
+from gitsync import remote
 from gitsync.client import Client
+from gitsync.codec import document
 from gitsync.engine.server import EngineOptions, RunningEngine
 from gitsync.model import Dependency, Schedule, Task, Tree, Workflow
 
@@ -41,7 +42,7 @@ def workflow(draw: st.DrawFn, name: str) -> Workflow:
                 command=f"echo {draw(st.integers(0, 9))}",
                 timeout=draw(st.sampled_from([60, 300, 900])),
                 retries=draw(st.integers(0, 3)),
-                depends_on=codec.canonical_dependencies(
+                depends_on=document.canonical_dependencies(
                     [Dependency(task=u, rerun=draw(st.booleans())) for u in ups]
                 ),
             )

@@ -87,11 +87,11 @@ def test_topological_order_keeps_ties_in_order_and_rejects_cycles() -> None:
         dag.topological_order("abc", {"a": ["b"], "b": ["a"]})
 
 
-@given(st.integers(2, 300), st.randoms(use_true_random=False))
-def test_random_dags_have_no_cycles_and_sort(n: int, rnd: object) -> None:
+@given(st.integers(2, 300), st.integers(0, 2**32 - 1))
+def test_random_dags_have_no_cycles_and_sort(n: int, seed: int) -> None:
     import random
 
-    r = rnd if isinstance(rnd, random.Random) else random.Random(0)
+    r = random.Random(seed)  # one drawn seed: st.randoms would draw every value it gives
     names = [f"t{i}" for i in range(n)]
     ups = {names[i]: r.sample(names[:i], min(i, 3)) for i in range(n)}
     assert dag.find_cycles(names, ups) == []

@@ -149,14 +149,19 @@ def test_random_bodies_always_get_an_envelope_and_errors_change_nothing(
 KEY, SECRET = "5acb82e7-a11e-4300-9164-c8b20b638e8b", "s3cret-canary"
 
 
+GATEWAY_SHIFT = {"seconds": 0.0}  # the gated engine's clock runs this far ahead of the wall
+
+
 @pytest.fixture
 def gated(tmp_path: Path):  # type: ignore[no-untyped-def]
+    GATEWAY_SHIFT["seconds"] = 0.0
     options = EngineOptions(
         tmp_path / "gated",
         app_key=KEY,
         app_secret=SECRET,
         token_lifetime=2,
         users=[User(SPEC_USER, SPEC_ORG, "alice")],
+        wall_clock=lambda: time.time() + GATEWAY_SHIFT["seconds"],
     )
     with RunningEngine(options) as engine, httpx.Client(base_url=engine.url) as http:
         yield http
@@ -208,7 +213,7 @@ def test_gateway_token_and_signed_requests(gated: httpx.Client) -> None:
     assert unsigned.status_code == 401 and unsigned.json()["status"] == 1202
     assert SECRET not in ok.text + forged.text + unsigned.text
 
-    time.sleep(2.1)
+    GATEWAY_SHIFT["seconds"] = 2.1  # the token's 2 s are over
     expired = _signed(gated, token, now + 12)
     assert expired.json()["status"] == 1203
     fresh = _token(gated, now + 13)["data"]["accessToken"]

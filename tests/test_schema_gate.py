@@ -1,4 +1,4 @@
-"""The compiled schema gate (validate._compiled_gate) may only ever pass what jsonschema passes.
+"""The compiled schema gate (schema_check.compiled_gate) may only ever pass what jsonschema passes.
 
 jsonschema is the authority; the gate only spares it the documents that are valid. A gate that
 passed a document jsonschema rejects would let an invalid workflow through, so every test here
@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gitsync.files import ReadError, read_document
-from gitsync.validate import Validator, _compiled_gate, _validator, never_sure, schema
+from gitsync.schema_check import compiled_gate, never_sure, schema, validator
+from gitsync.validate import Validator
 from tests.conftest import CASES, EXAMPLES
 
 CASE_FILES = sorted(
@@ -38,11 +39,11 @@ def _document(path: Path) -> Any:
 
 
 DOCUMENTS = [d for d in map(_document, CASE_FILES) if isinstance(d, dict)]
-VALID_DOCUMENTS = [d for d in DOCUMENTS if not list(_validator().iter_errors(d))]
+VALID_DOCUMENTS = [d for d in DOCUMENTS if not list(validator().iter_errors(d))]
 
 
 def _jsonschema_passes(data: Any) -> bool:
-    return not any(True for _ in _validator().iter_errors(data))
+    return not any(True for _ in validator().iter_errors(data))
 
 
 def test_the_corpus_has_documents_on_both_sides() -> None:
@@ -52,7 +53,7 @@ def test_the_corpus_has_documents_on_both_sides() -> None:
 
 @pytest.mark.parametrize("data", DOCUMENTS, ids=lambda d: str(d.get("name", "?"))[:30])
 def test_gate_and_jsonschema_agree_on_every_case(data: dict[str, Any]) -> None:
-    assert _compiled_gate()(data) == _jsonschema_passes(data)
+    assert compiled_gate()(data) == _jsonschema_passes(data)
 
 
 def test_validation_output_is_the_same_without_the_gate() -> None:
@@ -225,7 +226,7 @@ def test_the_gate_never_passes_an_edge_value_jsonschema_rejects() -> None:
                 parent.append(value)
             else:
                 parent[path[-1]] = value
-            if _compiled_gate()(changed) and not _jsonschema_passes(changed):
+            if compiled_gate()(changed) and not _jsonschema_passes(changed):
                 passed_wrongly.append((path, value))
     assert passed_wrongly == []
 
@@ -233,5 +234,5 @@ def test_the_gate_never_passes_an_edge_value_jsonschema_rejects() -> None:
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_the_gate_never_passes_what_jsonschema_rejects(data: Any) -> None:
-    if _compiled_gate()(data):
+    if compiled_gate()(data):
         assert _jsonschema_passes(data), data

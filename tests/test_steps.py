@@ -130,7 +130,7 @@ def test_an_exception_in_a_step_is_raised_once_the_running_steps_have_ended() ->
 
 def test_ctrl_c_while_waiting_starts_nothing_new_and_lets_the_running_steps_end() -> None:
     """Ctrl-C arrives on the calling thread (here: out of ``ended``, as step 0 ends) while
-    steps 1 and 2 are in flight; they are let finish, and 3..9 never start."""
+    steps 1 and 2 are in flight; they are let finish and reported, and 3..9 never start."""
     log = Log()
     go = threading.Event()
     in_flight = threading.Barrier(3, timeout=DEADLINE)  # steps 1 and 2, and step 0
@@ -142,9 +142,13 @@ def test_ctrl_c_while_waiting_starts_nothing_new_and_lets_the_running_steps_end(
         in_flight.wait()
         assert go.wait(DEADLINE)
 
+    told: list[int] = []
+
     def ctrl_c(index: int, result: int) -> None:
-        go.set()
-        raise KeyboardInterrupt
+        told.append(index)
+        if index == 0:
+            go.set()
+            raise KeyboardInterrupt
 
     plan = [
         steps.Step(log.step(0, first)),
@@ -156,6 +160,7 @@ def test_ctrl_c_while_waiting_starts_nothing_new_and_lets_the_running_steps_end(
         steps.run(plan, 3, ctrl_c)
     assert sorted(i for what, i in log.events if what == "start") == [0, 1, 2]
     assert sorted(i for what, i in log.events if what == "end") == [0, 1, 2]
+    assert told == [0, 1, 2]  # the caller hears of the steps that were in flight
 
 
 def test_waits_that_cannot_be_met_are_refused() -> None:

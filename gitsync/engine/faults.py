@@ -4,15 +4,18 @@ Each request is, at the configured rates: answered with an HTML 500 without reac
 engine; delayed (longer than a client's timeout) and then forwarded, so it may still happen
 after the client gave up; or forwarded and its answer lost (a 500 after the engine did the
 work). ``on_request`` sees every request first; a test uses it to kill a client after k.
+``rewrite`` may replace any JSON answer (missing, null or wrongly typed fields).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -32,6 +35,8 @@ class Faults:
     lose_rate: float = 0.0  # forwarded, then the answer is replaced by a 500
     seed: int = 0
     on_request: Callable[[int, Request], None] | None = None
+    # ("<path>?action=<action>", decoded JSON answer) -> the answer to send instead
+    rewrite: Callable[[str, Any], Any] | None = None
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -74,8 +79,14 @@ def create_proxy(upstream: str, faults: Faults, client: httpx.Client) -> Starlet
             count("lost")
             return Response("Internal Server Error", status_code=500, media_type="text/plain")
         count("ok")
+        content = answer.content
+        if faults.rewrite is not None and answer.headers.get("content-type", "").startswith(
+            "application/json"
+        ):
+            key = f"{request.url.path}?action={request.query_params.get('action', '')}"
+            content = json.dumps(faults.rewrite(key, answer.json())).encode()
         return Response(
-            answer.content,
+            content,
             status_code=answer.status_code,
             media_type=answer.headers.get("content-type"),
             headers={k: v for k, v in answer.headers.items() if k.lower().startswith("x-gitsync")},

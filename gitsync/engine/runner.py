@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gitsync.engine import leftovers
 from gitsync.engine.journal import Journal
-from gitsync.engine.spawn import Child, Launcher
+from gitsync.engine.spawn import ENGINE_VARIABLE, Child, Launcher
 from gitsync.engine.store import Store
 from gitsync.engine.tasks import CannotRun, command_line
 from gitsync.engine.variables import substitute, system_variables
@@ -237,6 +238,7 @@ class Runner:
         parallelism: int | None = None,
     ) -> None:
         self.store = store
+        self.data_dir = str(data_dir.resolve())  # in every task's environment: its engine
         self.logs = data_dir.absolute() / "logs"
         self.work = data_dir.absolute() / "work"
         self.clock = _Clock()
@@ -270,23 +272,31 @@ class Runner:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def recover(self) -> None:
-        """Instances a killed engine left unfinished are failed, with a line in their logs."""
+        """Instances a killed engine left unfinished are failed, with a line in their logs;
+        what their running tasks left running is killed first (leftovers.py)."""
         now = self.clock.stamp()
-        for row in self.store.unfinished_instances():
+        rows = [
+            (r["id"], self.store.task_instances(r["id"])) for r in self.store.unfinished_instances()
+        ]
+        running = [t for _, tasks in rows for t in tasks if t["status"] == RUNNING]
+        killed = leftovers.kill(
+            [leftovers.Task(t["id"], t["pid"], t["born"]) for t in running], self.data_dir
+        )
+        for instance_id, tasks in rows:
             updates = []
-            for task in self.store.task_instances(row["id"]):
+            for task in tasks:
                 if task["status"] == RUNNING:
                     self._append(
-                        row["id"],
+                        instance_id,
                         task["id"],
-                        "\n[gitsync] the engine stopped while "
-                        "this task ran (crash or kill); marked failed on restart\n",
+                        "\n[gitsync] the engine stopped while this task ran (crash or kill); "
+                        "marked failed on restart\n" + leftovers.note(killed.get(task["id"], 0)),
                     )
                     updates.append((task["id"], {"status": FAIL, "end_time": now}))
                 elif task["status"] not in FINISHED:
                     updates.append((task["id"], {"status": SKIP}))
             self.store.update_tasks(updates)
-            self.store.update_instance(row["id"], status=FAIL, end_time=now)
+            self.store.update_instance(instance_id, status=FAIL, end_time=now)
 
     def close(self) -> None:
         """Stop: running instances are cancelled (their processes killed), waiting ones stay
@@ -491,7 +501,7 @@ class Runner:
 
     def _slot(self) -> None:
         """Take ready tasks and run them, one process at a time, until the runner closes."""
-        launcher = Launcher()
+        launcher = Launcher({ENGINE_VARIABLE: self.data_dir})
         while True:
             with self._lock:
                 job = self._next_job()
@@ -567,8 +577,9 @@ class Runner:
         fd = os.open(job.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             os.write(fd, job.header)
+            before = leftovers.clock()
             try:
-                child = launcher.start(argv(job.command), run.work_dir, fd, self._devnull)
+                child = launcher.start(argv(job.command), run.work_dir, fd, self._devnull, job.tid)
             except OSError as e:
                 os.write(fd, f"[gitsync] cannot start the command: {e.strerror or e}\n".encode())
                 with self._lock:
@@ -577,7 +588,7 @@ class Runner:
                     self._guard(run, self._attempt_ended, run, name, number, FAIL)
                 return
             with self._lock:
-                attempt.proc = child
+                attempt.proc = child  # from here on a failure kills it
                 self.journal.task(
                     job.tid,
                     status=RUNNING,
@@ -586,6 +597,7 @@ class Runner:
                     start_time=started,
                     cmd=job.command,
                     pid=child.pid,
+                    born=leftovers.birth(before),
                 )
                 task = run.tasks[name]
                 if task.timeout:
@@ -595,12 +607,12 @@ class Runner:
                 if run.cancelled:
                     self._terminate(attempt)
             code = child.wait()
-            leftovers = signal_group(child.pid, signal.SIGTERM)  # what it left in its group
+            stragglers = signal_group(child.pid, signal.SIGTERM)  # what it left in its group
             with self._lock:
                 attempt.code = code
                 if attempt.deadline is not None:
                     self._drop(attempt.deadline)
-                if not leftovers:  # the usual case: the group went with its leader
+                if not stragglers:  # the usual case: the group went with its leader
                     self._guard(run, self._settled, attempt, fd)
                     return
                 attempt.settling = True

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gitsync import codec
+from gitsync.codec import flow_struct
 from gitsync.engine.answers import ServiceError, bad, paginate
 from gitsync.engine.runner import FINISHED, INIT, Instance, Runner, java_date, stamp
 from gitsync.engine.store import FlowRow, Store
@@ -87,7 +87,7 @@ class Runs:
                     "org_id": row.org_id,
                     "flow_name": row.name,
                     "snapshot": row.definition_json or json.dumps(row.definition),
-                    "parameters": codec.parameters_json(tuple(params.items())),
+                    "parameters": flow_struct.parameters_json(tuple(params.items())),
                     "status": INIT,
                     "trigger_ms": trigger_ms,
                     "trigger_time": stamp(trigger),
@@ -156,7 +156,7 @@ class Runs:
     def update_and_trigger_flow(self, caller: Caller, p: dict[str, Any]) -> dict[str, str]:
         row = self.service._operable(caller, p["flowId"])
         try:
-            overrides = dict(codec.parameters_from_service(p["parameters"], "parameters"))
+            overrides = dict(flow_struct.parameters_from_service(p["parameters"], "parameters"))
         except CodecError as e:
             raise ServiceError(Code.BAD_PARAMETER, f"Invalid parameter: {e}") from None
         return {"flowInstanceId": self.create(row, p["triggerTime"], overrides)}

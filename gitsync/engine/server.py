@@ -7,7 +7,9 @@ on 127.0.0.1 before starting, so the URL is known and nothing races for the port
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
+import os
 import signal
 import socket
 import threading
@@ -34,6 +36,7 @@ DEFAULT_USER = "u_local"
 DEFAULT_USER_NAME = "local"
 USERS_FILE = "users.yaml"
 STORE_FILE = "engine.sqlite3"
+LOCK_FILE = "engine.lock"
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class EngineOptions:
     schedule: bool = False  # fire periodic workflows (gitsync serve); off when embedded
     schedule_tick: float = 1.0
     request_log: Path | None = None  # one JSON line per API request (``RequestFile``)
+    wall_clock: Callable[[], float] = time.time  # the gateway's tokens expire by it (tests move it)
 
 
 def read_users(path: Path) -> list[User]:
@@ -102,18 +106,36 @@ class RequestFile:
             f.write(json.dumps({**entry, "answered": self._answered}, ensure_ascii=False) + "\n")
 
 
+def _claim(data_dir: Path) -> tuple[int, bool]:
+    """Lock the data dir for as long as the engine runs (closing the descriptor, or dying,
+    drops the lock): exclusively when no other engine holds it, the second value then True,
+    else shared. Only an engine alone may take the dir's unfinished instances for a killed
+    engine's, not those of one still running on it (`gitsync serve`, while `gitsync plan`
+    starts its embedded engine on the same dir); it shares the lock once it has recovered."""
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return fd, False
+    return fd, True
+
+
 class Engine:
     """The engine's parts, wired: store, identities, service, gateway, ASGI app."""
 
     def __init__(self, options: EngineOptions) -> None:
         self.options = options
         self.store = Store(options.data_dir / STORE_FILE)
+        self._claim, alone = _claim(options.data_dir)
         self.store.ensure_user(DEFAULT_USER, DEFAULT_USER_NAME, DEFAULT_ORG)
         for user in read_users(options.data_dir / USERS_FILE) + options.users:
             self.store.ensure_user(user.id, user.name or user.id, user.org, user.locked)
         self.service = Service(self.store)
         self.runner = Runner(self.store, options.data_dir, options.parallelism)
-        self.runner.recover()
+        if alone:
+            self.runner.recover()
+            fcntl.flock(self._claim, fcntl.LOCK_SH)
         self.runs = Runs(self.service, self.runner)
         self.service.runs = self.runs
         self.scheduler = Scheduler(self.runs, options.schedule_tick) if options.schedule else None
@@ -121,7 +143,9 @@ class Engine:
             self.scheduler.start()
         self.gateway = None
         if options.app_key and options.app_secret:
-            self.gateway = Gateway(options.app_key, options.app_secret, options.token_lifetime)
+            self.gateway = Gateway(
+                options.app_key, options.app_secret, options.token_lifetime, options.wall_clock
+            )
         log = RequestFile(options.request_log) if options.request_log else None
         self.app = create_app(self.service, self.gateway, record=log)
 
@@ -130,6 +154,7 @@ class Engine:
             self.scheduler.stop()
         self.runner.close()
         self.store.close()
+        os.close(self._claim)
 
 
 def _bind(host: str, port: int) -> socket.socket:

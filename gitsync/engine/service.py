@@ -14,13 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gitsync import codec
+from gitsync.codec import flow_struct, reader
 from gitsync.engine.answers import ServiceError, bad, paginate
 from gitsync.engine.store import FlowRow, Store, TaskRow
 from gitsync.errors import CodecError
 from gitsync.model import Workflow
 from gitsync.protocol import BY_NAME, Code
-from gitsync.validate import check_workflow, name_problem
+from gitsync.schema_check import name_problem
+from gitsync.validate import check_workflow
 
 if TYPE_CHECKING:
     from gitsync.engine.runs import Runs
@@ -125,7 +126,7 @@ class Service:
         cached = self._models.get(row.id)
         if cached is not None and cached[0] == key:
             return cached[1]
-        wf = codec.workflow_from_flow_struct(row.definition, name=row.name)
+        wf = flow_struct.workflow_from_flow_struct(row.definition, name=row.name)
         self._models[row.id] = (key, wf)
         return wf
 
@@ -232,7 +233,7 @@ class Service:
         if not flow_json.get("desc") and p.get("desc"):
             flow_json["desc"] = p["desc"]
         try:
-            wf = codec.workflow_from_flow_struct(flow_json, name=name)
+            wf = flow_struct.workflow_from_flow_struct(flow_json, name=name)
         except CodecError as e:
             raise bad(f"Workflow validation failed: {e}") from None
         now = _stamp(self.clock())
@@ -462,7 +463,7 @@ class Service:
             else:
                 kept = self._apply_graph(caller, row, p, struct)
             try:
-                wf = codec.workflow_from_flow_struct(struct, name=name)
+                wf = flow_struct.workflow_from_flow_struct(struct, name=name)
             except CodecError as e:
                 raise bad(f"Incorrect parameter: {e}") from None
             self._check(caller, wf, row.id)
@@ -635,7 +636,7 @@ class Service:
 def _stored(wf: Workflow, desc: Any) -> dict[str, Any]:
     """The canonical Flow Struct, with the description exactly as sent (the service keeps
     what it is given; gitsync's ownership marker lives there)."""
-    definition = codec.flow_struct_from_workflow(wf, extensions=True)
+    definition = flow_struct.flow_struct_from_workflow(wf, extensions=True)
     definition["desc"] = str(desc or "")
     return definition
 
@@ -647,7 +648,7 @@ def _objects(value: Any, where: str) -> list[dict[str, Any]]:
 
 
 def _key(item: dict[str, Any], key: str) -> Any:
-    return item[key] if key in item else item.get(codec.snake_case(key))
+    return item[key] if key in item else item.get(reader.snake_case(key))
 
 
 def _int(value: Any, where: str) -> int:

@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 # Python ignores these itself; the task must get the default back (as Popen's restore_signals)
@@ -27,6 +28,9 @@ _SETSIGDEF, _SETSIGMASK, _SETSID = 0x04, 0x08, 0x80
 # room for posix_spawn_file_actions_t (80 bytes on x86-64), posix_spawnattr_t (336) and
 # sigset_t (128), whatever the architecture
 _OPAQUE = 1024
+# what marks a task's processes as its own (leftovers.py finds them by it after a crash)
+ENGINE_VARIABLE = "GITSYNC_ENGINE_DIR"  # the engine's data dir, the same for every task
+TASK_VARIABLE = "GITSYNC_TASK_INSTANCE"  # the task instance id, set per start
 
 
 class Child(Protocol):
@@ -105,7 +109,9 @@ class _LibcSpawner:
     def __init__(self, libc: _Libc, environment: dict[str, str]) -> None:
         self._libc = libc
         self._keep = [os.fsencode(f"{k}={v}") for k, v in environment.items()]  # envp -> these
-        self._environment = (ctypes.c_char_p * (len(self._keep) + 1))(*self._keep, None)
+        # a spare entry before the end for the task's own variable, filled in per start
+        self._own = len(self._keep)
+        self._environment = (ctypes.c_char_p * (self._own + 2))(*self._keep, None, None)
         self._attributes = ctypes.create_string_buffer(_OPAQUE)
         empty, restored = ctypes.create_string_buffer(_OPAQUE), ctypes.create_string_buffer(_OPAQUE)
         libc.sigemptyset(empty)
@@ -119,10 +125,13 @@ class _LibcSpawner:
         self._actions = ctypes.create_string_buffer(_OPAQUE)
         self._pid = ctypes.c_int()
 
-    def start(self, argv: tuple[str, ...], cwd: str, output: int, stdin: int) -> _Spawned:
+    def start(
+        self, argv: tuple[str, ...], cwd: str, output: int, stdin: int, own: bytes | None
+    ) -> _Spawned:
         libc, actions = self._libc, self._actions
         args = [os.fsencode(a) for a in argv]
         arguments: Any = (ctypes.c_char_p * (len(args) + 1))(*args, None)
+        self._environment[self._own] = own  # None ends the list there
         libc.actions_init(actions)
         try:
             libc.dup2(actions, stdin, 0)
@@ -143,12 +152,17 @@ class _LibcSpawner:
 
 class Launcher:
     """Starts processes in their own session, in a given working directory, with stdout and
-    stderr to a file. One per slot thread: it is not thread-safe."""
+    stderr to a file. One per slot thread: it is not thread-safe.
 
-    def __init__(self) -> None:
-        # os.environ converts every variable on every start: tasks get the environment the
-        # engine started with
+    Tasks get the environment the engine started with, plus ``marks`` (the same for every
+    task), plus ``TASK_VARIABLE`` when ``start`` is given a task: never one inherited from an
+    engine that runs this one as a task."""
+
+    def __init__(self, marks: Mapping[str, str] | None = None) -> None:
+        # os.environ converts every variable on every start: copied once
         self._environment = dict(os.environ)  # noqa: TID251 -- handed on to tasks, not read
+        self._environment.pop(TASK_VARIABLE, None)
+        self._environment.update(marks or {})
         self._spawner = (
             _LibcSpawner(_LIBC, self._environment) if _LIBC and libc_spawn_available() else None
         )
@@ -157,17 +171,20 @@ class Launcher:
     def spawns(self) -> bool:
         return self._spawner is not None
 
-    def start(self, argv: tuple[str, ...], cwd: str, output: int, stdin: int) -> Child:
-        if any("\0" in a for a in argv):  # C would cut the command short there
+    def start(
+        self, argv: tuple[str, ...], cwd: str, output: int, stdin: int, task: str = ""
+    ) -> Child:
+        if any("\0" in a for a in (*argv, task)):  # C would cut the command short there
             raise OSError(errno.EINVAL, "the command contains a NUL character")
         if self._spawner is not None:
-            return self._spawner.start(argv, cwd, output, stdin)
+            own = os.fsencode(f"{TASK_VARIABLE}={task}") if task else None
+            return self._spawner.start(argv, cwd, output, stdin, own)
         return subprocess.Popen(
             argv,
             stdout=output,
             stderr=subprocess.STDOUT,
             stdin=stdin,
             cwd=cwd,
-            env=self._environment,
+            env={**self._environment, TASK_VARIABLE: task} if task else self._environment,
             start_new_session=True,
         )

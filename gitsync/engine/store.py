@@ -2,7 +2,9 @@
 
 One connection guarded by a lock: every public method is one transaction, so concurrent
 requests from uvicorn's thread pool never interleave a write. WAL keeps readers cheap. The
-schema is versioned in ``meta`` and migrated forward on open.
+schema is versioned in ``meta`` and migrated forward on open; a column that only adds to a
+table (``_ADDED``) is added where missing without a new version, so an older gitsync still
+opens the store and ignores it.
 """
 
 from __future__ import annotations
@@ -68,6 +70,9 @@ _SCHEMA_V2 = [
     """CREATE INDEX task_instances_by_flow ON task_instances (flow_instance_id)""",
 ]
 
+# (table, column, definition): what leftovers.py needs to tell a task's leader from a process
+# that got its pid later
+_ADDED = [("task_instances", "born", "TEXT NOT NULL DEFAULT ''")]
 
 _INSTANCE_SUMMARY = (
     "id, flow_id, org_id, flow_name, status, trigger_ms, trigger_time, start_time, end_time, "
@@ -167,6 +172,10 @@ class Store:
             if version < 2:
                 for statement in _SCHEMA_V2:
                     db.execute(statement)
+            for table, column, definition in _ADDED:
+                columns = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+                if column not in columns:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
             db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )

@@ -1,11 +1,11 @@
-"""The plan's field-level lines, exactly (plan.differences): what the reviewer of a plan reads."""
+"""The plan's field-level lines, exactly (diff.differences): what the reviewer of a plan reads."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from gitsync.diff import differences
 from gitsync.model import Dependency, RunMode, Schedule, Task, Workflow
-from gitsync.plan import differences
 
 BASE = Workflow(
     "etl",

@@ -1,0 +1,63 @@
+"""The kinds of change a plan holds, and every fact about each kind in one place: its order
+in a listing (deletions first, so nobody misses them), its symbol, verb and summary words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class _Facts:
+    symbol: str
+    verb: str
+    summary: str  # "<count> <summary>" in a plan's first line
+
+
+class Kind(StrEnum):
+    DELETE_FLOW = "delete_flow"
+    CLEANUP = "cleanup"
+    CONFLICT = "conflict"
+    CREATE_DIR = "create_dir"
+    CREATE_FLOW = "create_flow"
+    REPLACE_FLOW = "replace_flow"
+    MOVE_FLOW = "move_flow"
+    UPDATE_FLOW = "update_flow"
+    ENABLE = "enable"
+    DISABLE = "disable"
+
+    @property
+    def symbol(self) -> str:
+        return _FACTS[self].symbol
+
+    @property
+    def verb(self) -> str:
+        return _FACTS[self].verb
+
+    @property
+    def summary(self) -> str:
+        return _FACTS[self].summary
+
+    @property
+    def order(self) -> int:
+        return _ORDER[self]
+
+    @property
+    def imports(self) -> bool:
+        """Applied with an Import (a new flow id)."""
+        return self in (Kind.CREATE_FLOW, Kind.REPLACE_FLOW, Kind.MOVE_FLOW)
+
+
+_FACTS = {
+    Kind.DELETE_FLOW: _Facts("-", "delete", "to delete"),
+    Kind.CLEANUP: _Facts("-", "clean up", "leftover to clean up"),
+    Kind.CONFLICT: _Facts("!", "conflict", "in conflict"),
+    Kind.CREATE_DIR: _Facts("+", "mkdir", "directories to create"),
+    Kind.CREATE_FLOW: _Facts("+", "create", "to create"),
+    Kind.REPLACE_FLOW: _Facts("±", "replace", "to replace"),
+    Kind.MOVE_FLOW: _Facts("±", "move", "to move"),
+    Kind.UPDATE_FLOW: _Facts("~", "update", "to update"),
+    Kind.ENABLE: _Facts(">", "enable", "to enable"),
+    Kind.DISABLE: _Facts("‖", "disable", "to disable"),
+}
+_ORDER = {kind: i for i, kind in enumerate(Kind)}

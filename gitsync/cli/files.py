@@ -1,0 +1,62 @@
+"""Commands on the files alone: validate, init."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gitsync import config, report
+from gitsync.cli.app import EXIT_ERROR, EXIT_OK, cli
+from gitsync.errors import GitsyncError
+from gitsync.validate import validate_paths
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+def validate(paths: tuple[Path, ...], fmt: str) -> int:
+    """Check workflow files offline: YAML, schema, DAG, cron, names.
+
+    PATHS are folders or files; default: the flows root from gitsync.yaml, else flows/.
+    """
+    settings = config.load()
+    roots = list(paths) or [settings.flows]
+    missing = [p for p in roots if not p.exists()]
+    if missing:
+        raise GitsyncError(f"no such file or folder: {missing[0]}")
+    result = validate_paths(roots, base=settings.flows, cache=settings.validation_cache())
+    text = report.validation_json(result) if fmt == "json" else report.validation_text(result)
+    click.echo(text)
+    return EXIT_OK if result.ok else EXIT_ERROR
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Overwrite an existing gitsync.yaml.")
+def init(force: bool) -> int:
+    """Write a commented starter gitsync.yaml, a flows/ folder and the schema."""
+    from importlib import resources
+
+    settings = config.load()
+    path = settings.base / config.CONFIG_FILE
+    if path.exists() and not force:
+        raise GitsyncError(f"{path} exists (use --force to overwrite it)")
+    path.write_text(config.STARTER, "utf-8")
+    (settings.base / config.DEFAULT_FLOWS).mkdir(exist_ok=True)
+    schema = settings.base / "schemas" / "workflow.schema.json"
+    if not schema.exists():
+        schema.parent.mkdir(exist_ok=True)
+        text = resources.files("gitsync").joinpath("schemas/workflow.schema.json").read_text()
+        schema.write_text(text, "utf-8")
+    click.echo(f"wrote {path}; put workflow files under {config.DEFAULT_FLOWS}/")
+    return EXIT_OK
+
+
+# -- runs -----------------------------------------------------------------------------------

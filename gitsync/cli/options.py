@@ -1,0 +1,64 @@
+"""Options and output helpers shared by the commands that talk to a target."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from gitsync import config, report
+
+target_option = click.option(
+    "--target",
+    "target_name",
+    metavar="NAME",
+    help="Target from gitsync.yaml [default: $GITSYNC_TARGET, else 'local', the embedded engine].",
+)
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+
+
+def prune_options(command: Any) -> Any:
+    """--prune and its guard, shared by plan and apply so they always agree."""
+    command = click.option(
+        "--allow-mass-delete",
+        is_flag=True,
+        help="Allow deleting more than 10 workflows or 30% of those gitsync owns.",
+    )(command)
+    return click.option(
+        "--prune", is_flag=True, help="Also delete managed workflows that have no file."
+    )(command)
+
+
+class ProgressBar:
+    """A progress bar on stderr, only on a terminal, outside CI, for more than a few flows."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.enabled = not quiet and sys.stderr.isatty() and not config.is_ci()
+        self.bar: Any = None
+        self.label = ""
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        if not self.enabled or total <= 5:
+            return
+        if self.bar is None or label != self.label:
+            self.close()
+            self.label = label
+            self.bar = click.progressbar(length=total, label=label.capitalize(), file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(1)
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def render(plan: Any, target: str, output: str) -> str:
+    if output == "json":
+        return report.plan_json(plan, target)
+    if output == "markdown":
+        return report.plan_markdown(plan, target)
+    return report.plan_text(plan, target)

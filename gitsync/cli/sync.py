@@ -1,0 +1,145 @@
+"""plan, apply, pull: the files against a target."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gitsync import config, report
+from gitsync.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, cli
+from gitsync.cli.options import ProgressBar, prune_options, quiet_option, render, target_option
+from gitsync.errors import PlanRefused
+
+
+@cli.command()
+@target_option
+@prune_options
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 2 when there are changes, 0 when none, 1 on error.",
+)
+@quiet_option
+def plan(
+    target_name: str | None,
+    prune: bool,
+    allow_mass_delete: bool,
+    output: str,
+    detailed_exitcode: bool,
+    quiet: bool,
+) -> int:
+    """Show what apply would change on the target."""
+    from gitsync import sync
+
+    settings = config.load()
+    target = settings.target(target_name)
+    bar = ProgressBar(quiet)
+    with sync.FilesBeingChecked(settings) as files, sync.connect(settings, target) as client:
+        try:
+            planned = sync.make_plan(client, target, files, prune, allow_mass_delete, bar)
+        finally:
+            bar.close()
+    click.echo(render(planned.plan, target.describe(), output))
+    if detailed_exitcode and planned.plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+@cli.command()
+@target_option
+@prune_options
+@click.option("--auto-approve", is_flag=True, help="Apply without asking.")
+@click.option(
+    "--force-unlock",
+    is_flag=True,
+    help="Remove a lock left by an apply that was killed, then apply.",
+)
+@quiet_option
+def apply(
+    target_name: str | None,
+    prune: bool,
+    allow_mass_delete: bool,
+    auto_approve: bool,
+    force_unlock: bool,
+    quiet: bool,
+) -> int:
+    """Make the target match the files."""
+    from gitsync import remote, sync
+
+    settings = config.load()
+    target = settings.target(target_name)
+    tree = sync.desired_tree(settings)
+    if not auto_approve and not sys.stdin.isatty():
+        raise PlanRefused(
+            "no terminal to confirm on: run `gitsync plan` to review, then "
+            "`gitsync apply --auto-approve`"
+        )
+    bar = ProgressBar(quiet)
+    stopped: KeyboardInterrupt | None = None
+    with (
+        sync.connect(settings, target) as client,
+        sync.locked(client, target, config.who(), force_unlock),
+    ):
+        planned = sync.make_plan(client, target, tree, prune, allow_mass_delete, bar)
+        bar.close()
+        click.echo(report.plan_text(planned.plan, target.describe()))
+        if not planned.plan.has_changes:
+            return EXIT_OK
+        if not auto_approve and not click.confirm("\nApply these changes?", err=True):
+            click.echo("Nothing was changed.", err=True)
+            return EXIT_ERROR
+        result = remote.ApplyResult()
+        try:
+            remote.apply(client, planned.plan, planned.state, bar, result)
+        except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM, SIGHUP: the lock is released next
+            stopped = e
+    bar.close()
+    click.echo("")
+    click.echo(report.apply_text(result))
+    if stopped is not None:
+        left = len(planned.plan.changes) - len(result.outcomes)
+        click.echo(
+            f"Stopped before {left} of {len(planned.plan.changes)} changes were done (a change "
+            "in flight may have landed); the lock was released. Run apply again to finish.",
+            err=True,
+        )
+        raise stopped
+    return EXIT_ERROR if result.failed else EXIT_OK
+
+
+@cli.command()
+@target_option
+@click.option("--force", is_flag=True, help="Overwrite local files that differ.")
+@quiet_option
+def pull(target_name: str | None, force: bool, quiet: bool) -> int:
+    """Write the target's owned workflows as files."""
+    from gitsync import pull as puller
+    from gitsync import remote, sync
+
+    settings = config.load()
+    target = settings.target(target_name)
+    bar = ProgressBar(quiet)
+    with sync.connect(settings, target) as client:
+        state = remote.read_state(client, target.root, bar)
+    bar.close()
+    result = puller.pull(state, settings.flows, settings.base, force)
+    for path in result.written:
+        click.echo(f"wrote     {path}")
+    for path in result.refused:
+        click.echo(f"differs   {path} (kept; --force overwrites it)")
+    for where, why in result.skipped:
+        click.echo(f"skipped   {where}: {why}")
+    skipped = f", {len(result.skipped)} skipped" if result.skipped else ""
+    click.echo(
+        f"Pulled {len(result.written)} written, {len(result.unchanged)} unchanged, "
+        f"{len(result.refused)} kept{skipped} from {target.describe()}."
+    )
+    return EXIT_ERROR if result.refused or result.skipped else EXIT_OK

@@ -1,0 +1,150 @@
+"""The id-based edit view (SPEC §3.7): what Load For Edit gives and Save Flow takes.
+
+Save cannot add tasks or change a task's body; it renames, re-wires and re-describes what
+exists, by ids. The client builds Save's body here and the engine reads it with the same
+rules: node ids, the virtual nodes of task references, and where new nodes are placed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gitsync.codec.flow_struct import managed_flow_struct
+from gitsync.codec.reader import Reader
+from gitsync.errors import CodecError
+from gitsync.model import Workflow
+
+
+@dataclass(frozen=True)
+class Graph:
+    """What Save needs from Load For Edit: ids and positions of the nodes that exist."""
+
+    flow_id: int
+    active: int
+    do_as: str
+    queue: str
+    tasks: Mapping[str, Mapping[str, Any]]  # task name -> node
+    flow_refs: Mapping[str, Mapping[str, Any]]  # upstream flow name -> node
+    task_refs: Mapping[str, Mapping[str, Any]]  # upstream task name -> virtual node
+
+
+def graph_from_detail(detail: Mapping[str, Any]) -> Graph:
+    r = Reader(detail, "flowDetail")
+    graph = Reader(r.json("graph", {}), "flowDetail.graph")
+    tasks, flow_refs, task_refs = {}, {}, {}
+    for i, node in enumerate(graph.items("tasks")):
+        nr = Reader(node, f"flowDetail.graph.tasks[{i}]")
+        task_id = nr.integer("taskId")
+        tasks[nr.text("taskName")] = {
+            "taskId": str(task_id),
+            "nodeId": nr.text("nodeId") or f"t_{task_id}",
+            "x": nr.number("x", 0.002),
+            "y": nr.number("y", 0.002),
+        }
+    for i, node in enumerate(graph.items("flows")):
+        nr = Reader(node, f"flowDetail.graph.flows[{i}]")
+        flow_id = nr.integer("flowId")
+        entry = {
+            "flowId": str(flow_id),
+            "flowName": nr.text("flowName"),
+            "isVirtual": nr.flag("isVirtual"),
+            "nodeId": nr.text("nodeId") or f"f_{flow_id}",
+            "x": nr.number("x", 0.0005),
+            "y": nr.number("y", 0.002),
+        }
+        if entry["isVirtual"]:
+            task_name = str(entry["flowName"]).partition("(")[2].rstrip(")")
+            task_refs[task_name] = entry
+        else:
+            flow_refs[str(entry["flowName"])] = entry
+    return Graph(
+        flow_id=r.integer("flowId"),
+        active=r.integer("active"),
+        do_as=r.text("doAs"),
+        queue=r.text("queue"),
+        tasks=tasks,
+        flow_refs=flow_refs,
+        task_refs=task_refs,
+    )
+
+
+class NotSaveable(CodecError):
+    """The change cannot be expressed by Save Flow; the flow must be replaced."""
+
+
+def save_body(
+    wf: Workflow, graph: Graph, flow_ids: Mapping[str, int], active: int | None = None
+) -> dict[str, Any]:
+    """Save Flow's body for ``wf`` over an existing flow: only tasks it already has, their
+    existing ids, and references by the ids the service knows. Raises NotSaveable."""
+    struct = managed_flow_struct(wf)
+    cycle = struct["cycle"]
+    tasks = []
+    for task in wf.tasks:
+        node = graph.tasks.get(task.name)
+        if node is None:
+            raise NotSaveable(f"task '{task.name}' is new: Save cannot add tasks")
+        tasks.append({"taskName": task.name, **node})
+    refs: dict[tuple[str, str], dict[str, Any]] = {}
+    relations = []
+    for task in wf.tasks:
+        target = graph.tasks[task.name]["nodeId"]
+        for dep in task.depends_on:
+            if dep.is_local:
+                source = graph.tasks[dep.task]["nodeId"]
+            else:
+                key = (dep.flow, dep.task)
+                if key not in refs:
+                    refs[key] = _reference(dep.flow, dep.task, graph, flow_ids, len(refs))
+                source = refs[key]["nodeId"]
+            relations.append(
+                {"source": source, "target": target, "cycleGap": f"{cycle}0", "rerun": dep.rerun}
+            )
+    return {
+        "id": graph.flow_id,
+        "type": struct["type"],
+        "name": wf.name,
+        "freq": struct["cron"],
+        "cycle": cycle,
+        "alertMode": struct["alertMode"],
+        "doAs": graph.do_as,
+        "owners": struct["owners"],
+        "visitors": struct["visitors"],
+        "startTime": struct["startTime"],
+        "active": graph.active if active is None else active,
+        "parameters": struct["parameters"],
+        "desc": struct["desc"],
+        "queue": graph.queue,
+        "tasks": tasks,
+        "flows": list(refs.values()),
+        "relations": relations,
+    }
+
+
+def _reference(
+    flow: str, task: str, graph: Graph, flow_ids: Mapping[str, int], index: int
+) -> dict[str, Any]:
+    if task:
+        node = graph.task_refs.get(task)
+        if node is None:
+            raise NotSaveable(
+                f"the reference to task '{flow}.{task}' is new: only Import can "
+                "create task references"
+            )
+        return dict(node)
+    node = graph.flow_refs.get(flow)
+    if node is not None:
+        return dict(node)
+    if flow not in flow_ids:
+        raise NotSaveable(f"upstream workflow '{flow}' does not exist")
+    flow_id = flow_ids[flow]
+    return {
+        "flowId": str(flow_id),
+        "flowName": flow,
+        "isVirtual": False,
+        "nodeId": f"f_{flow_id}",
+        "x": 0.0005,
+        "y": round(0.002 + 0.01 * index, 4),
+    }

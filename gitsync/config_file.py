@@ -1,0 +1,232 @@
+"""gitsync.yaml: its format, read with positions and checked value by value.
+
+Every problem is one ``gitsync.yaml:line:col: message``. The file is committed, yet a secret
+pasted into it by mistake must never be shown: messages name keys, never quote a value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import posixpath
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitsync.errors import ConfigError
+from gitsync.files import Document, ReadError, decode_document
+
+CONFIG_FILE = "gitsync.yaml"
+DEFAULT_ROOT = "gitsync"
+EMBEDDED = "embedded"
+LOCAL_ORG, LOCAL_USER = "o_local", "u_local"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_CONCURRENCY = 8
+MAX_CONCURRENCY = 64
+MAX_CONFIG_BYTES = 256 * 1024
+_TOP_KEYS = ("flows", "targets")
+_TARGET_KEYS = ("url", "org_id", "user_id", "root", "credentials", "timeout", "concurrency")
+_SECRET_KEYS = ("secret", "secret_key", "app_secret", "access_key", "app_key", "password")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    url: str
+    org_id: str
+    user_id: str
+    root: tuple[str, ...]
+    credentials_file: Path | None = None
+    timeout: float = DEFAULT_TIMEOUT  # seconds per request
+    concurrency: int = DEFAULT_CONCURRENCY  # requests at once: plan's reads, apply's writes
+
+    @property
+    def embedded(self) -> bool:
+        return self.url == EMBEDDED
+
+    def describe(self) -> str:
+        where = "the embedded engine" if self.embedded else self.url
+        return f"target '{self.name}' ({where}, root Workflow/{'/'.join(self.root)})"
+
+
+LOCAL = Target("local", EMBEDDED, LOCAL_ORG, LOCAL_USER, (DEFAULT_ROOT,))
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """What gitsync.yaml says, checked. An absent file says nothing."""
+
+    flows: str | None = None
+    targets: dict[str, Target] = field(default_factory=dict)
+
+
+class _Reader:
+    """Positions for messages: ``fail(path, text)`` raises at the key or value of ``path``."""
+
+    def __init__(self, display: str, doc: Document) -> None:
+        self.display = display
+        self.doc = doc
+
+    def fail(self, path: tuple[str, ...], message: str, key: bool = False) -> ConfigError:
+        line, col = self.doc.locate(path, key=key)
+        label = ".".join(path)
+        return ConfigError(f"{self.display}:{line}:{col}: {label + ': ' if label else ''}{message}")
+
+    def known_keys(
+        self, path: tuple[str, ...], data: dict[str, Any], known: tuple[str, ...]
+    ) -> None:
+        for key in data:
+            if key in _SECRET_KEYS:
+                raise self.fail(
+                    (*path, key),
+                    f"credentials do not belong in {CONFIG_FILE} (it is committed): set "
+                    "ENOS_ACCESS_KEY and ENOS_SECRET_KEY, or name a file outside the "
+                    "repository with 'credentials:'",
+                    key=True,
+                )
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise self.fail(
+                    (*path, key), f"unknown key (known: {', '.join(known)}){hint}", key=True
+                )
+
+    def text(self, path: tuple[str, ...], value: Any, what: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(
+                path,
+                f"must be {what} (a non-empty string; quote it if YAML reads it as another type)",
+            )
+        return value
+
+
+def read(path: Path, display: str = CONFIG_FILE) -> ConfigFile:
+    """The checked contents of ``path``, or ConfigError at ``display:line:col``."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return ConfigFile()
+    except OSError as e:
+        raise ConfigError(f"{display}: cannot read: {e.strerror or type(e).__name__}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{display}: {len(raw):,} bytes is too large for a configuration file")
+    try:
+        doc, problems = decode_document(raw, echo_values=False)
+    except ReadError as e:
+        first = e.problems[0]
+        raise ConfigError(f"{display}:{first.line}:{first.col}: {first.message}") from None
+    if problems:
+        first = problems[0]
+        raise ConfigError(f"{display}:{first.line}:{first.col}: {first.message}")
+    if doc.data is None:
+        return ConfigFile()
+    reader = _Reader(display, doc)
+    if not isinstance(doc.data, dict):
+        raise reader.fail((), "expected a mapping with 'flows' and 'targets' at the top level")
+    reader.known_keys((), doc.data, _TOP_KEYS)
+    return ConfigFile(_flows(reader, doc.data.get("flows")), _targets(reader, doc))
+
+
+def _flows(reader: _Reader, value: Any) -> str | None:
+    if value is None:
+        return None
+    folder = reader.text(("flows",), value, "a folder inside the repository")
+    normal = posixpath.normpath(folder.replace("\\", "/"))
+    if posixpath.isabs(normal) or normal == ".." or normal.startswith("../") or ":" in normal:
+        raise reader.fail(("flows",), "must be a folder inside the repository (a relative path)")
+    return folder
+
+
+def _targets(reader: _Reader, doc: Document) -> dict[str, Target]:
+    value = doc.data.get("targets")
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise reader.fail(("targets",), "must be a mapping of target name to its settings")
+    targets = {}
+    for name, data in value.items():
+        written = doc.typed_keys.get(("targets", name))
+        if written is not None:
+            raise reader.fail(
+                ("targets", name),
+                f"the target name {written} is read by YAML as {name}: quote it ('{written}':)",
+                key=True,
+            )
+        targets[name] = _target(reader, name, data)
+    return targets
+
+
+def _target(reader: _Reader, name: str, data: Any) -> Target:
+    where = ("targets", name)
+    if not isinstance(data, dict):
+        raise reader.fail(where, "expected a mapping with url, org_id, user_id, root")
+    reader.known_keys(where, data, _TARGET_KEYS)
+    url = _url(reader, (*where, "url"), data.get("url", EMBEDDED))
+    embedded = url == EMBEDDED
+    ids = []
+    for key, default in (("org_id", LOCAL_ORG), ("user_id", LOCAL_USER)):
+        if data.get(key) is None:
+            if not embedded:
+                raise reader.fail(where, "org_id and user_id are required for a remote target")
+            ids.append(default)
+        else:
+            ids.append(reader.text((*where, key), data[key], "an id"))
+    creds = data.get("credentials")
+    credentials = None
+    if creds is not None:
+        credentials = Path(reader.text((*where, "credentials"), creds, "a file path")).expanduser()
+    return Target(
+        name,
+        url,
+        ids[0],
+        ids[1],
+        _root(reader, (*where, "root"), data.get("root", DEFAULT_ROOT)),
+        credentials,
+        _timeout(reader, (*where, "timeout"), data.get("timeout", DEFAULT_TIMEOUT)),
+        _concurrency(reader, (*where, "concurrency"), data.get("concurrency", DEFAULT_CONCURRENCY)),
+    )
+
+
+def _url(reader: _Reader, path: tuple[str, ...], value: Any) -> str:
+    url = reader.text(path, value, f"'{EMBEDDED}' or an http(s) address").strip()
+    if url == EMBEDDED:
+        return url
+    import httpx  # only for a remote target: it is what will send to that address
+
+    try:
+        parsed = httpx.URL(url)
+        ok = parsed.scheme in ("http", "https") and bool(parsed.host)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        ok = False
+    if not ok:
+        raise reader.fail(path, f"must be '{EMBEDDED}' or an address such as https://host[:port]")
+    return url.rstrip("/")
+
+
+def _root(reader: _Reader, path: tuple[str, ...], value: Any) -> tuple[str, ...]:
+    from gitsync.schema_check import name_problem
+
+    text = reader.text(path, value, "a directory path under 'Workflow'")
+    parts = tuple(p for p in text.split("/") if p)
+    if not parts or any(name_problem(p) for p in parts):
+        raise reader.fail(
+            path,
+            "must be a directory path under 'Workflow' whose parts are names the "
+            "service and the files accept (no '..', '\\' or control characters)",
+        )
+    return parts
+
+
+def _timeout(reader: _Reader, path: tuple[str, ...], value: Any) -> float:
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if number is None or not math.isfinite(number) or not 0 < number <= 86_400:
+        raise reader.fail(path, "must be a number of seconds, above 0 and at most 86400")
+    return float(number)
+
+
+def _concurrency(reader: _Reader, path: tuple[str, ...], value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
+        raise reader.fail(
+            path, f"must be a whole number of requests at once, from 1 to {MAX_CONCURRENCY}"
+        )
+    return value
