@@ -29,14 +29,13 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 
 from gitsync import steps
+from gitsync.changes import Kind
 from gitsync.client import Client
 from gitsync.codec import edit_view, flow_struct
 from gitsync.errors import CodecError, GitsyncError, RemoteError
 from gitsync.model import Workflow
 from gitsync.plan import REPLACE_SUFFIX, Change, Path_, Plan, RemoteState, creation_order
 from gitsync.protocol import Code
-
-IMPORTS = ("create_flow", "replace_flow", "move_flow")
 
 
 @dataclass(frozen=True)
@@ -104,26 +103,25 @@ def apply(
 
 def _run_order(plan: Plan, state: RemoteState) -> list[Change]:
     """The changes in the order they would run one at a time (the module docstring)."""
-    by_kind: dict[str, list[Change]] = {}
+    by_kind: dict[Kind, list[Change]] = {kind: [] for kind in Kind}
     for change in plan.changes:
-        by_kind.setdefault(change.kind, []).append(change)
-    imports = [c for k in IMPORTS for c in by_kind.get(k, [])]
+        by_kind[change.kind].append(change)
+    imports = [c for c in plan.changes if c.kind.imports]
     by_name = {c.desired.name: c for c in imports if c.desired}
-    deletions = by_kind.get("delete_flow", [])
-    deleted = {c.path[-1]: c for c in deletions}
+    deleted = {c.path[-1]: c for c in by_kind[Kind.DELETE_FLOW]}
     old = [f.workflow for f in state.flows if f.workflow.name in deleted]
     order = [
-        *by_kind.get("conflict", []),
-        *by_kind.get("cleanup", []),
-        *sorted(by_kind.get("create_dir", []), key=lambda c: (len(c.path), c.path)),
+        *by_kind[Kind.CONFLICT],
+        *by_kind[Kind.CLEANUP],
+        *sorted(by_kind[Kind.CREATE_DIR], key=lambda c: (len(c.path), c.path)),
         *(by_name[w.name] for w in creation_order([c.desired for c in imports if c.desired])),
-        *by_kind.get("update_flow", []),
-        *by_kind.get("enable", []),
-        *by_kind.get("disable", []),
+        *by_kind[Kind.UPDATE_FLOW],
+        *by_kind[Kind.ENABLE],
+        *by_kind[Kind.DISABLE],
         *reversed([deleted[w.name] for w in creation_order(old)]),
     ]
-    if len(order) != len(plan.changes):  # a kind this function does not know, a lost change
-        raise GitsyncError("internal error: the plan's changes could not be put in order")
+    if len(order) != len(plan.changes):  # a kind not placed above, a change lost: a bug
+        raise RuntimeError("the plan's changes could not be put in the order of apply")
     return order
 
 
@@ -137,14 +135,16 @@ def _upstreams(wf: Workflow) -> set[str]:
 
 def _waits(order: list[Change], state: RemoteState) -> list[tuple[int, ...]]:
     """For each change, the indexes of the changes it waits for; only ever earlier ones."""
-    mkdir = {c.path: i for i, c in enumerate(order) if c.kind == "create_dir"}
-    cleanup = {c.path[-1]: i for i, c in enumerate(order) if c.kind == "cleanup"}
-    imported = {_name(c): i for i, c in enumerate(order) if c.kind in IMPORTS}
-    written = {_name(c): i for i, c in enumerate(order) if c.kind in (*IMPORTS, "update_flow")}
+    mkdir = {c.path: i for i, c in enumerate(order) if c.kind == Kind.CREATE_DIR}
+    cleanup = {c.path[-1]: i for i, c in enumerate(order) if c.kind == Kind.CLEANUP}
+    imported = {_name(c): i for i, c in enumerate(order) if c.kind.imports}
+    written = {
+        _name(c): i for i, c in enumerate(order) if c.kind.imports or c.kind == Kind.UPDATE_FLOW
+    }
     of_flow: dict[str, list[int]] = {}
     referrers: dict[str, set[str]] = {k: set(v) for k, v in state.referrers.items()}
     for i, change in enumerate(order):
-        if change.kind not in ("conflict", "create_dir", "cleanup"):
+        if change.kind not in (Kind.CONFLICT, Kind.CREATE_DIR, Kind.CLEANUP):
             of_flow.setdefault(_name(change), []).append(i)
         if change.desired is not None:
             for up in _upstreams(change.desired):
@@ -152,17 +152,17 @@ def _waits(order: list[Change], state: RemoteState) -> list[tuple[int, ...]]:
     waits: list[tuple[int, ...]] = []
     for i, change in enumerate(order):
         found: list[int | None] = []
-        if change.kind == "create_dir":
+        if change.kind == Kind.CREATE_DIR:
             found.append(mkdir.get(change.path[:-1]))
-        elif change.kind in IMPORTS and change.desired is not None:
+        elif change.kind.imports and change.desired is not None:
             found.append(mkdir.get((*state.root, *change.desired.directory)))
             found.append(cleanup.get(change.desired.name + REPLACE_SUFFIX))
             found.extend(imported.get(up) for up in _upstreams(change.desired))
-        elif change.kind == "update_flow" and change.desired is not None:
+        elif change.kind == Kind.UPDATE_FLOW and change.desired is not None:
             found.extend(imported.get(up) for up in _upstreams(change.desired))
-        elif change.kind in ("enable", "disable"):
+        elif change.kind in (Kind.ENABLE, Kind.DISABLE):
             found.append(written.get(_name(change)))
-        elif change.kind == "delete_flow":
+        elif change.kind == Kind.DELETE_FLOW:
             for referrer in sorted(referrers.get(_name(change), ())):
                 found.extend(of_flow.get(referrer, ()))
         waits.append(tuple(sorted({j for j in found if j is not None and j < i})))
@@ -183,24 +183,24 @@ class _Writer:
         self.dirs = dict(state.dirs)
         self.flow_ids = dict(state.flow_ids)
         self.broken: set[str] = set()  # flows whose create/replace failed
-        self.actions: dict[str, Callable[[Change], str]] = {
-            "conflict": self.conflict,
-            "cleanup": self.cleanup,
-            "create_dir": self.create_dir,
-            "create_flow": self.create_flow,
-            "replace_flow": self.replace_flow,
-            "move_flow": self.replace_flow,
-            "update_flow": self.update_flow,
-            "enable": self.enable,
-            "disable": self.disable,
-            "delete_flow": self.delete_flow,
+        self.actions: dict[Kind, Callable[[Change], str]] = {
+            Kind.CONFLICT: self.conflict,
+            Kind.CLEANUP: self.cleanup,
+            Kind.CREATE_DIR: self.create_dir,
+            Kind.CREATE_FLOW: self.create_flow,
+            Kind.REPLACE_FLOW: self.replace_flow,
+            Kind.MOVE_FLOW: self.replace_flow,
+            Kind.UPDATE_FLOW: self.update_flow,
+            Kind.ENABLE: self.enable,
+            Kind.DISABLE: self.disable,
+            Kind.DELETE_FLOW: self.delete_flow,
         }
 
     def attempt(self, change: Change) -> Outcome:
         try:
             return Outcome(change, True, self.actions[change.kind](change))
         except GitsyncError as e:
-            if change.kind in IMPORTS and change.desired:
+            if change.kind.imports and change.desired:
                 self.broken.add(change.desired.name)
             return Outcome(change, False, str(e))
 
