@@ -338,14 +338,19 @@ def test_orgs_never_see_each_other(api: Api) -> None:
     assert api.data("GET", "flows", "export", flowId=flow)["name"] == "alice_flow"
 
 
-def test_delete_refused_while_referenced(api: Api) -> None:
-    up = api.import_flow("up", simple_flow("a"))
+@pytest.mark.parametrize("name", ["up", "über_ÿ 名前", 'q"uo%te_'])
+def test_delete_refused_while_referenced(api: Api, name: str) -> None:
+    """Whatever characters the name holds (the engine looks for it in the stored JSON)."""
+    up = api.import_flow(name, simple_flow("a"))
+    api.import_flow(name + "x", simple_flow("a"))  # a longer name holding it: not a reference
     down = simple_flow(
         "b",
-        flowLinks=[{"linkId": "0", "sourceFlowName": "up"}],
+        flowLinks=[{"linkId": "0", "sourceFlowName": name}],
         linkRelations=[{"linkId": "0", "targetTaskName": "b", "rerun": False}],
     )
     down_id = api.import_flow("down", down)
+    other = api.import_flow("other", simple_flow("a"))
+    assert api.data("GET", "flows", "delete", flowId=other) == ""  # nothing links to it
     answer = api.call("GET", "flows", "delete", flowId=up)
     assert answer == {
         "code": 62104,

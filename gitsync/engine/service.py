@@ -159,8 +159,13 @@ class Service:
             raise bad("Workflow validation failed: " + "; ".join(problems))
 
     def _dependents(self, caller: Caller, name: str, exclude: int) -> list[str]:
+        """The flows that link to ``name``. A definition that does holds the name as a JSON
+        string (store.py writes it with json.dumps), so only the flows whose stored text
+        contains it are read: Delete and a renaming Save once read every flow of the org
+        (2.3 s with 10,000), which made replacing or pruning many of them quadratic."""
         found = []
-        for row in self.store.flows(caller.org_id):
+        quoted = sorted({json.dumps(name), json.dumps(name, ensure_ascii=False)})
+        for row in self.store.flows_containing(caller.org_id, quoted):
             if row.id == exclude:
                 continue
             links = row.definition.get("flowLinks", []) + row.definition.get("taskLinks", [])

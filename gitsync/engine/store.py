@@ -14,7 +14,7 @@ import json
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -279,6 +279,18 @@ class Store:
     def flows(self, org_id: str) -> list[FlowRow]:
         with self._lock:
             rows = self._db.execute("SELECT * FROM flows WHERE org_id=? ORDER BY id", (org_id,))
+            return [self._flow(r) for r in rows]
+
+    def flows_containing(self, org_id: str, texts: Sequence[str]) -> list[FlowRow]:
+        """The flows whose stored definition contains one of ``texts``: SQLite looks through
+        the stored JSON, and only those flows' definitions are read (not every flow's)."""
+        if not texts:
+            return []
+        where = " OR ".join("instr(definition, ?) > 0" for _ in texts)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM flows WHERE org_id=? AND ({where}) ORDER BY id", (org_id, *texts)
+            )
             return [self._flow(r) for r in rows]
 
     def flow(self, org_id: str, flow_id: int) -> FlowRow | None:
