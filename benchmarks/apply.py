@@ -1,6 +1,6 @@
 """`gitsync apply` at scale: 1,000 new workflows, then 1,000 updates, against a bare loop.
 
-Run: .venv/bin/python benchmarks/apply.py [--flows 1000] [--tasks 10] [--repeat 3]
+Run: .venv/bin/python benchmarks/apply.py [--flows 1000] [--tasks 10] [--repeat 4]
      .venv/bin/python benchmarks/apply.py --scale 10000 [--repeat 1]
 
 The engine runs as its own process (`gitsync serve` on 127.0.0.1, a free port, its scheduler
@@ -8,7 +8,8 @@ on, its data on tmpfs when /dev/shm is one), as a real service is remote. The wo
 daily, firing 12 hours from now (benchmarks/plan.py's write_flows), and enabled, as users
 have them.
 
-Default mode, alternating within each round, best of --repeat, both sides 8 at a time:
+Default mode, best of --repeat rounds, both sides 8 at a time; within a round the four
+measurements alternate, in reverse order every other round:
 
 - **create**: 1,000 workflows of 10 tasks applied to an empty engine (a fresh one for each
   measurement): `remote.apply` of the plan (Create Directory, Import, Enable) against the bare
@@ -164,11 +165,20 @@ def run(args: list[str], repo: Repo, engine: Served) -> float:
     return command(args, repo.path, repo.env(), engine.pid).seconds
 
 
-def create_round(repo: Repo, data: Path, keep: Callable[[str, float], None]) -> None:
+SIDES = ("gitsync", "loop", "gitsync command", "loop command")
+
+
+def sides(round_: int) -> list[str]:
+    """Who goes first alternates from round to round: loop and gitsync, in-process and as
+    commands, each go first in half the rounds."""
+    return list(SIDES if round_ % 2 == 0 else reversed(SIDES))
+
+
+def create_round(repo: Repo, data: Path, keep: Callable[[str, float], None], round_: int) -> None:
     """The four ways of creating the flows, each on a fresh engine."""
     work = repo.path / "work.json"
     work.write_text(json.dumps({"kind": "create", "flows": repo.flows}))
-    for side in ("gitsync", "loop", "gitsync command", "loop command"):
+    for side in sides(round_):
         shutil.rmtree(data, ignore_errors=True)
         with served(data) as engine:
             if side == "gitsync":
@@ -193,7 +203,7 @@ def update_round(repo: Repo, data: Path, keep: Callable[[str, float], None], rou
         gitsync_apply(engine.url, repo.tree, "create")
         bodies = save_bodies(engine.url, repo.tree)
         repo.target(engine.url)
-        for n, side in enumerate(("gitsync", "loop", "gitsync command", "loop command")):
+        for n, side in enumerate(sides(round_)):
             text = f"round {round_} {side}"
             if side == "gitsync":
                 tree = described(repo.tree, text)
@@ -223,7 +233,7 @@ def compare(repo: Repo, data: Path, repeat: int) -> None:
         best[what] = min(best.get(what, float("inf")), seconds)
 
     for round_ in range(repeat):
-        create_round(repo, data, keep)
+        create_round(repo, data, keep, round_)
         update_round(repo, data, keep, round_)
         print(f"round {round_ + 1} of {repeat} done", file=sys.stderr)
     print(f"{len(repo.flows)} flows, enabled, concurrency {CONCURRENCY}, best of {repeat}")
@@ -280,7 +290,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--flows", type=int, default=1000)
     parser.add_argument("--tasks", type=int, default=10)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=4)
     parser.add_argument("--scale", type=int, help="plan and apply of this many against --flows")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=default_dir()) as tmp:
