@@ -21,6 +21,7 @@ in the benchmark's process it would spend the same GIL that both sides are measu
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import shutil
 import signal
@@ -44,13 +45,14 @@ CONCURRENCY = 8
 
 
 @dataclass
-class _Url:
+class Served:
     url: str
+    pid: int  # for the engine's CPU time (benchmarks/idle.py)
 
 
 @contextmanager
-def served(data: Path) -> Iterator[str]:
-    """`gitsync serve` on a free port, in its own process; yields its URL."""
+def served(data: Path) -> Iterator[Served]:
+    """`gitsync serve` on a free port, in its own process (its scheduler on)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "gitsync", "serve", "--port", "0", "--data-dir", str(data)],
         stdout=subprocess.PIPE,
@@ -59,7 +61,7 @@ def served(data: Path) -> Iterator[str]:
     )
     try:
         assert proc.stdout is not None
-        yield proc.stdout.readline().strip()
+        yield Served(proc.stdout.readline().strip(), proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -67,13 +69,23 @@ def served(data: Path) -> Iterator[str]:
             proc.stdout.close()
 
 
-def write_flows(root: Path, flows: int, tasks: int) -> None:
+def hours_away() -> int:
+    """A UTC hour 12 hours from now: the daily fires are hours away whenever this runs."""
+    return (dt.datetime.now(dt.UTC).hour + 12) % 24
+
+
+def write_flows(
+    root: Path, flows: int, tasks: int, hour: int | None = None, enabled: bool = True
+) -> None:
+    """Daily workflows firing at ``hour`` UTC; enabled, as periodic workflows are by default."""
+    hour = hours_away() if hour is None else hour
+    schedule = f"{{cycle: day, cron: '0 0 {hour} * * ? *', enabled: {str(enabled).lower()}}}"
     for i in range(flows):
         folder = root / f"team{i % 10}" / f"area{i % 4}"
         folder.mkdir(parents=True, exist_ok=True)
         lines = [
             f"description: flow {i}",
-            "schedule: {cycle: day, cron: '0 0 2 * * ? *'}",
+            f"schedule: {schedule}",
             "parameters: {DIR: /tmp}",
             "tasks:",
         ]
@@ -131,8 +143,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
         write_flows(repo / "flows", args.flows, args.tasks)
-        with served(repo / "engine") as url:
-            engine = _Url(url)
+        with served(repo / "engine") as engine:
             (repo / "gitsync.yaml").write_text(
                 f"targets:\n  bench:\n    url: {engine.url}\n    root: gitsync\n"
                 "    org_id: o_local\n    user_id: u_local\n"
