@@ -89,18 +89,8 @@ def periodic(api: Api, name: str, enable: bool = True, **fields: Any) -> int:
 
 def save(api: Api, flow_id: int, name: str, active: bool = True, **fields: Any) -> None:
     detail: Any = api.data("GET", "flows", "loadForEdit", flowId=flow_id)
-    body = {
-        "id": flow_id,
-        "type": 1,
-        "name": name,
-        "freq": detail["freq"],
-        "cycle": detail["cycle"],
-        "alertMode": 1,
-        "owners": "alice",
-        "visitors": "",
-        "active": 1 if active else 0,
-        **fields,
-    }
+    body = dict(id=flow_id, type=1, name=name, freq=detail["freq"], cycle=detail["cycle"])
+    body.update(alertMode=1, owners="alice", visitors="", active=1 if active else 0, **fields)
     api.data("POST", "flows", "save", body)
 
 
