@@ -1,4 +1,4 @@
-"""The engine really runs workflows: DAG order, failures, timeouts, retries, cancel, schedules,
+"""The engine really runs workflows: DAG order, failures, timeouts, retries, cancel,
 crash recovery, and `gitsync run` / `instances` / `logs` / `cancel`."""
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitsync.engine.runs import Runs
-from gitsync.engine.scheduler import Scheduler
 from gitsync.engine.server import EngineOptions, RunningEngine, User
 from tests.conftest import EXAMPLES, SPEC_ORG, SPEC_USER, Api, run_cli, simple_flow
 from tests.test_engine_api import request_of, response_sample, same_shape, send
@@ -518,52 +516,6 @@ def test_delete_removes_the_instances(api: Api) -> None:
     api.data("GET", "flows", "delete", flowId=flow_id)
     answer = api.call("GET", "flowInstances", "get", flowInstId=instance_id)
     assert answer["code"] == 62102 and answer["msg"] == "Instance not found"
-
-
-# -- the scheduler -----------------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self, start: dt.datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
-def test_scheduler_fires_enabled_periodic_flows_at_their_cron_times(
-    engine: RunningEngine, api: Api
-) -> None:
-    every_minute = flow(("t", "true"))
-    every_minute.update(cycle="mi", cron="0 0/1 * * * ? *", startTime="2024-01-01")
-    on = api.import_flow("on", every_minute)
-    api.import_flow("off", every_minute)  # imported paused: never fires
-    later = api.import_flow("later", dict(every_minute, startTime="2030-01-01"))
-    manual = api.import_flow("manual", dict(every_minute, type=0))
-    for flow_id in (on, later, manual):
-        api.data("POST", "flows", "enable", {"flowId": flow_id})
-    clock = Clock(dt.datetime(2026, 11, 24, 10, 0, 30, tzinfo=dt.UTC))
-    runs: Runs = engine.engine.runs
-    scheduler = Scheduler(runs, clock=clock)
-    clock.now += dt.timedelta(seconds=45)  # 10:01:15: one fire, at 10:01:00
-    assert scheduler.run_due() == [f"{on}-202611241001"]
-    assert scheduler.run_due() == []  # nothing new in an empty window
-    clock.now += dt.timedelta(hours=3)  # a backlog is not replayed: only the newest fire
-    assert scheduler.run_due() == [f"{on}-202611241301"]
-    inst = wait_done(api, f"{on}-202611241301")
-    assert inst["triggerTime"] == "2026-11-24 13:01:00" and inst["statusDesc"] == "SUCCESS"
-
-
-def test_daily_cron_in_the_engine_time_zone(engine: RunningEngine, api: Api) -> None:
-    daily = flow(("t", "true"))
-    daily.update(cycle="D", cron="0 30 2 * * ? *", startTime="2024-01-01")
-    flow_id = api.import_flow("daily", daily)
-    api.data("POST", "flows", "enable", {"flowId": flow_id})
-    clock = Clock(dt.datetime(2026, 11, 24, 2, 29, 59, tzinfo=dt.UTC))
-    scheduler = Scheduler(engine.engine.runs, clock=clock)
-    clock.now += dt.timedelta(seconds=2)
-    assert scheduler.run_due() == [f"{flow_id}-2026112402"]
-    assert api.data("GET", "time", "getTimeZone") == {"timezone": "GMT+0"}
 
 
 # -- crash safety --------------------------------------------------------------------------------

@@ -56,7 +56,6 @@ class EngineOptions:
     users: list[User] = field(default_factory=list)
     parallelism: int | None = None  # tasks at once; default: the CPU count
     schedule: bool = False  # fire periodic workflows (gitsync serve); off when embedded
-    schedule_tick: float = 1.0
     request_log: Path | None = None  # one JSON line per API request: method, resource, action
     wall_clock: Callable[[], float] = time.time  # the gateway's tokens expire by it (tests move it)
 
@@ -115,8 +114,9 @@ class Engine:
             fcntl.flock(self._claim, fcntl.LOCK_SH)
         self.runs = Runs(self.service, self.runner)
         self.service.runs = self.runs
-        self.scheduler = Scheduler(self.runs, options.schedule_tick) if options.schedule else None
+        self.scheduler = Scheduler(self.runs) if options.schedule else None
         if self.scheduler is not None:
+            self.service.on_change = self.scheduler.changed
             self.scheduler.start()
         self.gateway = None
         if options.app_key and options.app_secret:

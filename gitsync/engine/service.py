@@ -71,6 +71,7 @@ class Service:
         self.store = store
         self.clock = clock
         self.runs: Runs | None = None  # set by the engine when it runs workflows
+        self.on_change: Callable[[str, int], None] | None = None  # (org, flow id): scheduler
         self._models: dict[int, tuple[tuple[int, str, str], Workflow]] = {}
 
     # -- dispatch ------------------------------------------------------------------------------
@@ -254,6 +255,7 @@ class Service:
         if flow_id is None:
             raise bad(f"Invalid parameter: flowName (a workflow named '{name}' already exists)")
         self._models[flow_id] = ((flow_id, now, name), wf)  # what model() would decode
+        self._changed(caller, flow_id)
         return {"flowId": flow_id}
 
     def export_flow(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
@@ -486,6 +488,7 @@ class Service:
         if not saved:
             raise bad(f"Incorrect parameter: a workflow named '{name}' already exists")
         self._models[row.id] = ((row.id, now, name), wf)
+        self._changed(caller, row.id)
         return {"flowId": row.id}
 
     def _apply_graph(
@@ -577,15 +580,25 @@ class Service:
                 self.runs.cancel_all(row.id, caller.org_id)
             self.store.delete_instances(row.id)
             self.store.delete_flow(row.id)
+        self._changed(caller, row.id)
         return ""
 
     def enable_flow(self, caller: Caller, p: dict[str, Any]) -> str:
-        self.store.set_active(self._operable(caller, p["flowId"]).id, 1)
-        return ""
+        return self._set_active(caller, p["flowId"], 1)
 
     def disable_flow(self, caller: Caller, p: dict[str, Any]) -> str:
-        self.store.set_active(self._operable(caller, p["flowId"]).id, 0)
+        return self._set_active(caller, p["flowId"], 0)
+
+    def _set_active(self, caller: Caller, flow_id: int, active: int) -> str:
+        row = self._operable(caller, flow_id)
+        self.store.set_active(row.id, active)
+        self._changed(caller, row.id)
         return ""
+
+    def _changed(self, caller: Caller, flow_id: int) -> None:
+        """Tell the scheduler, after the commit, that a flow's schedule may have changed."""
+        if self.on_change is not None:
+            self.on_change(caller.org_id, flow_id)
 
     def get_my_flow(self, caller: Caller, p: dict[str, Any]) -> list[dict[str, Any]]:
         expression = p.get("expression") or ""
