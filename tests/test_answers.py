@@ -121,7 +121,7 @@ COMMANDS = {
 }
 
 
-@settings(max_examples=150)
+@settings(max_examples=80)
 @given(
     operation=st.sampled_from(sorted(set(READS.values()))),
     spoiler=spoilers(),
