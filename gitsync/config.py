@@ -55,6 +55,7 @@ targets:
   #   user_id: u15426865866571
   #   root: gitsync/prod
   #   credentials: ~/.config/gitsync/prod.yaml
+  #   concurrency: 8       # requests at once, reads and writes (default 8)
 """
 
 

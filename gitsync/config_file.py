@@ -21,9 +21,11 @@ DEFAULT_ROOT = "gitsync"
 EMBEDDED = "embedded"
 LOCAL_ORG, LOCAL_USER = "o_local", "u_local"
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_CONCURRENCY = 8
+MAX_CONCURRENCY = 64
 MAX_CONFIG_BYTES = 256 * 1024
 _TOP_KEYS = ("flows", "targets")
-_TARGET_KEYS = ("url", "org_id", "user_id", "root", "credentials", "timeout")
+_TARGET_KEYS = ("url", "org_id", "user_id", "root", "credentials", "timeout", "concurrency")
 _SECRET_KEYS = ("secret", "secret_key", "app_secret", "access_key", "app_key", "password")
 
 
@@ -36,6 +38,7 @@ class Target:
     root: tuple[str, ...]
     credentials_file: Path | None = None
     timeout: float = DEFAULT_TIMEOUT  # seconds per request
+    concurrency: int = DEFAULT_CONCURRENCY  # requests at once: plan's reads, apply's writes
 
     @property
     def embedded(self) -> bool:
@@ -180,6 +183,7 @@ def _target(reader: _Reader, name: str, data: Any) -> Target:
         _root(reader, (*where, "root"), data.get("root", DEFAULT_ROOT)),
         credentials,
         _timeout(reader, (*where, "timeout"), data.get("timeout", DEFAULT_TIMEOUT)),
+        _concurrency(reader, (*where, "concurrency"), data.get("concurrency", DEFAULT_CONCURRENCY)),
     )
 
 
@@ -218,3 +222,11 @@ def _timeout(reader: _Reader, path: tuple[str, ...], value: Any) -> float:
     if number is None or not math.isfinite(number) or not 0 < number <= 86_400:
         raise reader.fail(path, "must be a number of seconds, above 0 and at most 86400")
     return float(number)
+
+
+def _concurrency(reader: _Reader, path: tuple[str, ...], value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
+        raise reader.fail(
+            path, f"must be a whole number of requests at once, from 1 to {MAX_CONCURRENCY}"
+        )
+    return value

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from gitsync.changes import Kind
 
 if TYPE_CHECKING:  # the network side is imported only by the commands that use it
+    from gitsync.applying import ApplyResult
     from gitsync.plan import Change, Plan
-    from gitsync.remote import ApplyResult
     from gitsync.validate import ValidationResult
 
 FORMAT_VERSION = 1

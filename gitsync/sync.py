@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from gitsync import plan as planner
-from gitsync import remote, report
+from gitsync import remote, report, steps
+from gitsync.applying import ApplyResult
 from gitsync.client import Client, Credentials
 from gitsync.config import Settings, Target
 from gitsync.errors import InvalidFilesError
@@ -28,14 +29,21 @@ def connect(settings: Settings, target: Target) -> Iterator[Client]:
 
         with (
             RunningEngine(EngineOptions(settings.engine_dir)) as engine,
-            Client(engine.url, target.org_id, target.user_id) as client,
+            Client(
+                engine.url, target.org_id, target.user_id, max_concurrency=target.concurrency
+            ) as client,
         ):
             yield client
         return
     found = settings.credentials(target)
     credentials = Credentials(*found) if found else None
     with Client(
-        target.url, target.org_id, target.user_id, credentials, timeout=target.timeout
+        target.url,
+        target.org_id,
+        target.user_id,
+        credentials,
+        timeout=target.timeout,
+        max_concurrency=target.concurrency,
     ) as client:
         yield client
 
@@ -154,7 +162,7 @@ def make_plan(
     desired: Tree | FilesBeingChecked,
     prune: bool = False,
     allow_mass_delete: bool = False,
-    progress: remote.Progress = remote._noop,
+    progress: steps.Progress = steps.no_progress,
 ) -> Planned:
     """Read the target and compare. Files still being checked stop the reading as soon as
     they are known to be invalid, and the comparison waits for them."""
@@ -191,7 +199,7 @@ def locked(
 
 def apply_one(
     client: Client, target: Target, workflow: Workflow, owner: str, force_unlock: bool = False
-) -> remote.ApplyResult:
+) -> ApplyResult:
     """Make the target hold exactly this one workflow as its file says; nothing else changes."""
     with locked(client, target, owner, force_unlock):
         state = remote.read_state(client, target.root)

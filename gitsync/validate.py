@@ -132,16 +132,21 @@ def check_workflow(wf: Workflow) -> list[Issue]:
 
 @dataclass
 class _File:
+    """What the tree checks need of a file once it is read: not its document, which for
+    10,000 files would all be held at once (their positions alone, some 200 MB)."""
+
     path: Path
-    doc: Document | None  # None when it failed to read, or came from the cache
+    name_at: tuple[int, int] | None  # its 'name' key; None when it failed to read, or was cached
     workflow: Workflow | None
 
     def locate_name(self) -> tuple[int, int]:
-        doc = self.doc
-        if doc is None and self.workflow is not None:  # from the cache: read it for positions
+        if self.name_at is not None:
+            return self.name_at
+        if self.workflow is not None:  # from the cache: read it for positions
             with contextlib.suppress(ReadError):
                 doc, _ = read_document(self.path)
-        return doc.locate(("name",), key=True) if doc else (1, 1)
+                return doc.locate(("name",), key=True)
+        return (1, 1)
 
 
 class Validator:
@@ -242,14 +247,14 @@ class Validator:
             result.problems.extend(
                 Problem(display, p.line, p.col, p.message) for p in read_problems
             )
-            return _File(path, doc, None)
+            return _File(path, doc.locate(("name",), key=True), None)
         wf, problems = self.validate_document(doc, display, name, directory)
         result.problems.extend(problems)
         if wf is not None and not problems:
             result.workflows.append(wf)
             if self._cache is not None:
                 self._cache.put(key, doc.data)
-        return _File(path, doc, wf)
+        return _File(path, doc.locate(("name",), key=True), wf)
 
     def _check_tree(self, files: list[_File], result: ValidationResult) -> None:
         first: dict[str, str] = {}

@@ -56,7 +56,7 @@ CASES = {
     ),
     "targets:\n  p: {url: embedded, rot: x}\n": (
         "gitsync.yaml:2:22: targets.p.rot: unknown key (known: url, org_id, user_id, root, "
-        "credentials, timeout); did you mean 'root'?"
+        "credentials, timeout, concurrency); did you mean 'root'?"
     ),
     "flows: ../../etc\n": (
         "gitsync.yaml:1:8: flows: must be a folder inside the repository (a relative path)"
@@ -97,6 +97,13 @@ CASES = {
         "gitsync.yaml:1:1: invalid YAML: a tab character; YAML indentation must use spaces"
     ),
     "a: &x [*x]\n": "gitsync.yaml:1:4: nesting deeper than 64 levels",
+    **{
+        f"targets:\n  p: {{url: embedded, concurrency: {bad}}}\n": (
+            "gitsync.yaml:2:35: targets.p.concurrency: must be a whole number "
+            "of requests at once, from 1 to 64"
+        )
+        for bad in ("0", "-1", "65", "2.5", "true", "'8'", "~")
+    },
 }
 
 
@@ -140,6 +147,7 @@ KEYS = [
     "root",
     "credentials",
     "timeout",
+    "concurrency",
     "no",
     "yes",
     "on",
@@ -212,3 +220,4 @@ def test_no_gitsync_yaml_gives_anything_but_a_result_or_one_config_error(
     assert isinstance(chosen, config.Target)
     assert chosen.url == "embedded" or chosen.url.startswith(("http://", "https://"))
     assert chosen.timeout > 0 and all(chosen.root)
+    assert 1 <= chosen.concurrency <= 64

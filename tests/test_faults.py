@@ -348,7 +348,40 @@ def test_the_request_log_records_requests(tmp_path: Path) -> None:
     log = tmp_path / "requests.jsonl"
     with RunningEngine(EngineOptions(tmp_path / "engine", request_log=log)) as engine:
         api = Api(engine.url, user="u_local", org="o_local")
-        api.mkdir("x")
+        root = api.root()
+        made = api.mkdir("x", root)
+        refused = api.call("POST", "directories", "create", {"dirName": "x", "parentId": root})
         api.http.close()
     entries = [json.loads(line) for line in log.read_text().splitlines()]
-    assert {"method": "POST", "resource": "directories", "action": "create"} in entries
+    assert entries == [
+        {
+            "method": "GET",
+            "resource": "directories",
+            "action": "listWorkFlowDirs",
+            "code": 0,
+            "seen": 0,
+            "answered": 1,
+        },
+        {
+            "method": "POST",
+            "resource": "directories",
+            "action": "create",
+            "dirName": "x",
+            "parentId": root,
+            "made": {"dirId": made},
+            "code": 0,
+            "seen": 1,
+            "answered": 2,
+        },
+        {
+            "method": "POST",
+            "resource": "directories",
+            "action": "create",
+            "dirName": "x",
+            "parentId": root,
+            "code": refused["code"],
+            "seen": 2,
+            "answered": 3,
+        },
+    ]
+    assert refused["code"] != 0

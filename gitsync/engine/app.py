@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -78,19 +77,48 @@ def _params(op: protocol.Operation, request: Request, raw: bytes) -> dict[str, A
     return params
 
 
+class RequestLog(Protocol):
+    """Sees every API request (server.py writes them to the request log)."""
+
+    def arrived(self) -> int:
+        """Called as a request arrives; returns how many requests had been answered."""
+
+    def answered(self, entry: dict[str, Any]) -> None:
+        """Called with what the request was, just before its answer is sent."""
+
+
+_ABOUT = ("flowName", "dirName", "parentId", "dirId", "flowId", "id", "name")
+
+
 def create_app(
     service: Service,
     gateway: Gateway | None = None,
     max_body: int = protocol.MAX_BODY_BYTES,
-    record: Callable[[str, str, str], None] | None = None,
+    record: RequestLog | None = None,
 ) -> Starlette:
-    """The ASGI app. ``record(method, resource, action)`` sees every API request (the
-    request log)."""
+    """The ASGI app. ``record`` sees every API request (the request log)."""
 
     async def operation(request: Request) -> Response:
-        resource = request.url.path.rsplit("/", 1)[-1]
+        seen = record.arrived() if record is not None else 0
+        about: dict[str, Any] = {}
+        payload, status = await answer(request, about)
         if record is not None:
-            record(request.method, resource, request.query_params.get("action", ""))
+            record.answered(
+                {
+                    "method": request.method,
+                    "resource": request.url.path.rsplit("/", 1)[-1],
+                    "action": request.query_params.get("action", ""),
+                    **about,
+                    "code": payload.get("code", payload.get("status")),
+                    "seen": seen,
+                }
+            )
+        return _json(payload, status)
+
+    async def answer(request: Request, about: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """The envelope and HTTP status; ``about`` gets the names and ids the request was
+        about, and the ids it made, for the request log."""
+        resource = request.url.path.rsplit("/", 1)[-1]
         try:
             raw = await _read_body(request, max_body)
             if gateway is not None:
@@ -105,6 +133,7 @@ def create_app(
                     f"operation of /{resource}"
                 )
             params = _params(op, request, raw)
+            about.update((k, params[k]) for k in _ABOUT if k in params)
             caller = None
             if op.needs_user:
                 user_id = request.query_params.get("userId", "")
@@ -114,16 +143,20 @@ def create_app(
                         raise bad(f"param: {name} cannot be empty")
                 caller = service.caller(user_id, org_id)
             data = await run_in_threadpool(service.call, op.name, caller, params)
-            return _json(protocol.ok(data))
+            if isinstance(data, dict):
+                made = {k: data[k] for k in ("dirId", "flowId") if k in data}
+                if made:
+                    about["made"] = made
+            return protocol.ok(data), 200
         except GatewayError as e:
-            return _json(protocol.gateway_error(e.code, e.msg), status=401)
+            return protocol.gateway_error(e.code, e.msg), 401
         except ServiceError as e:
-            return _json(protocol.error(e.code, e.msg))
+            return protocol.error(e.code, e.msg), 200
         except protocol.ParamError as e:
-            return _json(protocol.error(Code.BAD_PARAMETER, str(e)))
+            return protocol.error(Code.BAD_PARAMETER, str(e)), 200
         except Exception:
             log.exception("internal error in %s %s", request.method, request.url.path)
-            return _json(protocol.error(Code.INTERNAL, "Internal server exception"))
+            return protocol.error(Code.INTERNAL, "Internal server exception"), 200
 
     async def token(request: Request) -> Response:
         assert gateway is not None

@@ -56,7 +56,7 @@ class EngineOptions:
     users: list[User] = field(default_factory=list)
     parallelism: int | None = None  # tasks at once; default: the CPU count
     schedule: bool = False  # fire periodic workflows (gitsync serve); off when embedded
-    request_log: Path | None = None  # one JSON line per API request: method, resource, action
+    request_log: Path | None = None  # one JSON line per API request (``RequestFile``)
     wall_clock: Callable[[], float] = time.time  # the gateway's tokens expire by it (tests move it)
 
 
@@ -80,6 +80,29 @@ def read_users(path: Path) -> list[User]:
         return users
     except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as e:
         raise ConfigError(f"{path}: expected 'users: [{{id, name, orgs: [...]}}]' ({e})") from None
+
+
+class RequestFile:
+    """The request log: one JSON line per API request, written as it is answered, in the
+    order of the answers: method, resource, action, the names and ids it was about (flowName,
+    dirName, parentId, dirId, flowId, id, name), the ids it ``made``, the envelope's ``code``,
+    ``answered`` (its place in that order, from 1) and ``seen`` (how many requests had been
+    answered when it arrived). A request B was sent after the answer to A only if
+    ``B.seen >= A.answered``: that is how tests check the order of a client's requests."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._answered = 0
+
+    def arrived(self) -> int:
+        with self._lock:
+            return self._answered
+
+    def answered(self, entry: dict[str, Any]) -> None:
+        with self._lock, self.path.open("a", encoding="utf-8") as f:
+            self._answered += 1
+            f.write(json.dumps({**entry, "answered": self._answered}, ensure_ascii=False) + "\n")
 
 
 def _claim(data_dir: Path) -> tuple[int, bool]:
@@ -123,16 +146,8 @@ class Engine:
             self.gateway = Gateway(
                 options.app_key, options.app_secret, options.token_lifetime, options.wall_clock
             )
-        self._log_lock = threading.Lock()
-        self.app = create_app(
-            self.service, self.gateway, record=self._record if options.request_log else None
-        )
-
-    def _record(self, method: str, resource: str, action: str) -> None:
-        assert self.options.request_log is not None
-        line = json.dumps({"method": method, "resource": resource, "action": action})
-        with self._log_lock, self.options.request_log.open("a", encoding="utf-8") as f:
-            f.write(line + "\n")
+        log = RequestFile(options.request_log) if options.request_log else None
+        self.app = create_app(self.service, self.gateway, record=log)
 
     def close(self) -> None:
         if self.scheduler is not None:

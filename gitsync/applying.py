@@ -1,0 +1,292 @@
+"""Apply a Plan: the writes of each change, and which change waits for which.
+
+Independent changes are sent concurrently (the target's ``concurrency``, 8 by default), and
+each change waits only for the changes it needs (steps.py runs them):
+
+- a directory waits for its parent;
+- an import (create, replace, move) waits for its directory, for the clean-up of a copy an
+  interrupted replace left under its temporary name, and for the imports of the workflows it
+  references (Import checks references);
+- an update (Load For Edit, Save) waits for the imports of the workflows it references (Save
+  needs their new ids);
+- an enable or disable waits for the import or update of its own workflow, and is skipped if
+  the import failed;
+- a delete (``--prune``) waits for every change of the workflows that reference it, remotely
+  or in the files, and for the deletes of its referrers (referrers first).
+
+A replace is one change whose writes run in order on one thread: import the copy, delete the
+old workflow, rename the copy by Save. Every wait points from an earlier change to a later one
+in the order the changes would run one at a time (clean-ups, directories parents first,
+imports upstream first, updates, enables and disables, deletes referrers first), so there is
+never a cycle, and that order is also the order in which ready changes are started. Outcomes
+are reported in the plan's listed order, whatever order the changes ended in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import partial
+
+from gitsync import steps
+from gitsync.client import Client
+from gitsync.codec import edit_view, flow_struct
+from gitsync.errors import CodecError, GitsyncError, RemoteError
+from gitsync.model import Workflow
+from gitsync.plan import REPLACE_SUFFIX, Change, Path_, Plan, RemoteState, creation_order
+from gitsync.protocol import Code
+
+IMPORTS = ("create_flow", "replace_flow", "move_flow")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    change: Change
+    ok: bool
+    message: str = ""
+
+
+@dataclass
+class ApplyResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+
+def ensure_directory(client: Client, parent_id: str, name: str) -> str:
+    """Create a directory, or take the one of that name that appeared meanwhile (another
+    apply, a person in the console): either way the directory exists afterwards."""
+    try:
+        return client.create_directory(parent_id, name)
+    except RemoteError as e:
+        if e.code != Code.BAD_PARAMETER or "already exists" not in e.message:
+            raise
+        existing = client.find_directory(parent_id, name)
+        if existing is None:
+            raise
+        return existing
+
+
+def apply(
+    client: Client,
+    plan: Plan,
+    state: RemoteState,
+    progress: steps.Progress = steps.no_progress,
+    result: ApplyResult | None = None,
+) -> ApplyResult:
+    """Carry out ``plan`` as the module docstring says; never stops at a failed change.
+    Outcomes go into ``result`` as changes end; when apply returns, or raises (Ctrl-C), they
+    are in the plan's listed order and include every change that was started."""
+    result = ApplyResult() if result is None else result
+    writer = _Writer(client, state)
+    order = _run_order(plan, state)
+    position = {id(c): i for i, c in enumerate(plan.listed())}
+
+    def ended(index: int, outcome: Outcome) -> None:
+        result.outcomes.append(outcome)
+        progress("applying", len(result.outcomes), len(order))
+
+    plan_steps = [
+        steps.Step(partial(writer.attempt, change), after)
+        for change, after in zip(order, _waits(order, state), strict=True)
+    ]
+    try:
+        steps.run(plan_steps, client.max_concurrency, ended)
+    finally:
+        result.outcomes.sort(key=lambda o: position.get(id(o.change), len(position)))
+    return result
+
+
+# -- which change waits for which ------------------------------------------------------------
+
+
+def _run_order(plan: Plan, state: RemoteState) -> list[Change]:
+    """The changes in the order they would run one at a time (the module docstring)."""
+    by_kind: dict[str, list[Change]] = {}
+    for change in plan.changes:
+        by_kind.setdefault(change.kind, []).append(change)
+    imports = [c for k in IMPORTS for c in by_kind.get(k, [])]
+    by_name = {c.desired.name: c for c in imports if c.desired}
+    deletions = by_kind.get("delete_flow", [])
+    deleted = {c.path[-1]: c for c in deletions}
+    old = [f.workflow for f in state.flows if f.workflow.name in deleted]
+    order = [
+        *by_kind.get("conflict", []),
+        *by_kind.get("cleanup", []),
+        *sorted(by_kind.get("create_dir", []), key=lambda c: (len(c.path), c.path)),
+        *(by_name[w.name] for w in creation_order([c.desired for c in imports if c.desired])),
+        *by_kind.get("update_flow", []),
+        *by_kind.get("enable", []),
+        *by_kind.get("disable", []),
+        *reversed([deleted[w.name] for w in creation_order(old)]),
+    ]
+    if len(order) != len(plan.changes):  # a kind this function does not know, a lost change
+        raise GitsyncError("internal error: the plan's changes could not be put in order")
+    return order
+
+
+def _name(change: Change) -> str:
+    return change.desired.name if change.desired else change.path[-1]
+
+
+def _upstreams(wf: Workflow) -> set[str]:
+    return {d.flow for t in wf.tasks for d in t.depends_on if d.flow}
+
+
+def _waits(order: list[Change], state: RemoteState) -> list[tuple[int, ...]]:
+    """For each change, the indexes of the changes it waits for; only ever earlier ones."""
+    mkdir = {c.path: i for i, c in enumerate(order) if c.kind == "create_dir"}
+    cleanup = {c.path[-1]: i for i, c in enumerate(order) if c.kind == "cleanup"}
+    imported = {_name(c): i for i, c in enumerate(order) if c.kind in IMPORTS}
+    written = {_name(c): i for i, c in enumerate(order) if c.kind in (*IMPORTS, "update_flow")}
+    of_flow: dict[str, list[int]] = {}
+    referrers: dict[str, set[str]] = {k: set(v) for k, v in state.referrers.items()}
+    for i, change in enumerate(order):
+        if change.kind not in ("conflict", "create_dir", "cleanup"):
+            of_flow.setdefault(_name(change), []).append(i)
+        if change.desired is not None:
+            for up in _upstreams(change.desired):
+                referrers.setdefault(up, set()).add(change.desired.name)
+    waits: list[tuple[int, ...]] = []
+    for i, change in enumerate(order):
+        found: list[int | None] = []
+        if change.kind == "create_dir":
+            found.append(mkdir.get(change.path[:-1]))
+        elif change.kind in IMPORTS and change.desired is not None:
+            found.append(mkdir.get((*state.root, *change.desired.directory)))
+            found.append(cleanup.get(change.desired.name + REPLACE_SUFFIX))
+            found.extend(imported.get(up) for up in _upstreams(change.desired))
+        elif change.kind == "update_flow" and change.desired is not None:
+            found.extend(imported.get(up) for up in _upstreams(change.desired))
+        elif change.kind in ("enable", "disable"):
+            found.append(written.get(_name(change)))
+        elif change.kind == "delete_flow":
+            for referrer in sorted(referrers.get(_name(change), ())):
+                found.extend(of_flow.get(referrer, ()))
+        waits.append(tuple(sorted({j for j in found if j is not None and j < i})))
+    return waits
+
+
+# -- the writes of each change ----------------------------------------------------------------
+
+
+class _Writer:
+    """The writes of one change at a time (of many at once, on several threads). Ids learnt
+    on the way (new directories, imported flows) are kept for the changes that wait for them;
+    a change reads them only after the change that wrote them has ended."""
+
+    def __init__(self, client: Client, state: RemoteState) -> None:
+        self.client = client
+        self.state = state
+        self.dirs = dict(state.dirs)
+        self.flow_ids = dict(state.flow_ids)
+        self.broken: set[str] = set()  # flows whose create/replace failed
+        self.actions: dict[str, Callable[[Change], str]] = {
+            "conflict": self.conflict,
+            "cleanup": self.cleanup,
+            "create_dir": self.create_dir,
+            "create_flow": self.create_flow,
+            "replace_flow": self.replace_flow,
+            "move_flow": self.replace_flow,
+            "update_flow": self.update_flow,
+            "enable": self.enable,
+            "disable": self.disable,
+            "delete_flow": self.delete_flow,
+        }
+
+    def attempt(self, change: Change) -> Outcome:
+        try:
+            return Outcome(change, True, self.actions[change.kind](change))
+        except GitsyncError as e:
+            if change.kind in IMPORTS and change.desired:
+                self.broken.add(change.desired.name)
+            return Outcome(change, False, str(e))
+
+    def conflict(self, change: Change) -> str:
+        raise GitsyncError(change.note)
+
+    def cleanup(self, change: Change) -> str:
+        assert change.flow_id is not None
+        self.client.delete_flow(change.flow_id)
+        return "deleted"
+
+    def create_dir(self, change: Change) -> str:
+        parent = self.dirs.get(change.path[:-1])
+        if parent is None:
+            raise GitsyncError("its parent directory was not created")
+        self.dirs[change.path] = ensure_directory(self.client, parent, change.path[-1])
+        return "created"
+
+    def _dir_id(self, wf: Workflow) -> str:
+        path: Path_ = (*self.state.root, *wf.directory)
+        if path not in self.dirs:
+            raise GitsyncError(f"directory {'/'.join(path)} was not created")
+        return self.dirs[path]
+
+    def create_flow(self, change: Change) -> str:
+        wf = change.desired
+        assert wf is not None
+        flow_id = self.client.import_flow(
+            wf.name, self._dir_id(wf), flow_struct.managed_flow_struct(wf, self.state.extensions)
+        )
+        self.flow_ids[wf.name] = flow_id
+        return f"imported as flow {flow_id}"
+
+    def replace_flow(self, change: Change) -> str:
+        wf = change.desired
+        assert wf is not None and change.flow_id is not None
+        temp = wf.name + REPLACE_SUFFIX
+        new_id = self.client.import_flow(
+            temp,
+            self._dir_id(wf),
+            flow_struct.managed_flow_struct(replace(wf, name=temp), self.state.extensions),
+        )
+        try:
+            self.client.delete_flow(change.flow_id)
+        except RemoteError as e:
+            if e.code == Code.IN_USE:
+                raise GitsyncError(
+                    f"the new copy was imported as '{temp}' (flow {new_id}), but the old "
+                    f"workflow cannot be deleted while other workflows reference it ({e.code}); "
+                    "remove those references, then apply again"
+                ) from None
+            raise
+        self._save(wf, new_id, active=0)
+        self.flow_ids[wf.name] = new_id
+        return f"replaced: flow {change.flow_id} -> {new_id}"
+
+    def _save(self, wf: Workflow, flow_id: int, active: int | None = None) -> None:
+        graph = edit_view.graph_from_detail(self.client.load_flow_for_edit(flow_id))
+        try:
+            body = edit_view.save_body(wf, graph, self.flow_ids, active)
+        except CodecError as e:
+            raise GitsyncError(f"cannot be saved: {e}") from None
+        self.client.save_flow(body)
+
+    def update_flow(self, change: Change) -> str:
+        wf = change.desired
+        assert wf is not None and change.flow_id is not None
+        self._save(wf, change.flow_id)
+        return "saved"
+
+    def _switch(self, change: Change) -> int:
+        wf = change.desired
+        assert wf is not None
+        if wf.name in self.broken:
+            raise GitsyncError("skipped: creating or replacing it failed")
+        return self.flow_ids[wf.name]
+
+    def enable(self, change: Change) -> str:
+        self.client.enable_flow(self._switch(change))
+        return "scheduling started"
+
+    def disable(self, change: Change) -> str:
+        self.client.disable_flow(self._switch(change))
+        return "scheduling paused"
+
+    def delete_flow(self, change: Change) -> str:
+        assert change.flow_id is not None
+        self.client.delete_flow(change.flow_id)
+        return "deleted"
