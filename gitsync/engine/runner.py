@@ -41,20 +41,8 @@ from gitsync.engine.store import Store
 from gitsync.engine.tasks import CannotRun, command_line
 from gitsync.engine.variables import substitute, system_variables
 from gitsync.model import Task, Workflow
+from gitsync.protocol import Status
 
-FAIL, INIT, SUCCESS, RUNNING, INTERNAL_ERROR, WAIT, READY, TIMEOUT, CANCEL, SKIP = (
-    -1,
-    0,
-    1,
-    2,
-    4,
-    5,
-    6,
-    7,
-    8,
-    10,
-)
-FINISHED = {FAIL, SUCCESS, INTERNAL_ERROR, TIMEOUT, CANCEL, SKIP}
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 SETTLE_POLL = 0.02  # how often a process group being killed is checked for emptiness
 SETTLE_LIMIT = 2.0  # after SIGKILL, stop waiting for a group that will not empty (zombies)
@@ -278,25 +266,25 @@ class Runner:
         rows = [
             (r["id"], self.store.task_instances(r["id"])) for r in self.store.unfinished_instances()
         ]
-        running = [t for _, tasks in rows for t in tasks if t["status"] == RUNNING]
+        running = [t for _, tasks in rows for t in tasks if t["status"] == Status.RUNNING]
         killed = leftovers.kill(
             [leftovers.Task(t["id"], t["pid"], t["born"]) for t in running], self.data_dir
         )
         for instance_id, tasks in rows:
             updates = []
             for task in tasks:
-                if task["status"] == RUNNING:
+                if task["status"] == Status.RUNNING:
                     self._append(
                         instance_id,
                         task["id"],
                         "\n[gitsync] the engine stopped while this task ran (crash or kill); "
                         "marked failed on restart\n" + leftovers.note(killed.get(task["id"], 0)),
                     )
-                    updates.append((task["id"], {"status": FAIL, "end_time": now}))
-                elif task["status"] not in FINISHED:
-                    updates.append((task["id"], {"status": SKIP}))
+                    updates.append((task["id"], {"status": Status.FAIL, "end_time": now}))
+                elif not Status(task["status"]).finished:
+                    updates.append((task["id"], {"status": Status.SKIP}))
             self.store.update_tasks(updates)
-            self.store.update_instance(instance_id, status=FAIL, end_time=now)
+            self.store.update_instance(instance_id, status=Status.FAIL, end_time=now)
 
     def close(self) -> None:
         """Stop: running instances are cancelled (their processes killed), waiting ones stay
@@ -328,7 +316,7 @@ class Runner:
         with self._lock:
             delay = (instance.trigger_ms / 1000) - time.time()
             if delay > 0:
-                self.journal.instance(instance.id, status=WAIT)
+                self.journal.instance(instance.id, status=Status.WAIT)
                 timer = self._after(delay, lambda: self._admit(instance))
                 self._delayed[instance.id] = (instance, timer)
                 return
@@ -366,9 +354,9 @@ class Runner:
         self.journal.flush()
         now = self.clock.stamp()
         for task in self.store.task_instances(instance_id):
-            if task["status"] not in FINISHED:
-                self.journal.task(task["id"], status=CANCEL)
-        self.journal.instance(instance_id, status=CANCEL, cancelled=1, end_time=now)
+            if not Status(task["status"]).finished:
+                self.journal.task(task["id"], status=Status.CANCEL)
+        self.journal.instance(instance_id, status=Status.CANCEL, cancelled=1, end_time=now)
         self.journal.flush()
 
     def log_path(self, instance_id: str, task_instance_id: str) -> Path:
@@ -435,16 +423,18 @@ class Runner:
                 self._terminate(attempt)
             elif not attempt.settling:  # its own ending failed: the task ends with the bug
                 del run.attempts[attempt.name]
-                run.status[attempt.name] = INTERNAL_ERROR
+                run.status[attempt.name] = Status.INTERNAL_ERROR
                 self.journal.task(
-                    run.tids[attempt.name], status=INTERNAL_ERROR, end_time=self.clock.stamp()
+                    run.tids[attempt.name],
+                    status=Status.INTERNAL_ERROR,
+                    end_time=self.clock.stamp(),
                 )
         for timer in run.retries.values():
             self._drop(timer)
         run.retries.clear()
         run.queued.clear()
         if not run.attempts:
-            self._end(run, INTERNAL_ERROR)
+            self._end(run, Status.INTERNAL_ERROR)
 
     # -- admitting instances -------------------------------------------------------------------
 
@@ -454,7 +444,7 @@ class Runner:
             return
         if instance.flow_id in self._runs:
             self._waiting.setdefault(instance.flow_id, deque()).append(instance)
-            self.journal.instance(instance.id, status=WAIT)
+            self.journal.instance(instance.id, status=Status.WAIT)
             return
         wf = instance.workflow
         tasks = {t.name: t for t in wf.tasks}
@@ -473,7 +463,7 @@ class Runner:
         work_dir.mkdir(parents=True, exist_ok=True)
         run.log_dir, run.work_dir = str(log_dir), str(work_dir)
         run.tids = {name: instance.task_instance_id(name) for name in run.tasks}
-        self.journal.instance(instance.id, status=RUNNING, start_time=self.clock.stamp())
+        self.journal.instance(instance.id, status=Status.RUNNING, start_time=self.clock.stamp())
         for task in instance.workflow.tasks:
             local = [d.task for d in task.depends_on if d.is_local and d.task in run.tasks]
             run.waiting[task.name] = len(local)
@@ -482,8 +472,8 @@ class Runner:
         if instance.run_set is not None:
             outside = [name for name in run.tasks if name not in instance.run_set]
             for name in outside:
-                run.status[name] = SKIP
-                self.journal.task(run.tids[name], status=SKIP)
+                run.status[name] = Status.SKIP
+                self.journal.task(run.tids[name], status=Status.SKIP)
             for name in outside:
                 for child in run.down[name]:
                     run.waiting[child] -= 1
@@ -559,8 +549,8 @@ class Runner:
         except CannotRun as e:
             self._append(instance.id, tid, f"[gitsync] {e}\n")
             at = self.clock.stamp()
-            self.journal.task(tid, status=FAIL, start_time=at, end_time=at, run_num=1)
-            self._task_done(run, name, FAIL)
+            self.journal.task(tid, status=Status.FAIL, start_time=at, end_time=at, run_num=1)
+            self._task_done(run, name, Status.FAIL)
             return None
         header = (
             f"{_RULE}run  num:\t{number}\ninstance:\t{tid}\ncmdline:\t{command}\n"
@@ -584,14 +574,16 @@ class Runner:
                 os.write(fd, f"[gitsync] cannot start the command: {e.strerror or e}\n".encode())
                 with self._lock:
                     run.attempts.pop(name, None)
-                    self.journal.task(job.tid, status=RUNNING, run_num=number, start_time=started)
-                    self._guard(run, self._attempt_ended, run, name, number, FAIL)
+                    self.journal.task(
+                        job.tid, status=Status.RUNNING, run_num=number, start_time=started
+                    )
+                    self._guard(run, self._attempt_ended, run, name, number, Status.FAIL)
                 return
             with self._lock:
                 attempt.proc = child  # from here on a failure kills it
                 self.journal.task(
                     job.tid,
-                    status=RUNNING,
+                    status=Status.RUNNING,
                     run_num=number,
                     recall_num=number - 1,
                     start_time=started,
@@ -661,22 +653,22 @@ class Runner:
         task = run.tasks[name]
         if run.cancelled:
             os.write(fd, b"\n[gitsync] cancelled; process group killed\n")
-            result = CANCEL
+            result = Status.CANCEL
         elif attempt.timed_out:
             note = f"\n[gitsync] timed out after {task.timeout} s; process group killed\n"
             os.write(fd, note.encode())
-            result = TIMEOUT
+            result = Status.TIMEOUT
         elif str(attempt.code) == task.success_code:
-            result = SUCCESS
+            result = Status.SUCCESS
         else:
             note = f"\n[gitsync] exit code {attempt.code}; success code is {task.success_code}\n"
             os.write(fd, note.encode())
-            result = FAIL
+            result = Status.FAIL
         self._attempt_ended(run, name, attempt.number, result)
 
     def _attempt_ended(self, run: _Run, name: str, number: int, result: int) -> None:
         task = run.tasks[name]
-        if result in (FAIL, TIMEOUT) and number <= task.retries and not run.cancelled:
+        if result in (Status.FAIL, Status.TIMEOUT) and number <= task.retries and not run.cancelled:
             tid = run.tids[name]
             self._append(
                 run.instance.id,
@@ -699,19 +691,19 @@ class Runner:
             run.tids[name],
             status=result,
             end_time=self.clock.stamp(),
-            is_timeout=int(result == TIMEOUT),
+            is_timeout=int(result == Status.TIMEOUT),
         )
         self._task_done(run, name, result)
 
     def _task_done(self, run: _Run, name: str, result: int) -> None:
         run.status[name] = result
-        if result == SUCCESS:
+        if result == Status.SUCCESS:
             if not run.cancelled:
                 for child in run.down[name]:
                     run.waiting[child] -= 1
                     if run.waiting[child] == 0 and child not in run.status:
                         self._queue(run, child, 1)
-        elif result != CANCEL:  # cancelled: the rest ends CANCEL when the run ends
+        elif result != Status.CANCEL:  # cancelled: the rest ends CANCEL when the run ends
             self._skip_downstream(run, name)
         self._maybe_end(run)
 
@@ -721,21 +713,21 @@ class Runner:
             child = stack.pop()
             if child in run.status:
                 continue
-            run.status[child] = SKIP
-            self.journal.task(run.tids[child], status=SKIP)
+            run.status[child] = Status.SKIP
+            self.journal.task(run.tids[child], status=Status.SKIP)
             stack.extend(run.down[child])
 
     def _maybe_end(self, run: _Run) -> None:
         if run.busy() or self._runs.get(run.instance.flow_id) is not run:
             return
         if run.crashed:
-            final = INTERNAL_ERROR
+            final = Status.INTERNAL_ERROR
         elif run.cancelled:
-            final = CANCEL
-        elif any(s in (FAIL, TIMEOUT, INTERNAL_ERROR) for s in run.status.values()):
-            final = FAIL
+            final = Status.CANCEL
+        elif any(Status(s).failed for s in run.status.values()):
+            final = Status.FAIL
         else:
-            final = SUCCESS
+            final = Status.SUCCESS
         self._end(run, final)
 
     def _end(self, run: _Run, final: int) -> None:
@@ -744,13 +736,15 @@ class Runner:
             if name not in run.status:
                 self.journal.task(
                     run.tids.get(name) or instance.task_instance_id(name),
-                    status=CANCEL if run.cancelled and final == CANCEL else SKIP,
+                    status=Status.CANCEL
+                    if run.cancelled and final == Status.CANCEL
+                    else Status.SKIP,
                 )
         self.journal.instance(
             instance.id,
             status=final,
             end_time=self.clock.stamp(),
-            cancelled=int(final == CANCEL),
+            cancelled=int(final == Status.CANCEL),
         )
         self.journal.hurry()
         del self._runs[instance.flow_id]
@@ -781,8 +775,10 @@ class Runner:
 
     def _cancel_unstarted(self, instance: Instance) -> None:
         for name in instance.task_ids:
-            self.journal.task(instance.task_instance_id(name), status=CANCEL)
-        self.journal.instance(instance.id, status=CANCEL, cancelled=1, end_time=self.clock.stamp())
+            self.journal.task(instance.task_instance_id(name), status=Status.CANCEL)
+        self.journal.instance(
+            instance.id, status=Status.CANCEL, cancelled=1, end_time=self.clock.stamp()
+        )
         self._ended.notify_all()
 
     def _cancel_run(self, run: _Run) -> None:
@@ -792,7 +788,7 @@ class Runner:
         for name, timer in list(run.retries.items()):
             self._drop(timer)
             del run.retries[name]
-            self._finish_task(run, name, CANCEL)
+            self._finish_task(run, name, Status.CANCEL)
         run.queued.clear()
         self._maybe_end(run)
 

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from gitsync.codec import flow_struct
 from gitsync.engine.answers import ServiceError, bad, paginate
-from gitsync.engine.runner import FINISHED, INIT, Instance, Runner, java_date, stamp
+from gitsync.engine.runner import Instance, Runner, java_date, stamp
 from gitsync.engine.store import FlowRow, Store
 from gitsync.errors import CodecError
-from gitsync.protocol import STATUS_NAMES, Code
+from gitsync.protocol import Code, Status
 
 if TYPE_CHECKING:
     from gitsync.engine.service import Caller, Service
@@ -31,7 +31,6 @@ TRIGGER_FROM_TASK_REFUSED = (
 )
 NO_TASK = "This workflow has no task. You cannot trigger it."
 TASK_TYPE_CODES = {"DATA_INTEGRATION": 7, "COMMAND": 3}  # SPEC §2.1: 3 SHELL; 7 as sampled
-CANCELLABLE = {0, 2, 5, 6, 9}
 
 
 class Runs:
@@ -88,7 +87,7 @@ class Runs:
                     "flow_name": row.name,
                     "snapshot": row.definition_json or json.dumps(row.definition),
                     "parameters": flow_struct.parameters_json(tuple(params.items())),
-                    "status": INIT,
+                    "status": Status.INIT,
                     "trigger_ms": trigger_ms,
                     "trigger_time": stamp(trigger),
                     "timestamp": now.strftime("%Y-%m-%d %H:%M:%S.0"),
@@ -106,7 +105,7 @@ class Runs:
                         "task_id": task_ids[t.name],
                         "task_name": t.name,
                         "position": i,
-                        "status": INIT,
+                        "status": Status.INIT,
                     }
                     for i, t in enumerate(wf.tasks)
                 ],
@@ -174,7 +173,7 @@ class Runs:
         parts = _parts(row["snapshot"], row["graph"], snake=not detail)
         statuses = self.store.task_statuses(row["id"])
         nodes = ",".join(
-            f'{fragment},"status":"{STATUS_NAMES[statuses.get(name, INIT)]}"}}'
+            f'{fragment},"status":"{Status.named(statuses.get(name, Status.INIT))}"}}'
             for name, fragment in parts.nodes
         )
         header = parts.header
@@ -188,7 +187,7 @@ class Runs:
             "doAs": row["do_as"],
             "graph": f"{parts.before}{nodes}{parts.after}",
             "status": row["status"],
-            "statusDesc": STATUS_NAMES[row["status"]],
+            "statusDesc": Status.named(row["status"]),
             "triggerTime": row["trigger_time"],
             "startTime": row["start_time"],
             "endTime": row["end_time"],
@@ -261,7 +260,7 @@ class Runs:
             "syncType": body.get("syncType"),
             "freq": None,
             "ifPre": min(instance["if_pre"], 1),
-            "stsDesc": STATUS_NAMES[task["status"]],
+            "stsDesc": Status.named(task["status"]),
             "recallNum": task["recall_num"],
             "triggerTime": instance["trigger_time"],
             "timeout": body.get("timeout", 0),
@@ -296,10 +295,10 @@ class Runs:
         flow = self.store.flow(caller.org_id, row["flow_id"])
         if flow is not None:
             self.service._operable(caller, flow.id)
-        if row["status"] not in CANCELLABLE:
+        if not Status(row["status"]).live:
             raise ServiceError(
                 Code.BAD_PARAMETER,
-                f"Instance {row['id']} is {STATUS_NAMES[row['status']]} and cannot be cancelled",
+                f"Instance {row['id']} is {Status.named(row['status'])} and cannot be cancelled",
             )
         if not self.runner.cancel(row["id"]):
             self.runner.mark_cancelled(row["id"])
@@ -307,7 +306,7 @@ class Runs:
 
     def cancel_all(self, flow_id: int, org_id: str) -> None:
         for row in self.store.instances(org_id):
-            if row["flow_id"] == flow_id and row["status"] not in FINISHED:
+            if row["flow_id"] == flow_id and not Status(row["status"]).finished:
                 self.runner.cancel(row["id"])
 
 

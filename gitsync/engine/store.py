@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitsync.protocol import LIVE_CODES
+
 SCHEMA_VERSION = 2
 FIRST_FLOW_ID = 1000
 FIRST_TASK_ID = 100000
@@ -452,7 +454,7 @@ class Store:
     def unfinished_instances(self) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM flow_instances WHERE status IN (0, 2, 5, 6, 9)"
+                f"SELECT * FROM flow_instances WHERE status IN ({LIVE_CODES})"
                 " ORDER BY trigger_ms, id"
             )
             return [dict(r) for r in rows]
