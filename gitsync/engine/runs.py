@@ -12,17 +12,16 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gitsync.codec import flow_struct
+from gitsync.engine.access import Access, Caller
 from gitsync.engine.answers import ServiceError, bad, paginate
+from gitsync.engine.graphs import Graphs
 from gitsync.engine.runner import Instance, Runner, java_date, stamp
 from gitsync.engine.store import FlowRow, Store
 from gitsync.errors import CodecError
 from gitsync.protocol import Code, Status
-
-if TYPE_CHECKING:
-    from gitsync.engine.service import Caller, Service
 
 TRIGGER_FROM_TASK_REFUSED = (
     "Cannot create workflow instance. Please check if the workflow or "
@@ -34,11 +33,18 @@ TASK_TYPE_CODES = {"DATA_INTEGRATION": 7, "COMMAND": 3}  # SPEC §2.1: 3 SHELL; 
 
 
 class Runs:
-    def __init__(self, service: Service, runner: Runner) -> None:
-        self.service = service
-        self.store: Store = service.store
+    def __init__(
+        self,
+        store: Store,
+        access: Access,
+        runner: Runner,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.store = store
+        self.access = access
+        self.graphs = Graphs(store, access)
         self.runner = runner
-        self.clock: Callable[[], dt.datetime] = service.clock
+        self.clock = clock
 
     # -- creating instances --------------------------------------------------------------------
 
@@ -61,7 +67,7 @@ class Runs:
         owner: str = "",
     ) -> str:
         """Store a new instance with a snapshot of the flow and hand it to the runner."""
-        wf = self.service.model(row)
+        wf = self.access.model(row)
         if not wf.tasks:
             raise ServiceError(Code.IN_USE, NO_TASK)
         trigger = dt.datetime.fromtimestamp(trigger_ms / 1000, dt.UTC)
@@ -69,7 +75,7 @@ class Runs:
         params.update(parameters or {})
         rows = self.store.tasks(row.id)
         task_ids = {t.name: t.id for t in rows}
-        do_as = self.service._do_as_org(row.org_id)
+        do_as = self.access.do_as(row.org_id)
         with self.store.transaction():
             instance_id = self._new_id(
                 row.id, trigger, row.definition["cycle"] if scheduled else None
@@ -78,7 +84,7 @@ class Runs:
                 return instance_id  # this fire time already has its instance
             suffix = instance_id.split("-", 1)[1]
             now = self.clock()
-            graph = self.service._graph_for_instance(row, instance_id, rows)
+            graph = self.graphs.of_instance(row, instance_id, rows)
             self.store.insert_instance(
                 {
                     "id": instance_id,
@@ -132,11 +138,11 @@ class Runs:
     # -- operations ------------------------------------------------------------------------------
 
     def trigger_flow(self, caller: Caller, p: dict[str, Any]) -> dict[str, str]:
-        row = self.service._operable(caller, p["flowId"])
+        row = self.access.operable(caller, p["flowId"])
         return {"flowInstanceId": self.create(row, p["triggerTime"])}
 
     def trigger_flow_from_task(self, caller: Caller, p: dict[str, Any]) -> dict[str, str]:
-        row = self.service._operable(caller, p["flowId"])
+        row = self.access.operable(caller, p["flowId"])
         task = self.store.task(p["taskId"])
         if task is None or task.flow_id != row.id:
             raise ServiceError(Code.BAD_PARAMETER, TRIGGER_FROM_TASK_REFUSED)
@@ -153,7 +159,7 @@ class Runs:
         return {"flowInstanceId": instance_id}
 
     def update_and_trigger_flow(self, caller: Caller, p: dict[str, Any]) -> dict[str, str]:
-        row = self.service._operable(caller, p["flowId"])
+        row = self.access.operable(caller, p["flowId"])
         try:
             overrides = dict(flow_struct.parameters_from_service(p["parameters"], "parameters"))
         except CodecError as e:
@@ -294,7 +300,7 @@ class Runs:
         row = self._instance(caller, p["flowInstId"])
         flow = self.store.flow(caller.org_id, row["flow_id"])
         if flow is not None:
-            self.service._operable(caller, flow.id)
+            self.access.operable(caller, flow.id)
         if not Status(row["status"]).live:
             raise ServiceError(
                 Code.BAD_PARAMETER,
