@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from gitsync.codec import flow_struct
 from gitsync.engine.answers import ServiceError, bad, paginate
 from gitsync.engine.runner import Instance, Runner, java_date, stamp
-from gitsync.engine.store import FlowRow, Store
+from gitsync.engine.store import Store
+from gitsync.engine.store_flows import FlowRow
 from gitsync.errors import CodecError
 from gitsync.protocol import Code, Status
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from gitsync.codec import flow_struct, reader
 from gitsync.engine.answers import ServiceError, bad, paginate
-from gitsync.engine.store import FlowRow, Store, TaskRow
+from gitsync.engine.store import Store
+from gitsync.engine.store_flows import FlowRow, TaskRow
 from gitsync.errors import CodecError
 from gitsync.model import Workflow
 from gitsync.protocol import BY_NAME, Code
