@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from gitsync.codec import flow_struct
 from gitsync.engine.answers import ServiceError, bad, paginate
-from gitsync.engine.runner import Instance, Runner, java_date, stamp
+from gitsync.engine.clock import java_date, stamp
+from gitsync.engine.runner import Runner
+from gitsync.engine.runstate import Instance
 from gitsync.engine.store import Store
 from gitsync.engine.store_flows import FlowRow
 from gitsync.errors import CodecError
