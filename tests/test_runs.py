@@ -297,17 +297,17 @@ def test_a_bug_in_the_runner_ends_that_instance_not_the_engine(
 ) -> None:
     """A fault inside the runner loop (here: recording how one task ended) marks that instance
     INTERNAL_ERROR, kills what it still runs, and the loop goes on running other instances."""
-    from gitsync.engine.runner import Runner
+    from gitsync.engine.slots import Slots
 
-    real = Runner._settled
+    real = Slots._settled
     pids = tmp_path / "pids"
 
-    def broken(self: Runner, attempt: Any, *rest: Any) -> None:
+    def broken(self: Slots, attempt: Any, *rest: Any) -> None:
         if attempt.name == "boom":
             raise RuntimeError("injected fault")
         real(self, attempt, *rest)
 
-    monkeypatch.setattr(Runner, "_settled", broken)
+    monkeypatch.setattr(Slots, "_settled", broken)
     options = EngineOptions(tmp_path / "d", users=[User(SPEC_USER, SPEC_ORG, "alice")])
     with RunningEngine(options) as engine:
         api = Api(engine.url)

@@ -17,7 +17,8 @@ from gitsync import cron
 from gitsync.engine import scheduler as scheduler_module
 from gitsync.engine.scheduler import Scheduler
 from gitsync.engine.server import EngineOptions, RunningEngine
-from gitsync.engine.store import FlowRow, Store
+from gitsync.engine.store import Store
+from gitsync.engine.store_flows import FlowRow
 from tests.conftest import SPEC_ORG, Api
 from tests.test_runs import flow, wait_done
 

@@ -46,6 +46,11 @@ def virtual_task_id(flow_id: int, flow_name: str) -> int:
     return int(digits) if digits.isdigit() else flow_id - VIRTUAL_FLOW_BASE
 
 
+def task_position(index: int) -> tuple[float, float]:
+    """Where the index-th task of an imported workflow stands: rows of eight."""
+    return round(TASK_X + 0.01 * (index % 8), 4), round(TASK_Y + 0.01 * (index // 8), 4)
+
+
 def reference_position(index: int) -> tuple[float, float]:
     """Where the index-th reference node of a workflow stands."""
     return REFERENCE_X, round(TASK_Y + 0.01 * index, 4)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from gitsync.codec import flow_struct
 from gitsync.engine.answers import ServiceError, bad
-from gitsync.engine.store import FlowRow, Store
+from gitsync.engine.store import Store
+from gitsync.engine.store_flows import FlowRow
 from gitsync.model import Workflow
 from gitsync.protocol import Code
 

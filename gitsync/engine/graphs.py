@@ -8,7 +8,8 @@ from typing import Any
 
 from gitsync.codec import edit_view
 from gitsync.engine.access import Access
-from gitsync.engine.store import FlowRow, Store, TaskRow
+from gitsync.engine.store import Store
+from gitsync.engine.store_flows import FlowRow, TaskRow
 
 
 class Graphs:

@@ -17,9 +17,12 @@ from typing import Any
 from gitsync.codec import flow_struct
 from gitsync.engine.access import Access, Caller
 from gitsync.engine.answers import ServiceError, bad, paginate
+from gitsync.engine.clock import java_date, stamp
 from gitsync.engine.graphs import Graphs
-from gitsync.engine.runner import Instance, Runner, java_date, stamp
-from gitsync.engine.store import FlowRow, Store
+from gitsync.engine.runner import Runner
+from gitsync.engine.runstate import Instance
+from gitsync.engine.store import Store
+from gitsync.engine.store_flows import FlowRow
 from gitsync.errors import CodecError
 from gitsync.protocol import Code, Status
 

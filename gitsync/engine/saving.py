@@ -9,7 +9,8 @@ from typing import Any
 
 from gitsync.codec import edit_view, reader
 from gitsync.engine.answers import bad
-from gitsync.engine.store import FlowRow, Store, TaskRow
+from gitsync.engine.store import Store
+from gitsync.engine.store_flows import FlowRow, TaskRow
 
 Kept = list[tuple[int, str, float, float]]  # (task id, name, x, y) of the tasks that stay
 _Node = tuple[str, str, str]  # ("task" | "link", flow name, task name)

@@ -26,7 +26,7 @@ from typing import Protocol
 
 from gitsync import cron
 from gitsync.engine.runs import Runs
-from gitsync.engine.store import FlowRow
+from gitsync.engine.store_flows import FlowRow
 
 log = logging.getLogger("gitsync.engine")
 

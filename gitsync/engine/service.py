@@ -17,7 +17,8 @@ from gitsync.engine.access import NO_PRIVILEGE, Access, Caller, users
 from gitsync.engine.answers import ServiceError, bad, paginate
 from gitsync.engine.graphs import Graphs
 from gitsync.engine.saving import read_graph
-from gitsync.engine.store import FlowRow, Store
+from gitsync.engine.store import Store
+from gitsync.engine.store_flows import FlowRow
 from gitsync.errors import CodecError
 from gitsync.model import Workflow
 from gitsync.protocol import Code
