@@ -16,7 +16,7 @@ from typing import Any
 from gitsync import answers
 from gitsync.client import Client
 from gitsync.errors import AnswerError, GitsyncError, RemoteError
-from gitsync.protocol import Status
+from gitsync.statuses import Status
 
 DONE = {s.name for s in Status if s.finished}
 _FAILED = {s.name for s in Status if s.failed}

@@ -27,7 +27,7 @@ from gitsync.engine.runstate import Attempt, Instance, Run
 from gitsync.engine.tasklogs import TaskLogs
 from gitsync.engine.timers import Timer, Timers
 from gitsync.engine.variables import system_variables
-from gitsync.protocol import Status
+from gitsync.statuses import Status
 
 
 class Progress:

@@ -30,7 +30,7 @@ from gitsync.engine.slots import Slots
 from gitsync.engine.store import Store
 from gitsync.engine.tasklogs import TaskLogs
 from gitsync.engine.timers import Timer
-from gitsync.protocol import Status
+from gitsync.statuses import Status
 
 
 class Runner:

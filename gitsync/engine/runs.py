@@ -24,7 +24,8 @@ from gitsync.engine.runstate import Instance
 from gitsync.engine.store import Store
 from gitsync.engine.store_flows import FlowRow
 from gitsync.errors import CodecError
-from gitsync.protocol import Code, Status
+from gitsync.protocol import Code
+from gitsync.statuses import Status
 
 TRIGGER_FROM_TASK_REFUSED = (
     "Cannot create workflow instance. Please check if the workflow or "

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from gitsync.engine.spawn import Child
 from gitsync.engine.timers import Timer
 from gitsync.model import Task, Workflow
-from gitsync.protocol import Status
+from gitsync.statuses import Status
 
 
 @dataclass

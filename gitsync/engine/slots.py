@@ -23,7 +23,7 @@ from gitsync.engine.tasklogs import header
 from gitsync.engine.tasks import CannotRun, argv, command_line
 from gitsync.engine.variables import substitute
 from gitsync.model import Task
-from gitsync.protocol import Status
+from gitsync.statuses import Status
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import itertools
 from typing import Any
 
 from gitsync.engine.store_db import Database
-from gitsync.protocol import LIVE_CODES
+from gitsync.statuses import LIVE_CODES
 
 _INSTANCE_SUMMARY = (
     "id, flow_id, org_id, flow_name, status, trigger_ms, trigger_time, start_time, end_time, "
