@@ -19,7 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitsync.engine.server import EngineOptions, RunningEngine, User
-from tests.conftest import EXAMPLES, SPEC_ORG, SPEC_USER, Api, run_cli, simple_flow
+from gitsync.statuses import Status
+from tests.conftest import EXAMPLES, SPEC_ORG, SPEC_USER, Api, eventually, run_cli, simple_flow
 from tests.test_engine_api import request_of, response_sample, same_shape, send
 
 
@@ -38,7 +39,7 @@ def wait_done(api: Api, instance_id: str, timeout: float = 30) -> dict[str, Any]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         inst = api.data("GET", "flowInstances", "get", flowInstId=instance_id)
-        if inst["status"] not in (0, 2, 5, 6, 9):
+        if not Status(inst["status"]).live:
             return inst  # type: ignore[return-value]
         time.sleep(0.05)
     raise AssertionError(f"{instance_id} did not finish")
@@ -206,16 +207,13 @@ def test_cancel_kills_every_process_and_marks_everything(api: Api, tmp_path: Pat
         relations=[("one", "after"), ("two", "after")],
     )
     instance_id = trigger(api, api.import_flow("cancel_me", body))
+    eventually(lambda: len(_pids(pids)) >= 4, "both tasks wrote their pids")
     found = _pids(pids)
-    while len(found) < 4:
-        found = [int(p) for p in pids.read_text().split()]
-        time.sleep(0.05)
     assert api.data("POST", "flowInstances", "cancel", {"flowInstId": instance_id}) == ""
     inst = wait_done(api, instance_id)
     assert inst["statusDesc"] == "CANCEL"
     assert task_status(inst) == {"one": "CANCEL", "two": "CANCEL", "after": "CANCEL"}
-    time.sleep(0.2)
-    assert not any(_alive(p) for p in found)
+    eventually(lambda: not any(_alive(p) for p in found), "every process of the run is gone")
     again = api.call("POST", "flowInstances", "cancel", {"flowInstId": instance_id})
     assert again["code"] == 62102 and "cannot be cancelled" in again["msg"]
 
@@ -325,8 +323,7 @@ def test_a_bug_in_the_runner_ends_that_instance_not_the_engine(
     assert inst["statusDesc"] == "INTERNAL_ERROR"
     assert task_status(inst) == {"boom": "INTERNAL_ERROR", "slow": "CANCEL", "after": "SKIP"}
     assert other["statusDesc"] == "SUCCESS"
-    time.sleep(0.2)
-    assert not any(_alive(p) for p in found)
+    eventually(lambda: not any(_alive(p) for p in found), "the buggy run's processes are gone")
     engine_log = tmp_path / "d" / "logs" / instance_id / "engine.log"
     assert "[gitsync] internal error: RuntimeError('injected fault')" in engine_log.read_text()
 
@@ -543,7 +540,8 @@ def test_a_killed_engine_leaves_no_instance_running(tmp_path: Path) -> None:
         ):
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        time.sleep(0.2)
+        running = api.data("GET", "flowInstances", "get", flowInstId=instance_id)
+        eventually(lambda: "before the crash" in log_of(api, running, "long"), "the echo is logged")
         api.http.close()
     finally:
         proc.send_signal(signal.SIGKILL)
