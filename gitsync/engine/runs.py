@@ -24,6 +24,7 @@ from gitsync.engine.runstate import Instance
 from gitsync.engine.store import Store
 from gitsync.engine.store_flows import FlowRow
 from gitsync.errors import CodecError
+from gitsync.model import Workflow
 from gitsync.protocol import Code
 from gitsync.statuses import Status
 
@@ -86,39 +87,10 @@ class Runs:
             )
             if self.store.instance_exists(instance_id):
                 return instance_id  # this fire time already has its instance
-            suffix = instance_id.split("-", 1)[1]
-            now = self.clock()
             graph = self.graphs.of_instance(row, instance_id, rows)
             self.store.insert_instance(
-                {
-                    "id": instance_id,
-                    "flow_id": row.id,
-                    "org_id": row.org_id,
-                    "flow_name": row.name,
-                    "snapshot": row.definition_json or json.dumps(row.definition),
-                    "parameters": flow_struct.parameters_json(tuple(params.items())),
-                    "status": Status.INIT,
-                    "trigger_ms": trigger_ms,
-                    "trigger_time": stamp(trigger),
-                    "timestamp": now.strftime("%Y-%m-%d %H:%M:%S.0"),
-                    "cal_dt": (trigger.date() - dt.timedelta(days=1)).isoformat(),
-                    "owner": owner or row.definition["owners"],
-                    "do_as": do_as,
-                    "type": int(row.definition["type"]),
-                    "if_pre": 0 if scheduled else 1,
-                    "graph": json.dumps(graph, separators=(",", ":"), ensure_ascii=False),
-                },
-                [
-                    {
-                        "id": f"{task_ids[t.name]}-{suffix}",
-                        "flow_instance_id": instance_id,
-                        "task_id": task_ids[t.name],
-                        "task_name": t.name,
-                        "position": i,
-                        "status": Status.INIT,
-                    }
-                    for i, t in enumerate(wf.tasks)
-                ],
+                self._instance_row(row, instance_id, trigger_ms, params, graph, owner, scheduled),
+                _task_instance_rows(instance_id, wf, task_ids),
             )
         run_set = None
         if start_task is not None:
@@ -138,6 +110,36 @@ class Runs:
         )
         self.runner.journal.flush()  # its WAIT (or RUNNING) is visible on return
         return instance_id
+
+    def _instance_row(
+        self,
+        row: FlowRow,
+        instance_id: str,
+        trigger_ms: int,
+        params: dict[str, str],
+        graph: dict[str, Any],
+        owner: str,
+        scheduled: bool,
+    ) -> dict[str, Any]:
+        trigger = dt.datetime.fromtimestamp(trigger_ms / 1000, dt.UTC)
+        return {
+            "id": instance_id,
+            "flow_id": row.id,
+            "org_id": row.org_id,
+            "flow_name": row.name,
+            "snapshot": row.definition_json or json.dumps(row.definition),
+            "parameters": flow_struct.parameters_json(tuple(params.items())),
+            "status": Status.INIT,
+            "trigger_ms": trigger_ms,
+            "trigger_time": stamp(trigger),
+            "timestamp": self.clock().strftime("%Y-%m-%d %H:%M:%S.0"),
+            "cal_dt": (trigger.date() - dt.timedelta(days=1)).isoformat(),
+            "owner": owner or row.definition["owners"],
+            "do_as": self.access.do_as(row.org_id),
+            "type": int(row.definition["type"]),
+            "if_pre": 0 if scheduled else 1,
+            "graph": json.dumps(graph, separators=(",", ":"), ensure_ascii=False),
+        }
 
     # -- operations ------------------------------------------------------------------------------
 
@@ -318,6 +320,23 @@ class Runs:
         for row in self.store.instances(org_id):
             if row["flow_id"] == flow_id and not Status(row["status"]).finished:
                 self.runner.cancel(row["id"])
+
+
+def _task_instance_rows(
+    instance_id: str, wf: Workflow, task_ids: dict[str, int]
+) -> list[dict[str, Any]]:
+    suffix = instance_id.split("-", 1)[1]
+    return [
+        {
+            "id": f"{task_ids[t.name]}-{suffix}",
+            "flow_instance_id": instance_id,
+            "task_id": task_ids[t.name],
+            "task_name": t.name,
+            "position": i,
+            "status": Status.INIT,
+        }
+        for i, t in enumerate(wf.tasks)
+    ]
 
 
 def _statuses(value: Any) -> set[int]:
