@@ -62,10 +62,9 @@ def _optional_text(value: Any, what: str) -> str:
 def task_nodes(instance: dict[str, Any]) -> list[TaskNode]:
     """The task nodes of a Get Flow Instance answer's ``graph`` (a JSON string)."""
     what = "Get Flow Instance: graph"
-    raw = instance.get("graph") or "{}"
     try:
-        graph = json.loads(answers.text(raw, what))
-    except ValueError:
+        graph = json.loads(answers.text(instance.get("graph"), what))
+    except (ValueError, RecursionError):
         raise AnswerError(f"{what}: the service answered text that is not JSON") from None
     nodes = answers.objects(answers.mapping(graph, what).get("tasks") or [], f"{what}.tasks")
     return [

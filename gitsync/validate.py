@@ -198,6 +198,13 @@ class Validator:
                     )
                 )
             )
+        for path, written in sorted(doc.typed_keys.items(), key=lambda kv: str(kv[0])):
+            if path[:1] == ("parameters",) and len(path) == 2:  # a name YAML read as a value
+                message = (
+                    f"parameters: the name {written} is read by YAML as {path[1]}: "
+                    f"quote it ('{written}':)"
+                )
+                problems.append(at(Issue(path, message, key=True)))
         if problems:
             return None, problems
         wf = workflow_from_document(data, name, directory)

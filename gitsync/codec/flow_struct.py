@@ -248,6 +248,8 @@ def workflow_from_flow_struct(
     """The model of an Export response / Import ``flowJson``. Raises CodecError naming the
     field that cannot be read. ``active`` comes from outside the Flow Struct (Get Flow)."""
     r = Reader(struct, "flow")
+    if r.raw("tasks") is None:  # every Flow Struct has its task list, even an empty one
+        raise CodecError("flow.tasks: missing")
     flow_name = name if name is not None else r.text("name")
     deps, targets = _dependencies(r)
     tasks = _tasks(r, deps)
