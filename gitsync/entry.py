@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 from types import FrameType
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -41,6 +40,8 @@ class _StopHandler:
             self.held = self.held or signum
             return
         if self.received == 0 and _importing(frame):
+            import threading  # imported here: the module's own import stays as short as can be
+
             threading.Timer(RETRY, os.kill, (os.getpid(), signum)).start()
             return
         self.received += 1
