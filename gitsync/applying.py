@@ -59,10 +59,8 @@ def ensure_directory(client: Client, parent_id: str, name: str) -> str:
     apply, a person in the console): either way the directory exists afterwards."""
     try:
         return client.create_directory(parent_id, name)
-    except RemoteError as e:
-        if e.code != Code.BAD_PARAMETER or "already exists" not in e.message:
-            raise
-        existing = client.find_directory(parent_id, name)
+    except RemoteError as e:  # refused: whether it exists now is read, not guessed from words
+        existing = client.find_directory(parent_id, name) if e.code == Code.BAD_PARAMETER else None
         if existing is None:
             raise
         return existing

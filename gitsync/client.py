@@ -21,6 +21,7 @@ import httpx
 from gitsync import answers, protocol
 from gitsync.errors import RemoteError, TransportError
 from gitsync.gateway_auth import AuthError, Credentials, GatewayAuth
+from gitsync.printable import printable
 from gitsync.protocol import Operation
 
 __all__ = ["AuthError", "Client", "Credentials", "GatewayAuth"]
@@ -332,7 +333,7 @@ def _unwrap(op: Operation, response: httpx.Response) -> Any:
     """The envelope's data, or the error it carries as an exception (one place for codes)."""
     try:
         answer = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what can be read
         error = TransportError(
             f"{op.title}: HTTP {response.status_code} with a body that is not JSON",
             operation=op.title,
@@ -342,10 +343,11 @@ def _unwrap(op: Operation, response: httpx.Response) -> Any:
         raise error from None
     if not isinstance(answer, dict) or not ({"code", "status"} & set(answer)):
         raise TransportError(
-            f"{op.title}: malformed envelope (no 'code'): {str(answer)[:120]}", operation=op.title
+            f"{op.title}: malformed envelope (no 'code'): {printable(str(answer)[:120])}",
+            operation=op.title,
         )
     code = answer["code"] if "code" in answer else answer["status"]  # gateway, V2.0: status
-    message = str(answer.get("msg", "")).strip()
+    message = printable(str(answer.get("msg", "")).strip())
     if not isinstance(code, int):
         raise TransportError(f"{op.title}: malformed envelope (code {code!r})", operation=op.title)
     if code == 0:

@@ -111,7 +111,7 @@ def read(path: Path, display: str = CONFIG_FILE) -> ConfigFile:
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{display}: {len(raw):,} bytes is too large for a configuration file")
     try:
-        doc, problems = decode_document(raw, echo_values=False)
+        doc, problems = decode_document(raw, echo_values=False, allow_empty=True)
     except ReadError as e:
         first = e.problems[0]
         raise ConfigError(f"{display}:{first.line}:{first.col}: {first.message}") from None

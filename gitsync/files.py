@@ -191,7 +191,9 @@ class _Builder:
         return out
 
 
-def parse_yaml(text: str, echo_values: bool = True) -> tuple[Document, list[Located]]:
+def parse_yaml(
+    text: str, echo_values: bool = True, allow_empty: bool = False
+) -> tuple[Document, list[Located]]:
     """Parse one YAML document. Raises ReadError when there is no usable document. Without
     ``echo_values`` no message quotes a value of the file."""
     try:
@@ -222,6 +224,8 @@ def parse_yaml(text: str, echo_values: bool = True) -> tuple[Document, list[Loca
     except RecursionError:
         raise ReadError([Located(1, 1, f"nesting deeper than {MAX_DEPTH} levels")]) from None
     if node is None:
+        if allow_empty:
+            return Document(None), []
         raise ReadError([Located(1, 1, "file is empty: expected a workflow mapping")])
     builder = _Builder(echo_values)
     builder.doc.data = builder.build(node, (), 0)
@@ -246,7 +250,9 @@ def read_bytes(path: Path) -> bytes:
         raise ReadError([Located(1, 1, f"cannot read file: {e.strerror or e}")]) from None
 
 
-def decode_document(raw: bytes, echo_values: bool = True) -> tuple[Document, list[Located]]:
+def decode_document(
+    raw: bytes, echo_values: bool = True, allow_empty: bool = False
+) -> tuple[Document, list[Located]]:
     """A workflow file's document: strict UTF-8, then YAML."""
     try:
         text = raw.decode("utf-8")
@@ -260,7 +266,7 @@ def decode_document(raw: bytes, echo_values: bool = True) -> tuple[Document, lis
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise ReadError([Located(line, 1, "file contains a NUL character")])
-    return parse_yaml(text, echo_values)
+    return parse_yaml(text, echo_values, allow_empty)
 
 
 def dump_document(doc: dict[str, Any], schema_ref: str | None = None) -> str:

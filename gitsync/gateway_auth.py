@@ -13,6 +13,7 @@ import httpx
 
 from gitsync import protocol
 from gitsync.errors import RemoteError
+from gitsync.printable import printable
 
 
 class AuthError(RemoteError):
@@ -67,14 +68,14 @@ class GatewayAuth(httpx.Auth):
         try:
             answer = response.json()
             status = int(answer.get("status", answer.get("code", -1)))
-        except (ValueError, AttributeError, TypeError):
+        except (ValueError, AttributeError, TypeError, RecursionError):
             raise AuthError(
                 f"the token service answered HTTP {response.status_code} without a readable body"
             ) from None
         if status != 0:
             raise AuthError(
                 f"the EnOS gateway refused the access key (status {status}: "
-                f"{answer.get('msg', '')}); check {self._credentials.source}",
+                f"{printable(str(answer.get('msg', '')))}); check {self._credentials.source}",
                 code=status,
             )
         data = answer.get("data")
@@ -119,5 +120,5 @@ def _gateway_status(response: httpx.Response) -> int | None:
         return None
     try:
         return int(response.json().get("status"))
-    except (ValueError, AttributeError, TypeError):
+    except (ValueError, AttributeError, TypeError, RecursionError):
         return None

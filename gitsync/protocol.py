@@ -274,23 +274,8 @@ SORT_FIELDS = {
     "end_time": "end_time",
 }
 
+
 # Instance status codes (SPEC §2.1).
-STATUS_NAMES = {
-    -1: "FAIL",
-    0: "INIT",
-    1: "SUCCESS",
-    2: "RUNNING",
-    3: "SUSPEND",
-    4: "INTERNAL_ERROR",
-    5: "WAIT",
-    6: "READY",
-    7: "TIMEOUT",
-    8: "CANCEL",
-    9: "RERUN",
-    10: "SKIP",
-}
-
-
 class ParamError(ValueError):
     """A request parameter is missing or of the wrong type; the message names it."""
 

@@ -16,6 +16,7 @@ from gitsync.codec import document
 from gitsync.files import ReadError, dump_document, parse_yaml, read_document
 from gitsync.model import Workflow
 from gitsync.plan import REPLACE_SUFFIX, RemoteState
+from gitsync.printable import printable
 from gitsync.schema_check import name_problem
 from gitsync.validate import Validator
 
@@ -36,11 +37,6 @@ def schema_ref(file: Path, repo: Path) -> str:
     if local.exists():
         return os.path.relpath(local.resolve(), file.parent.resolve())
     return SCHEMA_URL
-
-
-def printable(text: str) -> str:
-    """``text`` safe to show on a terminal: control and other unprintable characters escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _where(wf: Workflow) -> str:

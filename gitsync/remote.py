@@ -38,6 +38,7 @@ from gitsync.applying import ensure_directory
 from gitsync.client import Client
 from gitsync.codec import flow_struct, marker
 from gitsync.errors import CodecError, GitsyncError, LockError, RemoteError
+from gitsync.model import Workflow
 from gitsync.plan import LOCK_PREFIX, Path_, Plan, RemoteFlow, RemoteState
 from gitsync.protocol import Code
 from gitsync.steps import Progress, no_progress
@@ -156,27 +157,12 @@ def acquire_lock(client: Client, root: Path_, owner: str, now: dt.datetime) -> i
     root_id = _ensure_dirs(client, dirs, root)
     name = lock_name(root)
     stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    flow_json = {
-        "cycle": "D",
-        "cron": "",
-        "type": 0,
-        "tasks": [],
-        "relations": [],
-        "flowLinks": [],
-        "taskLinks": [],
-        "linkRelations": [],
-        "parameters": "[]",
-        "owners": "",
-        "visitors": "",
-        "alertMode": 0,
-        "syncType": 1,
-        "startTime": "1970-01-01",
-        "desc": f"gitsync apply lock held by {owner} since {stamp}",
-    }
+    lock = Workflow(name=name, description=f"gitsync apply lock held by {owner} since {stamp}")
     try:
-        return client.import_flow(name, root_id, flow_json)
+        return client.import_flow(name, root_id, flow_struct.flow_struct_from_workflow(lock))
     except RemoteError as e:
-        if e.code != Code.BAD_PARAMETER or "already exists" not in e.message:
+        # refused: whether another apply holds the lock is read, not guessed from the words
+        if e.code != Code.BAD_PARAMETER or client.find_flow_id(name) is None:
             raise
     held = describe_lock(client, root, now)
     raise LockError(

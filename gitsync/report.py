@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import json
 from typing import TYPE_CHECKING
 
 from gitsync.changes import Kind
+from gitsync.printable import printable, printable_lines
 
 if TYPE_CHECKING:  # the network side is imported only by the commands that use it
     from gitsync.applying import ApplyResult
@@ -54,11 +56,17 @@ MARKDOWN_LIMIT = 60_000
 
 
 def _where(change: Change) -> str:
+    """Where the change is, as shown: names come from the service and are escaped."""
     if change.kind == Kind.CREATE_DIR:
-        return "Workflow/" + change.name
+        return "Workflow/" + printable(change.name)
     if change.kind == Kind.CREATE_FLOW and change.desired is not None:
-        return f"{change.name} ({plural(len(change.desired.tasks), 'task')})"
-    return change.name
+        return f"{printable(change.name)} ({plural(len(change.desired.tasks), 'task')})"
+    return printable(change.name)
+
+
+def _md(text: str) -> str:
+    """Text for a Markdown comment: no HTML, no table breaks."""
+    return html.escape(text).replace("|", "&#124;")
 
 
 def plan_summary(plan: Plan) -> str:
@@ -72,11 +80,11 @@ def plan_text(plan: Plan, target: str) -> str:
         lines.append("")
     for change in plan.listed():
         lines.append(f"{change.kind.symbol} {change.kind.verb:<8} {_where(change)}")
-        lines.extend(f"      {line}" for line in change.lines)
+        lines.extend(f"      {printable(line)}" for line in change.lines)
         if change.note:
-            lines.append(f"      note: {change.note}")
+            lines.append(f"      note: {printable(change.note)}")
     if plan.notes:
-        lines += ["", "Notes:"] + [f"  {n}" for n in plan.notes]
+        lines += ["", "Notes:"] + [f"  {printable(n)}" for n in plan.notes]
     if not plan.changes:
         lines.append("The remote matches the files.")
     return "\n".join(lines)
@@ -107,16 +115,19 @@ def plan_markdown(plan: Plan, target: str, limit: int = MARKDOWN_LIMIT) -> str:
         head.append("The remote matches the files.")
     else:
         head += ["| | change | workflow |", "|---|---|---|"]
-        head += [f"| {c.kind.symbol} | {c.kind.verb} | `{_where(c)}` |" for c in plan.listed()]
+        head += [
+            f"| {c.kind.symbol} | {c.kind.verb} | <code>{_md(_where(c))}</code> |"
+            for c in plan.listed()
+        ]
     text = "\n".join(head) + "\n"
     detailed = [c for c in plan.listed() if c.lines or c.note]
     for shown, change in enumerate(detailed):
         body = "\n".join(change.lines)
         block = (
-            f"\n<details><summary>{change.kind.verb} <code>{_where(change)}</code>"
+            f"\n<details><summary>{change.kind.verb} <code>{_md(_where(change))}</code>"
             f"</summary>\n\n"
-            + (f"```\n{body}\n```\n" if body else "")
-            + (f"\n{change.note}\n" if change.note else "")
+            + (f"<pre>\n{_md(printable_lines(body))}\n</pre>\n" if body else "")
+            + (f"\n{_md(printable(change.note))}\n" if change.note else "")
             + "</details>\n"
         )
         if len(text) + len(block) > limit - 200:
@@ -127,7 +138,7 @@ def plan_markdown(plan: Plan, target: str, limit: int = MARKDOWN_LIMIT) -> str:
             break
         text += block
     if plan.notes:
-        notes = "\n".join(f"- {n}" for n in plan.notes)
+        notes = "\n".join(f"- {_md(printable(n))}" for n in plan.notes)
         if len(text) + len(notes) < limit - 100:
             text += f"\n**Notes**\n\n{notes}\n"
     return text
@@ -138,7 +149,9 @@ def apply_text(result: ApplyResult) -> str:
     for outcome in result.outcomes:
         change = outcome.change
         status = "ok    " if outcome.ok else "FAILED"
-        lines.append(f"{status} {change.kind.verb:<8} {_where(change)}: {outcome.message}")
+        lines.append(
+            f"{status} {change.kind.verb:<8} {_where(change)}: {printable(outcome.message)}"
+        )
     failed = len(result.failed)
     done = len(result.outcomes) - failed
     lines.append(

@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from gitsync import answers, protocol
+from gitsync import answers
 from gitsync.client import Client
 from gitsync.errors import AnswerError, GitsyncError, RemoteError
+from gitsync.statuses import Status
 
-STATUS = protocol.STATUS_NAMES
-DONE = {"FAIL", "SUCCESS", "INTERNAL_ERROR", "TIMEOUT", "CANCEL", "SKIP"}
-_FAILED = ("FAIL", "TIMEOUT", "INTERNAL_ERROR")
+DONE = {s.name for s in Status if s.finished}
+_FAILED = {s.name for s in Status if s.failed}
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,9 @@ def _optional_text(value: Any, what: str) -> str:
 def task_nodes(instance: dict[str, Any]) -> list[TaskNode]:
     """The task nodes of a Get Flow Instance answer's ``graph`` (a JSON string)."""
     what = "Get Flow Instance: graph"
-    raw = instance.get("graph") or "{}"
     try:
-        graph = json.loads(answers.text(raw, what))
-    except ValueError:
+        graph = json.loads(answers.text(instance.get("graph"), what))
+    except (ValueError, RecursionError):
         raise AnswerError(f"{what}: the service answered text that is not JSON") from None
     nodes = answers.objects(answers.mapping(graph, what).get("tasks") or [], f"{what}.tasks")
     return [
@@ -80,7 +79,7 @@ def task_nodes(instance: dict[str, Any]) -> list[TaskNode]:
 
 def status_of(instance: dict[str, Any]) -> str:
     code = answers.integer(instance.get("status"), "Get Flow Instance: status")
-    return STATUS.get(code, str(code))
+    return Status.named(code)
 
 
 def trigger(
@@ -166,7 +165,7 @@ def instances_of(client: Client, name: str, now_ms: int) -> list[Instance]:
                     "owner": "",
                     "fromTriggerTime": 0,
                     "toTriggerTime": now_ms + 366 * 86_400_000,
-                    "status": ",".join(str(s) for s in STATUS),
+                    "status": ",".join(str(int(s)) for s in Status),
                     "pagination": {
                         "pageNo": page,
                         "pageSize": 50,

@@ -23,7 +23,7 @@ from gitsync.files import (
     read_bytes,
     read_document,
 )
-from gitsync.model import Tree, Workflow
+from gitsync.model import Task, Tree, Workflow
 from gitsync.schema_check import (
     Gate,
     Issue,
@@ -64,8 +64,8 @@ class ValidationResult:
 def check_workflow(wf: Workflow) -> list[Issue]:
     """Semantic checks on a schema-valid workflow; paths index the file's (and the model's)
     task list, so the same checks serve files and the engine."""
-    issues: list[Issue] = []
     first_index: dict[str, int] = {}
+    issues: list[Issue] = []
     for i, task in enumerate(wf.tasks):
         if task.name in first_index:
             issues.append(
@@ -76,45 +76,54 @@ def check_workflow(wf: Workflow) -> list[Issue]:
             )
         else:
             first_index[task.name] = i
-    names = list(first_index)
     for i, task in enumerate(wf.tasks):
-        seen: set[tuple[str, str]] = set()
-        for j, dep in enumerate(task.depends_on):
-            where = ("tasks", i, "depends_on", j)
-            if (dep.flow, dep.task) in seen:
-                issues.append(
-                    Issue(where, f"task '{task.name}' lists '{dep.label()}' twice in depends_on")
-                )
-            seen.add((dep.flow, dep.task))
-            if not dep.is_local:
-                if dep.flow == wf.name:
-                    issues.append(
-                        Issue(
-                            where,
-                            f"task '{task.name}' depends on its own "
-                            f"workflow '{wf.name}'; name the task instead",
-                        )
-                    )
-                continue
-            if dep.task == task.name:
-                issues.append(Issue(where, f"task '{task.name}' depends on itself"))
-            elif dep.task not in first_index:
+        issues += _dependency_issues(wf, i, task, first_index)
+        if task.cron and (reason := cron.validate(task.cron)):
+            issues.append(Issue(("tasks", i, "cron"), f"tasks[{i}].cron: {reason}"))
+    upstreams = {t.name: [d.task for d in t.depends_on if d.is_local] for t in wf.tasks}
+    for cycle in dag.find_cycles(list(first_index), upstreams):
+        i = first_index[cycle[0]]
+        issues.append(Issue(("tasks", i, "depends_on"), "dependency cycle: " + " -> ".join(cycle)))
+    return issues + _schedule_issues(wf)
+
+
+def _dependency_issues(
+    wf: Workflow, i: int, task: Task, first_index: dict[str, int]
+) -> list[Issue]:
+    issues = []
+    seen: set[tuple[str, str]] = set()
+    for j, dep in enumerate(task.depends_on):
+        where = ("tasks", i, "depends_on", j)
+        if (dep.flow, dep.task) in seen:
+            issues.append(
+                Issue(where, f"task '{task.name}' lists '{dep.label()}' twice in depends_on")
+            )
+        seen.add((dep.flow, dep.task))
+        if not dep.is_local:
+            if dep.flow == wf.name:
                 issues.append(
                     Issue(
                         where,
-                        f"task '{task.name}' depends on unknown task "
-                        f"'{dep.task}'{hint(dep.task, names)}",
+                        f"task '{task.name}' depends on its own "
+                        f"workflow '{wf.name}'; name the task instead",
                     )
                 )
-        if task.cron:
-            reason = cron.validate(task.cron)
-            if reason:
-                issues.append(Issue(("tasks", i, "cron"), f"tasks[{i}].cron: {reason}"))
-    upstreams = {t.name: [d.task for d in t.depends_on if d.is_local] for t in wf.tasks}
-    for cycle in dag.find_cycles(names, upstreams):
-        i = first_index[cycle[0]]
-        issues.append(Issue(("tasks", i, "depends_on"), "dependency cycle: " + " -> ".join(cycle)))
+        elif dep.task == task.name:
+            issues.append(Issue(where, f"task '{task.name}' depends on itself"))
+        elif dep.task not in first_index:
+            issues.append(
+                Issue(
+                    where,
+                    f"task '{task.name}' depends on unknown task "
+                    f"'{dep.task}'{hint(dep.task, list(first_index))}",
+                )
+            )
+    return issues
+
+
+def _schedule_issues(wf: Workflow) -> list[Issue]:
     sched = wf.schedule
+    issues = []
     if sched.type == "periodic" and not sched.cron:
         issues.append(
             Issue(("schedule", "cron"), "schedule.cron: a periodic workflow needs a cron")
@@ -189,6 +198,13 @@ class Validator:
                     )
                 )
             )
+        for path, written in sorted(doc.typed_keys.items(), key=lambda kv: str(kv[0])):
+            if path[:1] == ("parameters",) and len(path) == 2:  # a name YAML read as a value
+                message = (
+                    f"parameters: the name {written} is read by YAML as {path[1]}: "
+                    f"quote it ('{written}':)"
+                )
+                problems.append(at(Issue(path, message, key=True)))
         if problems:
             return None, problems
         wf = workflow_from_document(data, name, directory)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,16 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 settings.load_profile("gitsync")
+
+
+def eventually(check: Callable[[], object], what: str, limit: float = 15.0) -> None:
+    """Poll ``check`` until it is true; fail naming ``what`` after ``limit`` seconds."""
+    import time
+
+    deadline = time.monotonic() + limit
+    while not check():
+        assert time.monotonic() < deadline, f"still not so after {limit} s: {what}"
+        time.sleep(0.02)
 
 
 def run_cli(*args: str) -> Result:

@@ -38,9 +38,12 @@ class Mood:
     operation: str = ""
     spoil: Any = None  # (answer data) -> spoilt data
     spoilt: bool = False
+    envelope: Any = None  # an answer to send whole instead, error envelopes included
     after: list[str] = field(default_factory=list)  # "<path>?action=" of requests after it
 
     def rewrite(self, key: str, answer: Any) -> Any:
+        if self.envelope is not None and READS.get(key) == self.operation:
+            return self.envelope
         if self.spoilt or READS.get(key) != self.operation or answer.get("code") != 0:
             return answer
         self.spoilt = True
@@ -121,7 +124,7 @@ COMMANDS = {
 }
 
 
-@settings(max_examples=150)
+@settings(max_examples=80)
 @given(
     operation=st.sampled_from(sorted(set(READS.values()))),
     spoiler=spoilers(),
@@ -176,3 +179,19 @@ def test_a_null_answer_to_a_read_is_one_error_line(service: tuple[Mood, Path]) -
             assert "null" in result.output
         mood.operation = ""
     assert json.loads(run_cli("plan", "-o", "json").output)["has_changes"] is False
+
+
+def test_a_service_message_never_reaches_the_terminal_raw(service: tuple[Mood, Path]) -> None:
+    mood, repo = service
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(repo)
+        patch.setenv("GITSYNC_TARGET", "local")
+        mood.operation = "list_workflow_directories"
+        mood.envelope = {"code": 62109, "msg": "\u001b[31mboom\u001b]0;x\u0007\nerror: forged"}
+        try:
+            result = run_cli("plan")
+        finally:
+            mood.operation, mood.envelope = "", None
+    assert result.exit_code == 1
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert result.output.count("\n") == 1 and "boom" in result.output

@@ -163,9 +163,11 @@ def test_service_quirks_are_read_leniently() -> None:
         ({"alertMode": 9, "tasks": []}, "flow.alertMode"),
         ({"parameters": "{not json", "tasks": []}, "flow.parameters"),
         (
-            {"linkRelations": [{"linkId": "7", "targetTaskName": "a"}]},
+            {"linkRelations": [{"linkId": "7", "targetTaskName": "a"}], "tasks": []},
             "flow.linkRelations[0].linkId",
         ),
+        ({}, "flow.tasks: missing"),
+        ({"tasks": None, "name": "x"}, "flow.tasks: missing"),
     ],
 )
 def test_unreadable_struct_names_the_field(bad: dict[str, Any], field: str) -> None:

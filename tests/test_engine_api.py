@@ -439,3 +439,13 @@ def test_search_and_my_flow_filters_and_paging(api: Api) -> None:
     assert len(mine) == 7  # type: ignore[arg-type]
     bobs = api.call("GET", "flows", "getMyFlow", user="u_bob")["data"]
     assert sorted(f["flowName"] for f in bobs) == ["job_0", "job_2", "job_4", "job_6"]
+
+
+def test_every_operation_is_served_by_exactly_one_method(engine) -> None:  # type: ignore[no-untyped-def]
+    from gitsync.engine.operations import table
+    from gitsync.protocol import BY_NAME
+
+    handlers = table(engine.engine.service, engine.engine.runs)
+    assert set(handlers) == set(BY_NAME)
+    without_runs = table(engine.engine.service, None)
+    assert "trigger_flow" not in without_runs and "import_flow" in without_runs

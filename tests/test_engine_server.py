@@ -117,7 +117,7 @@ def _bodies() -> st.SearchStrategy[dict[str, Any]]:
 
 
 @settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(op=st.sampled_from(protocol.OPERATIONS), body=_bodies() | json_values)
 def test_random_bodies_always_get_an_envelope_and_errors_change_nothing(

@@ -18,7 +18,7 @@ from gitsync.config import Settings
 from gitsync.errors import InvalidFilesError, TransportError
 from gitsync.forked import ChildFailed, Forked
 from gitsync.sync import FilesBeingChecked
-from tests.conftest import CASES, EXAMPLES
+from tests.conftest import CASES, EXAMPLES, eventually
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +52,9 @@ def test_the_child_works_while_this_process_goes_on(tmp_path: Path) -> None:
     go = tmp_path / "go"
 
     def wait_for_go() -> str:
+        deadline = time.monotonic() + 30
         while not go.exists():
+            assert time.monotonic() < deadline, "no go within 30 s"
             time.sleep(0.01)
         return "went"
 
@@ -101,8 +103,7 @@ def test_close_kills_a_child_that_still_runs_and_reaps_it(tmp_path: Path) -> Non
         woke.write_text("")  # only if close() waited for it instead of killing it
 
     child = Forked(sleep_long)
-    while not pid_file.exists() or not pid_file.read_text():
-        time.sleep(0.01)
+    eventually(lambda: pid_file.exists() and pid_file.read_text(), "the child wrote its pid")
     pid = int(pid_file.read_text())
     assert not _gone(pid)
     child.close()

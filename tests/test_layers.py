@@ -63,3 +63,47 @@ def test_only_protocol_and_codec_know_the_wire() -> None:
     for path in PACKAGE.rglob("*.py"):
         if path.name != "protocol.py":
             assert "batch-processing-service/v2.1" not in path.read_text(), path
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """gitsync module -> the gitsync modules it imports (at the top or inside a function)."""
+
+    def name(path: Path) -> str:
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    paths = {name(p): p for p in PACKAGE.rglob("*.py")}
+    return {m: {i for i in imports(p) if i in paths and i != m} for m, p in paths.items()}
+
+
+def find_circle(graph: dict[str, set[str]]) -> list[str] | None:
+    """An import circle (``a -> b -> a``) in ``graph``, or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(module: str) -> list[str] | None:
+        state[module] = 1
+        path.append(module)
+        for other in sorted(graph.get(module, ())):
+            if state.get(other) == 1:
+                return [*path[path.index(other) :], other]
+            if other not in state and (found := visit(other)):
+                return found
+        path.pop()
+        state[module] = 2
+        return None
+
+    for module in sorted(graph):
+        if module not in state and (found := visit(module)):
+            return found
+    return None
+
+
+def test_no_two_modules_import_each_other_even_through_others() -> None:
+    circle = find_circle(_module_graph())
+    assert circle is None, "an import circle: " + " -> ".join(circle or [])
+
+
+def test_the_circle_check_finds_a_circle() -> None:
+    assert find_circle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_circle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None

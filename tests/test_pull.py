@@ -224,3 +224,18 @@ def test_the_engine_refuses_names_the_files_cannot_hold(api: Api) -> None:
             "POST", "flows", "import", {"flowName": name, "dirId": api.root(), "flowJson": ONE_TASK}
         )
         assert answer["code"] == 62102, (name, answer)
+
+
+def test_plan_shows_names_from_the_service_escaped(
+    repo: Path, api: Api, engine: RunningEngine
+) -> None:
+    root = _dirs(api, "team", "flows")
+    flow_id = api.import_flow("placeholder", ONE_TASK, root)
+    with engine.engine.store.transaction() as db:
+        db.execute("UPDATE flows SET name = ? WHERE id = ?", ("x\x1b]0;T\x07\nforged", flow_id))
+    (repo / "flows").mkdir()
+    for output in ("text", "markdown"):
+        result = run_cli("plan", "-o", output)
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.output and "\x07" not in result.output
+        assert "\nforged" not in result.output and "\\nforged" in result.output

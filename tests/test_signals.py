@@ -101,6 +101,8 @@ def test_ctrl_c_at_any_moment_gives_no_traceback(
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert "Traceback" not in out + err, err
-    assert proc.returncode in (0, 130), (proc.returncode, err)
+    # -2: the signal came while the interpreter was shutting down, after gitsync's last
+    # line, when Python has given SIGINT back to the system (a shell shows it as 130 too)
+    assert proc.returncode in (0, 130, -signal.SIGINT), (proc.returncode, err)
     if proc.returncode == 130:
         assert err.rstrip().endswith("Interrupted (SIGINT).") or err.rstrip() == "Interrupted.", err

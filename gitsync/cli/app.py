@@ -14,6 +14,7 @@ import click
 
 from gitsync import __version__, config
 from gitsync.errors import GitsyncError, Interrupted, InvalidFilesError
+from gitsync.printable import printable_lines
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -46,10 +47,10 @@ class _Group(click.Group):
         except InvalidFilesError as e:
             for problem in e.problems:
                 click.echo(str(problem))
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {printable_lines(str(e))}", err=True)
             code = EXIT_ERROR
         except GitsyncError as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {printable_lines(str(e))}", err=True)
             code = EXIT_ERROR
         except Exception as e:  # a bug: one line for the user, the details in a log file
             click.echo(f"error: unexpected {type(e).__name__}: {_crash_log(e)}", err=True)
@@ -78,7 +79,7 @@ class _EchoHandler(logging.Handler):
     """Log lines to whatever stderr is now (click's test runner swaps it)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        click.echo(f"debug: {self.format(record)}", err=True)
+        click.echo(f"{record.levelname.lower()}: {self.format(record)}", err=True)
 
 
 _HANDLER = _EchoHandler()

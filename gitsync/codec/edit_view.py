@@ -16,6 +16,45 @@ from gitsync.codec.reader import Reader
 from gitsync.errors import CodecError
 from gitsync.model import Workflow
 
+# The edit view's naming and layout rules, shared by the client's Save and the engine.
+VIRTUAL_FLOW_BASE = 1_000_000_000  # a task reference's virtual flow id = this + task id
+TASK_X = TASK_Y = 0.002  # where a node without a position stands
+REFERENCE_X = 0.0005  # references to other workflows stand in a column on the left
+
+
+def task_node(task_id: int | str) -> str:
+    return f"t_{task_id}"
+
+
+def flow_node(flow_id: int | str) -> str:
+    return f"f_{flow_id}"
+
+
+def virtual_flow(task_id: int, task_name: str) -> tuple[int, str]:
+    """The virtual flow node that stands for a reference to another workflow's task."""
+    return VIRTUAL_FLOW_BASE + task_id, f"{task_id}({task_name})"
+
+
+def virtual_task_name(flow_name: str) -> str:
+    """The task name a virtual flow node's name carries: ``12(load)`` -> ``load``."""
+    return flow_name.partition("(")[2].removesuffix(")")
+
+
+def virtual_task_id(flow_id: int, flow_name: str) -> int:
+    """The referenced task's id: from the name ``12(load)`` if it has one, else the id."""
+    digits = flow_name.partition("(")[0]
+    return int(digits) if digits.isdigit() else flow_id - VIRTUAL_FLOW_BASE
+
+
+def task_position(index: int) -> tuple[float, float]:
+    """Where the index-th task of an imported workflow stands: rows of eight."""
+    return round(TASK_X + 0.01 * (index % 8), 4), round(TASK_Y + 0.01 * (index // 8), 4)
+
+
+def reference_position(index: int) -> tuple[float, float]:
+    """Where the index-th reference node of a workflow stands."""
+    return REFERENCE_X, round(TASK_Y + 0.01 * index, 4)
+
 
 @dataclass(frozen=True)
 class Graph:
@@ -39,9 +78,9 @@ def graph_from_detail(detail: Mapping[str, Any]) -> Graph:
         task_id = nr.integer("taskId")
         tasks[nr.text("taskName")] = {
             "taskId": str(task_id),
-            "nodeId": nr.text("nodeId") or f"t_{task_id}",
-            "x": nr.number("x", 0.002),
-            "y": nr.number("y", 0.002),
+            "nodeId": nr.text("nodeId") or task_node(task_id),
+            "x": nr.number("x", TASK_X),
+            "y": nr.number("y", TASK_Y),
         }
     for i, node in enumerate(graph.items("flows")):
         nr = Reader(node, f"flowDetail.graph.flows[{i}]")
@@ -50,13 +89,12 @@ def graph_from_detail(detail: Mapping[str, Any]) -> Graph:
             "flowId": str(flow_id),
             "flowName": nr.text("flowName"),
             "isVirtual": nr.flag("isVirtual"),
-            "nodeId": nr.text("nodeId") or f"f_{flow_id}",
-            "x": nr.number("x", 0.0005),
-            "y": nr.number("y", 0.002),
+            "nodeId": nr.text("nodeId") or flow_node(flow_id),
+            "x": nr.number("x", REFERENCE_X),
+            "y": nr.number("y", TASK_Y),
         }
         if entry["isVirtual"]:
-            task_name = str(entry["flowName"]).partition("(")[2].rstrip(")")
-            task_refs[task_name] = entry
+            task_refs[virtual_task_name(str(entry["flowName"]))] = entry
         else:
             flow_refs[str(entry["flowName"])] = entry
     return Graph(
@@ -140,11 +178,12 @@ def _reference(
     if flow not in flow_ids:
         raise NotSaveable(f"upstream workflow '{flow}' does not exist")
     flow_id = flow_ids[flow]
+    x, y = reference_position(index)
     return {
         "flowId": str(flow_id),
         "flowName": flow,
         "isVirtual": False,
-        "nodeId": f"f_{flow_id}",
-        "x": 0.0005,
-        "y": round(0.002 + 0.01 * index, 4),
+        "nodeId": flow_node(flow_id),
+        "x": x,
+        "y": y,
     }

@@ -181,16 +181,8 @@ def _read_run_mode(value: Any, where: str) -> RunMode:
     )
 
 
-def workflow_from_flow_struct(
-    struct: Any,
-    name: str | None = None,
-    directory: tuple[str, ...] = (),
-    active: int | bool | None = None,
-) -> Workflow:
-    """The model of an Export response / Import ``flowJson``. Raises CodecError naming the
-    field that cannot be read. ``active`` comes from outside the Flow Struct (Get Flow)."""
-    r = Reader(struct, "flow")
-    flow_name = name if name is not None else r.text("name")
+def _dependencies(r: Reader) -> tuple[dict[str, list[Dependency]], dict[str, str]]:
+    """Each task's upstreams from relations and links; where each target task is named."""
     deps: dict[str, list[Dependency]] = {}
     targets: dict[str, str] = {}  # target task -> where it was named, to refuse dangling edges
     for i, rel in enumerate(r.items("relations")):
@@ -215,6 +207,10 @@ def workflow_from_flow_struct(
         deps.setdefault(rr.text("targetTaskName"), []).append(
             Dependency(task=task, flow=flow, rerun=rr.flag("rerun", False))
         )
+    return deps, targets
+
+
+def _tasks(r: Reader, deps: dict[str, list[Dependency]]) -> list[Task]:
     tasks = []
     for i, item in enumerate(r.items("tasks")):
         tr = Reader(item, f"flow.tasks[{i}]")
@@ -240,6 +236,23 @@ def workflow_from_flow_struct(
                 local=tr.raw("localCmd") if isinstance(tr.raw("localCmd"), str) else None,
             )
         )
+    return tasks
+
+
+def workflow_from_flow_struct(
+    struct: Any,
+    name: str | None = None,
+    directory: tuple[str, ...] = (),
+    active: int | bool | None = None,
+) -> Workflow:
+    """The model of an Export response / Import ``flowJson``. Raises CodecError naming the
+    field that cannot be read. ``active`` comes from outside the Flow Struct (Get Flow)."""
+    r = Reader(struct, "flow")
+    if r.raw("tasks") is None:  # every Flow Struct has its task list, even an empty one
+        raise CodecError("flow.tasks: missing")
+    flow_name = name if name is not None else r.text("name")
+    deps, targets = _dependencies(r)
+    tasks = _tasks(r, deps)
     known = {t.name for t in tasks}
     for target, where in targets.items():
         if target not in known:

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from gitsync import __version__, protocol
 from gitsync.engine.answers import ServiceError, bad
 from gitsync.engine.gateway import Gateway, GatewayError
-from gitsync.engine.service import Service
+from gitsync.engine.operations import Operations
 from gitsync.protocol import Code
 
 log = logging.getLogger("gitsync.engine")
@@ -91,7 +91,7 @@ _ABOUT = ("flowName", "dirName", "parentId", "dirId", "flowId", "id", "name")
 
 
 def create_app(
-    service: Service,
+    operations: Operations,
     gateway: Gateway | None = None,
     max_body: int = protocol.MAX_BODY_BYTES,
     record: RequestLog | None = None,
@@ -141,8 +141,8 @@ def create_app(
                 for name, value in (("userId", user_id), ("orgId", org_id)):
                     if protocol.blank(value):
                         raise bad(f"param: {name} cannot be empty")
-                caller = service.caller(user_id, org_id)
-            data = await run_in_threadpool(service.call, op.name, caller, params)
+                caller = operations.access.caller(user_id, org_id)
+            data = await run_in_threadpool(operations.call, op.name, caller, params)
             if isinstance(data, dict):
                 made = {k: data[k] for k in ("dirId", "flowId") if k in data}
                 if made:

@@ -12,17 +12,21 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gitsync.codec import flow_struct
+from gitsync.engine.access import Access, Caller
 from gitsync.engine.answers import ServiceError, bad, paginate
-from gitsync.engine.runner import FINISHED, INIT, Instance, Runner, java_date, stamp
-from gitsync.engine.store import FlowRow, Store
+from gitsync.engine.clock import java_date, stamp
+from gitsync.engine.graphs import Graphs
+from gitsync.engine.runner import Runner
+from gitsync.engine.runstate import Instance
+from gitsync.engine.store import Store
+from gitsync.engine.store_flows import FlowRow
 from gitsync.errors import CodecError
-from gitsync.protocol import STATUS_NAMES, Code
-
-if TYPE_CHECKING:
-    from gitsync.engine.service import Caller, Service
+from gitsync.model import Workflow
+from gitsync.protocol import Code
+from gitsync.statuses import Status
 
 TRIGGER_FROM_TASK_REFUSED = (
     "Cannot create workflow instance. Please check if the workflow or "
@@ -31,15 +35,21 @@ TRIGGER_FROM_TASK_REFUSED = (
 )
 NO_TASK = "This workflow has no task. You cannot trigger it."
 TASK_TYPE_CODES = {"DATA_INTEGRATION": 7, "COMMAND": 3}  # SPEC §2.1: 3 SHELL; 7 as sampled
-CANCELLABLE = {0, 2, 5, 6, 9}
 
 
 class Runs:
-    def __init__(self, service: Service, runner: Runner) -> None:
-        self.service = service
-        self.store: Store = service.store
+    def __init__(
+        self,
+        store: Store,
+        access: Access,
+        runner: Runner,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.store = store
+        self.access = access
+        self.graphs = Graphs(store, access)
         self.runner = runner
-        self.clock: Callable[[], dt.datetime] = service.clock
+        self.clock = clock
 
     # -- creating instances --------------------------------------------------------------------
 
@@ -62,7 +72,7 @@ class Runs:
         owner: str = "",
     ) -> str:
         """Store a new instance with a snapshot of the flow and hand it to the runner."""
-        wf = self.service.model(row)
+        wf = self.access.model(row)
         if not wf.tasks:
             raise ServiceError(Code.IN_USE, NO_TASK)
         trigger = dt.datetime.fromtimestamp(trigger_ms / 1000, dt.UTC)
@@ -70,46 +80,17 @@ class Runs:
         params.update(parameters or {})
         rows = self.store.tasks(row.id)
         task_ids = {t.name: t.id for t in rows}
-        do_as = self.service._do_as_org(row.org_id)
+        do_as = self.access.do_as(row.org_id)
         with self.store.transaction():
             instance_id = self._new_id(
                 row.id, trigger, row.definition["cycle"] if scheduled else None
             )
             if self.store.instance_exists(instance_id):
                 return instance_id  # this fire time already has its instance
-            suffix = instance_id.split("-", 1)[1]
-            now = self.clock()
-            graph = self.service._graph_for_instance(row, instance_id, rows)
+            graph = self.graphs.of_instance(row, instance_id, rows)
             self.store.insert_instance(
-                {
-                    "id": instance_id,
-                    "flow_id": row.id,
-                    "org_id": row.org_id,
-                    "flow_name": row.name,
-                    "snapshot": row.definition_json or json.dumps(row.definition),
-                    "parameters": flow_struct.parameters_json(tuple(params.items())),
-                    "status": INIT,
-                    "trigger_ms": trigger_ms,
-                    "trigger_time": stamp(trigger),
-                    "timestamp": now.strftime("%Y-%m-%d %H:%M:%S.0"),
-                    "cal_dt": (trigger.date() - dt.timedelta(days=1)).isoformat(),
-                    "owner": owner or row.definition["owners"],
-                    "do_as": do_as,
-                    "type": int(row.definition["type"]),
-                    "if_pre": 0 if scheduled else 1,
-                    "graph": json.dumps(graph, separators=(",", ":"), ensure_ascii=False),
-                },
-                [
-                    {
-                        "id": f"{task_ids[t.name]}-{suffix}",
-                        "flow_instance_id": instance_id,
-                        "task_id": task_ids[t.name],
-                        "task_name": t.name,
-                        "position": i,
-                        "status": INIT,
-                    }
-                    for i, t in enumerate(wf.tasks)
-                ],
+                self._instance_row(row, instance_id, trigger_ms, params, graph, owner, scheduled),
+                _task_instance_rows(instance_id, wf, task_ids),
             )
         run_set = None
         if start_task is not None:
@@ -130,14 +111,44 @@ class Runs:
         self.runner.journal.flush()  # its WAIT (or RUNNING) is visible on return
         return instance_id
 
+    def _instance_row(
+        self,
+        row: FlowRow,
+        instance_id: str,
+        trigger_ms: int,
+        params: dict[str, str],
+        graph: dict[str, Any],
+        owner: str,
+        scheduled: bool,
+    ) -> dict[str, Any]:
+        trigger = dt.datetime.fromtimestamp(trigger_ms / 1000, dt.UTC)
+        return {
+            "id": instance_id,
+            "flow_id": row.id,
+            "org_id": row.org_id,
+            "flow_name": row.name,
+            "snapshot": row.definition_json or json.dumps(row.definition),
+            "parameters": flow_struct.parameters_json(tuple(params.items())),
+            "status": Status.INIT,
+            "trigger_ms": trigger_ms,
+            "trigger_time": stamp(trigger),
+            "timestamp": self.clock().strftime("%Y-%m-%d %H:%M:%S.0"),
+            "cal_dt": (trigger.date() - dt.timedelta(days=1)).isoformat(),
+            "owner": owner or row.definition["owners"],
+            "do_as": self.access.do_as(row.org_id),
+            "type": int(row.definition["type"]),
+            "if_pre": 0 if scheduled else 1,
+            "graph": json.dumps(graph, separators=(",", ":"), ensure_ascii=False),
+        }
+
     # -- operations ------------------------------------------------------------------------------
 
     def trigger_flow(self, caller: Caller, p: dict[str, Any]) -> dict[str, str]:
-        row = self.service._operable(caller, p["flowId"])
+        row = self.access.operable(caller, p["flowId"])
         return {"flowInstanceId": self.create(row, p["triggerTime"])}
 
     def trigger_flow_from_task(self, caller: Caller, p: dict[str, Any]) -> dict[str, str]:
-        row = self.service._operable(caller, p["flowId"])
+        row = self.access.operable(caller, p["flowId"])
         task = self.store.task(p["taskId"])
         if task is None or task.flow_id != row.id:
             raise ServiceError(Code.BAD_PARAMETER, TRIGGER_FROM_TASK_REFUSED)
@@ -154,7 +165,7 @@ class Runs:
         return {"flowInstanceId": instance_id}
 
     def update_and_trigger_flow(self, caller: Caller, p: dict[str, Any]) -> dict[str, str]:
-        row = self.service._operable(caller, p["flowId"])
+        row = self.access.operable(caller, p["flowId"])
         try:
             overrides = dict(flow_struct.parameters_from_service(p["parameters"], "parameters"))
         except CodecError as e:
@@ -174,7 +185,7 @@ class Runs:
         parts = _parts(row["snapshot"], row["graph"], snake=not detail)
         statuses = self.store.task_statuses(row["id"])
         nodes = ",".join(
-            f'{fragment},"status":"{STATUS_NAMES[statuses.get(name, INIT)]}"}}'
+            f'{fragment},"status":"{Status.named(statuses.get(name, Status.INIT))}"}}'
             for name, fragment in parts.nodes
         )
         header = parts.header
@@ -188,7 +199,7 @@ class Runs:
             "doAs": row["do_as"],
             "graph": f"{parts.before}{nodes}{parts.after}",
             "status": row["status"],
-            "statusDesc": STATUS_NAMES[row["status"]],
+            "statusDesc": Status.named(row["status"]),
             "triggerTime": row["trigger_time"],
             "startTime": row["start_time"],
             "endTime": row["end_time"],
@@ -261,7 +272,7 @@ class Runs:
             "syncType": body.get("syncType"),
             "freq": None,
             "ifPre": min(instance["if_pre"], 1),
-            "stsDesc": STATUS_NAMES[task["status"]],
+            "stsDesc": Status.named(task["status"]),
             "recallNum": task["recall_num"],
             "triggerTime": instance["trigger_time"],
             "timeout": body.get("timeout", 0),
@@ -295,11 +306,11 @@ class Runs:
         row = self._instance(caller, p["flowInstId"])
         flow = self.store.flow(caller.org_id, row["flow_id"])
         if flow is not None:
-            self.service._operable(caller, flow.id)
-        if row["status"] not in CANCELLABLE:
+            self.access.operable(caller, flow.id)
+        if not Status(row["status"]).live:
             raise ServiceError(
                 Code.BAD_PARAMETER,
-                f"Instance {row['id']} is {STATUS_NAMES[row['status']]} and cannot be cancelled",
+                f"Instance {row['id']} is {Status.named(row['status'])} and cannot be cancelled",
             )
         if not self.runner.cancel(row["id"]):
             self.runner.mark_cancelled(row["id"])
@@ -307,8 +318,25 @@ class Runs:
 
     def cancel_all(self, flow_id: int, org_id: str) -> None:
         for row in self.store.instances(org_id):
-            if row["flow_id"] == flow_id and row["status"] not in FINISHED:
+            if row["flow_id"] == flow_id and not Status(row["status"]).finished:
                 self.runner.cancel(row["id"])
+
+
+def _task_instance_rows(
+    instance_id: str, wf: Workflow, task_ids: dict[str, int]
+) -> list[dict[str, Any]]:
+    suffix = instance_id.split("-", 1)[1]
+    return [
+        {
+            "id": f"{task_ids[t.name]}-{suffix}",
+            "flow_instance_id": instance_id,
+            "task_id": task_ids[t.name],
+            "task_name": t.name,
+            "position": i,
+            "status": Status.INIT,
+        }
+        for i, t in enumerate(wf.tasks)
+    ]
 
 
 def _statuses(value: Any) -> set[int]:

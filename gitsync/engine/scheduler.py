@@ -1,87 +1,237 @@
 """Fires enabled periodic workflows at their cron times, in the engine's time zone (UTC).
 
-Each tick looks at the time since the previous tick: a fire time in that window starts an
-instance (its id is the fire time truncated to the cycle, so a fire is never doubled). Fires
-missed while the engine was down are not replayed: the first window starts at start-up.
+The scheduler sleeps until the soonest next fire time of any enabled workflow. It reads every
+flow once, at start-up; after that only a flow the service reports changed (import, save,
+enable, disable, delete: ``changed``, which also wakes it) and a flow when it fires. An idle
+engine therefore does no reads and no work, however many workflows it holds.
+
+- A fire is never doubled: the instance id is the fire time truncated to the cycle (runs.py),
+  and creating an instance that exists does nothing.
+- Fires missed while the engine was down are not replayed: next fire times count from
+  start-up, and for a changed schedule from the change. After a stall (a suspended machine)
+  only the newest missed fire of each workflow runs.
+- Fire times are in UTC, the clock's zone. A sleep lasts at most ``max_sleep``, so a wall
+  clock that jumps (suspend, NTP) is noticed within that time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 from gitsync import cron
 from gitsync.engine.runs import Runs
+from gitsync.engine.store_flows import FlowRow
 
 log = logging.getLogger("gitsync.engine")
+
+MAX_SLEEP = 60.0  # seconds; cheap (no reads) and bounds the effect of a clock jump
+
+
+class Flows(Protocol):
+    """What the scheduler reads from the store (a seam: tests count the reads)."""
+
+    def orgs(self) -> list[dict[str, str]]: ...
+    def flows(self, org_id: str) -> list[FlowRow]: ...
+    def flow(self, org_id: str, flow_id: int) -> FlowRow | None: ...
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    cron: str
+    start: str  # the start date (yyyy-MM-dd): no fire before it
+
+
+@dataclass
+class _Entry:
+    org: str
+    schedule: _Schedule
+    next: dt.datetime
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(text: str) -> cron.QuartzCron | None:
+    try:
+        return cron.parse(text)
+    except cron.CronError:
+        return None
+
+
+def _schedule(row: FlowRow | None) -> _Schedule | None:
+    """The flow's schedule when it fires at all: enabled, periodic, with a usable cron."""
+    if row is None or row.active != 1:
+        return None
+    d = row.definition
+    if int(d.get("type", 0)) != 1 or not d.get("cron") or _parse(str(d["cron"])) is None:
+        return None
+    return _Schedule(str(d["cron"]), str(d.get("startTime") or ""))
+
+
+def _next_fire(schedule: _Schedule, after: dt.datetime) -> dt.datetime | None:
+    """The first fire strictly after ``after`` on or after the start date."""
+    parsed = _parse(schedule.cron)
+    assert parsed is not None  # _schedule only keeps parsable crons
+    if cron.is_date(schedule.start):
+        day_before = dt.datetime.fromisoformat(schedule.start) - dt.timedelta(seconds=1)
+        after = max(after, day_before.replace(tzinfo=after.tzinfo))
+    return cron.next_fire(parsed, after)
+
+
+def _newest_fire(schedule: _Schedule, first: dt.datetime, now: dt.datetime) -> dt.datetime:
+    """The newest fire in [first, now], ``first`` being one. A binary search for the last
+    whole second after ``first`` that still has a fire by ``now``: a long stall (a suspended
+    machine) costs a few steps, not one per missed fire."""
+    parsed = _parse(schedule.cron)
+    assert parsed is not None
+
+    def fire_after(seconds: int) -> dt.datetime | None:
+        found = cron.next_fire(parsed, first + dt.timedelta(seconds=seconds))
+        return found if found is not None and found <= now else None
+
+    low, high = 0, int((now - first).total_seconds()) + 1  # a fire after low; none after high
+    if fire_after(low) is None:
+        return first
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if fire_after(middle) is not None else (low, middle)
+    newest = fire_after(low)
+    assert newest is not None
+    return newest
 
 
 class Scheduler:
     def __init__(
         self,
         runs: Runs,
-        tick: float = 1.0,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        flows: Flows | None = None,
+        max_sleep: float = MAX_SLEEP,
     ) -> None:
         self.runs = runs
-        self.tick = tick
         self.clock = clock
-        self._stop = threading.Event()
+        self.flows: Flows = runs.store if flows is None else flows
+        self.max_sleep = max_sleep
+        self.sleeping_until: dt.datetime | None = None  # the soonest fire, once computed
+        self._started = clock()  # the first window starts here: no replay of the downtime
+        self._entries: dict[int, _Entry] | None = None  # flow id -> schedule; None: not read
+        self._changes: dict[int, tuple[str, dt.datetime]] = {}  # flow id -> (org, when)
+        self._wake = threading.Condition()
+        self._woken = False
+        self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="gitsync-scheduler", daemon=True)
-        self._last = clock()
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 
+    def changed(self, org_id: str, flow_id: int) -> None:
+        """A flow was imported, saved, enabled, disabled or deleted (after its commit)."""
+        with self._wake:
+            self._changes[flow_id] = (org_id, self.clock())
+            self._wake.notify()
+
+    def wake(self) -> None:
+        """Look at the clock now (tests moving a fake clock; stop)."""
+        with self._wake:
+            self._woken = True
+            self._wake.notify()
+
     def _loop(self) -> None:
-        while not self._stop.wait(self.tick):
+        while True:
             try:
                 self.run_due()
             except Exception:  # one bad flow must not stop every schedule
-                log.exception("scheduler tick failed")
+                log.exception("scheduler pass failed")
+            with self._wake:
+                if not (self._stopping or self._changes or self._woken):
+                    self._wake.wait(self._seconds_to_sleep())
+                self._woken = False
+                if self._stopping:
+                    return
+
+    def _seconds_to_sleep(self) -> float:
+        entries = self._entries or {}
+        self.sleeping_until = min((e.next for e in entries.values()), default=None)
+        if self.sleeping_until is None:
+            return self.max_sleep
+        left = (self.sleeping_until - self.clock()).total_seconds()
+        return min(self.max_sleep, max(0.0, left))
 
     def run_due(self) -> list[str]:
-        """Start every fire in (last tick, now]; returns the instance ids started."""
+        """Take in the changed flows, then start every fire due by now; returns the instance
+        ids started. With nothing changed and nothing due it reads nothing."""
+        if self._entries is None:
+            self._entries = self._read_all()
+        with self._wake:
+            changes, self._changes = self._changes, {}
+        for flow_id, (org, when) in changes.items():
+            self._update(flow_id, org, when)
         now = self.clock()
-        window_start, self._last = self._last, now
         started = []
-        store = self.runs.store
-        for org in sorted(row["id"] for row in store.orgs()):
-            for flow in store.flows(org):
-                d = flow.definition
-                if flow.active != 1 or int(d["type"]) != 1 or not d.get("cron"):
-                    continue
-                fire = self._fire_in(d["cron"], d.get("startTime", ""), window_start, now)
-                if fire is None:
-                    continue
-                try:
-                    started.append(
-                        self.runs.create(flow, int(fire.timestamp() * 1000), scheduled=True)
-                    )
-                except Exception as e:
-                    log.warning("scheduled run of %s failed to start: %s", flow.name, e)
+        for flow_id, entry in list(self._entries.items()):
+            if entry.next <= now:
+                instance_id = self._fire(flow_id, entry, now)
+                if instance_id is not None:
+                    started.append(instance_id)
+        self._seconds_to_sleep()
         return started
 
-    @staticmethod
-    def _fire_in(
-        text: str, start: str, after: dt.datetime, until: dt.datetime
-    ) -> dt.datetime | None:
+    def _read_all(self) -> dict[int, _Entry]:
+        entries = {}
+        for org in sorted(row["id"] for row in self.flows.orgs()):
+            for row in self.flows.flows(org):
+                schedule = _schedule(row)
+                moment = _next_fire(schedule, self._started) if schedule else None
+                if schedule is not None and moment is not None:
+                    entries[row.id] = _Entry(org, schedule, moment)
+        return entries
+
+    def _update(self, flow_id: int, org: str, when: dt.datetime) -> None:
+        """One changed flow: a new schedule counts from the change; an unchanged one keeps
+        its next fire (a Save that only edits tasks moves nothing)."""
+        assert self._entries is not None
         try:
-            parsed = cron.parse(text)
-        except cron.CronError:
+            schedule = _schedule(self.flows.flow(org, flow_id))
+        except Exception as e:  # not scheduled rather than fired wrongly
+            log.warning("scheduler could not read workflow %s: %s", flow_id, e)
+            schedule = None
+        old = self._entries.pop(flow_id, None)
+        if schedule is None:
+            return
+        if old is not None and old.org == org and old.schedule == schedule:
+            self._entries[flow_id] = old
+            return
+        moment = _next_fire(schedule, when)
+        if moment is not None:
+            self._entries[flow_id] = _Entry(org, schedule, moment)
+
+    def _fire(self, flow_id: int, entry: _Entry, now: dt.datetime) -> str | None:
+        """Start the newest due fire of one flow, as it is stored now, and move it on."""
+        assert self._entries is not None
+        fire = _newest_fire(entry.schedule, entry.next, now)
+        following = _next_fire(entry.schedule, now)
+        if following is None:
+            del self._entries[flow_id]
+        else:
+            entry.next = following
+        if entry.schedule.start and fire.date().isoformat() < entry.schedule.start:
+            return None  # a start date that is no plain date: compared as text, as before
+        try:
+            row = self.flows.flow(entry.org, flow_id)
+            if row is None or _schedule(row) != entry.schedule:
+                return None  # changed meanwhile: its queued change decides the next fire
+            return self.runs.create(row, int(fire.timestamp() * 1000), scheduled=True)
+        except Exception as e:
+            log.warning("scheduled run of workflow %s failed to start: %s", flow_id, e)
             return None
-        latest = None
-        moment = cron.next_fire(parsed, after)
-        while moment is not None and moment <= until:
-            latest = moment  # only the newest fire in the window: no replay of a backlog
-            moment = cron.next_fire(parsed, moment)
-        if latest is not None and start and latest.date().isoformat() < start:
-            return None
-        return latest

@@ -22,8 +22,10 @@ from typing import Any
 import uvicorn
 import yaml
 
+from gitsync.engine.access import Access
 from gitsync.engine.app import create_app
 from gitsync.engine.gateway import TOKEN_LIFETIME, Gateway
+from gitsync.engine.operations import Operations
 from gitsync.engine.runner import Runner
 from gitsync.engine.runs import Runs
 from gitsync.engine.scheduler import Scheduler
@@ -56,7 +58,6 @@ class EngineOptions:
     users: list[User] = field(default_factory=list)
     parallelism: int | None = None  # tasks at once; default: the CPU count
     schedule: bool = False  # fire periodic workflows (gitsync serve); off when embedded
-    schedule_tick: float = 1.0
     request_log: Path | None = None  # one JSON line per API request (``RequestFile``)
     wall_clock: Callable[[], float] = time.time  # the gateway's tokens expire by it (tests move it)
 
@@ -131,15 +132,17 @@ class Engine:
         self.store.ensure_user(DEFAULT_USER, DEFAULT_USER_NAME, DEFAULT_ORG)
         for user in read_users(options.data_dir / USERS_FILE) + options.users:
             self.store.ensure_user(user.id, user.name or user.id, user.org, user.locked)
-        self.service = Service(self.store)
+        access = Access(self.store)
+        self.service = Service(self.store, access)
         self.runner = Runner(self.store, options.data_dir, options.parallelism)
         if alone:
             self.runner.recover()
             fcntl.flock(self._claim, fcntl.LOCK_SH)
-        self.runs = Runs(self.service, self.runner)
-        self.service.runs = self.runs
-        self.scheduler = Scheduler(self.runs, options.schedule_tick) if options.schedule else None
+        self.runs = Runs(self.store, access, self.runner)
+        self.service.on_delete = self.runs.cancel_all
+        self.scheduler = Scheduler(self.runs) if options.schedule else None
         if self.scheduler is not None:
+            self.service.on_change = self.scheduler.changed
             self.scheduler.start()
         self.gateway = None
         if options.app_key and options.app_secret:
@@ -147,7 +150,7 @@ class Engine:
                 options.app_key, options.app_secret, options.token_lifetime, options.wall_clock
             )
         log = RequestFile(options.request_log) if options.request_log else None
-        self.app = create_app(self.service, self.gateway, record=log)
+        self.app = create_app(Operations(self.service, self.runs), self.gateway, record=log)
 
     def close(self) -> None:
         if self.scheduler is not None:

@@ -9,50 +9,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gitsync.codec import flow_struct, reader
+from gitsync.codec import flow_struct
+from gitsync.engine.access import NO_PRIVILEGE, Access, Caller, users
 from gitsync.engine.answers import ServiceError, bad, paginate
-from gitsync.engine.store import FlowRow, Store, TaskRow
+from gitsync.engine.graphs import Graphs
+from gitsync.engine.saving import read_graph
+from gitsync.engine.store import Store
+from gitsync.engine.store_flows import FlowRow
 from gitsync.errors import CodecError
 from gitsync.model import Workflow
-from gitsync.protocol import BY_NAME, Code
+from gitsync.protocol import Code
 from gitsync.schema_check import name_problem
 from gitsync.validate import check_workflow
 
-if TYPE_CHECKING:
-    from gitsync.engine.runs import Runs
-
 # Choices where SPEC.md is silent (docs/engine.md explains each).
 TIME_ZONE = "GMT+0"
-VIRTUAL_FLOW_BASE = 1_000_000_000  # a task reference's virtual flow id = this + task id
-ENTRY_API = 1
-RUN_OPERATIONS = frozenset(
-    {
-        "trigger_flow",
-        "trigger_flow_from_task",
-        "update_and_trigger_flow",
-        "list_flow_instances",
-        "get_flow_instance",
-        "get_task_instance",
-        "get_task_instance_log",
-        "cancel_flow_instance",
-    }
-)
-
-
-NO_PRIVILEGE = "User has no privilege."
-
-
-@dataclass(frozen=True)
-class Caller:
-    user_id: str
-    org_id: str
-    name: str
-    locked: bool
 
 
 def _stamp(moment: dt.datetime) -> str:
@@ -60,75 +34,23 @@ def _stamp(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + str(moment.microsecond // 100000)
 
 
-def _users(text: str) -> set[str]:
-    return {u for u in text.split(";") if u}
-
-
 class Service:
+    """The flow and directory operations (SPEC §3.1-3.12). ``on_change`` hears of every flow
+    whose schedule may have changed (the scheduler); ``on_delete`` of every flow about to be
+    deleted, so that its runs end first (the run operations)."""
+
     def __init__(
-        self, store: Store, clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+        self,
+        store: Store,
+        access: Access,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.store = store
+        self.access = access
+        self.graphs = Graphs(store, access)
         self.clock = clock
-        self.runs: Runs | None = None  # set by the engine when it runs workflows
-        self._models: dict[int, tuple[tuple[int, str, str], Workflow]] = {}
-
-    # -- dispatch ------------------------------------------------------------------------------
-
-    def caller(self, user_id: str, org_id: str) -> Caller:
-        user = self.store.user(user_id)
-        if user is None or not self.store.is_member(org_id, user_id):
-            raise ServiceError(
-                Code.BAD_USER, "userId does not exist, or it does not match to orgId."
-            )
-        return Caller(user_id, org_id, str(user["name"]), bool(user["locked"]))
-
-    def call(self, operation: str, caller: Caller | None, params: dict[str, Any]) -> Any:
-        if operation in RUN_OPERATIONS:
-            if self.runs is None:
-                title = BY_NAME[operation].title
-                raise ServiceError(Code.INTERNAL, f"{title}: this engine runs no workflows")
-            handler: Callable[..., Any] = getattr(self.runs, operation)
-        else:
-            handler = getattr(self, operation)
-        if caller is None:
-            return handler(params)
-        return handler(caller, params)
-
-    # -- helpers ---------------------------------------------------------------------------------
-
-    def _flow(self, caller: Caller, flow_id: int) -> FlowRow:
-        row = self.store.flow(caller.org_id, flow_id)
-        if row is None:
-            raise bad(f"Flow not found: {flow_id}")
-        return row
-
-    @staticmethod
-    def _is_owner(caller: Caller, row: FlowRow) -> bool:
-        return caller.name in _users(row.definition.get("owners", "")) or caller.name == row.creator
-
-    def _editable(self, caller: Caller, flow_id: int) -> FlowRow:
-        row = self._flow(caller, flow_id)
-        if not self._is_owner(caller, row):
-            raise ServiceError(Code.NO_PRIVILEGE, NO_PRIVILEGE)
-        return row
-
-    def _operable(self, caller: Caller, flow_id: int) -> FlowRow:
-        row = self._editable(caller, flow_id)
-        if caller.locked or row.locked:
-            raise ServiceError(Code.NO_PRIVILEGE, NO_PRIVILEGE)
-        return row
-
-    def model(self, row: FlowRow) -> Workflow:
-        """The stored flow as a model, decoded once per version (a 1,000-task flow takes a
-        noticeable time to decode, and every trigger needs it)."""
-        key = (row.id, row.update_time, row.name)
-        cached = self._models.get(row.id)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        wf = flow_struct.workflow_from_flow_struct(row.definition, name=row.name)
-        self._models[row.id] = (key, wf)
-        return wf
+        self.on_change: Callable[[str, int], None] | None = None  # (org, flow id)
+        self.on_delete: Callable[[int, str], None] | None = None  # (flow id, org)
 
     def _check(self, caller: Caller, wf: Workflow, self_id: int | None) -> None:
         """What Import and Save refuse with 'Workflow validation failed' (SPEC §3.3 [I])."""
@@ -144,7 +66,7 @@ class Service:
                     )
                     continue
                 if dep.task:
-                    up_task = self.model(upstream).task(dep.task)
+                    up_task = self.access.model(upstream).task(dep.task)
                     if up_task is None:
                         problems.append(
                             f"task '{task.name}' depends on '{dep.flow}.{dep.task}',"
@@ -160,7 +82,7 @@ class Service:
 
     def _dependents(self, caller: Caller, name: str, exclude: int) -> list[str]:
         """The flows that link to ``name``. A definition that does holds the name as a JSON
-        string (store.py writes it with json.dumps), so only the flows whose stored text
+        string (store_flows.py writes it with json.dumps), so only the flows whose stored text
         contains it are read: Delete and a renaming Save once read every flow of the org
         (2.3 s with 10,000), which made replacing or pruning many of them quadratic."""
         found = []
@@ -214,7 +136,7 @@ class Service:
         for row in flows:
             nodes[row.dir_id]["children"].append(
                 {
-                    "editable": self._is_owner(caller, row),
+                    "editable": self.access.is_owner(caller, row),
                     "title": row.name,
                     "type": 1,
                     "key": row.id,
@@ -258,146 +180,26 @@ class Service:
             )
         if flow_id is None:
             raise bad(f"Invalid parameter: flowName (a workflow named '{name}' already exists)")
-        self._models[flow_id] = ((flow_id, now, name), wf)  # what model() would decode
+        self.access.remember(flow_id, now, name, wf)
+        self._changed(caller, flow_id)
         return {"flowId": flow_id}
 
     def export_flow(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-        row = self._flow(caller, p["flowId"])
-        do_as = self._do_as(caller)
-        data = dict(row.definition, name=row.name, submitter=do_as)
+        row = self.access.flow(caller, p["flowId"])
+        data = dict(row.definition, name=row.name, submitter=self.access.do_as(caller.org_id))
         data["tasks"] = [dict(t, submitter="") for t in data["tasks"]]
         data["active"] = row.active  # extension: saves a Get Flow per flow (docs/engine.md)
         return data
 
-    def _do_as(self, caller: Caller) -> str:
-        return self._do_as_org(caller.org_id)
-
-    def _do_as_org(self, org_id: str) -> str:
-        org = self.store.org(org_id)
-        return str(org["do_as"]) if org else ""
-
-    def _graph_for_instance(
-        self, row: FlowRow, instance_id: str, tasks: list[TaskRow]
-    ) -> dict[str, Any]:
-        """The InstanceGraph of a new instance (SPEC §2.4); statuses are added when read."""
-        suffix = instance_id.split("-", 1)[1]
-        caller = Caller("", row.org_id, row.creator, False)
-        graph = self._graph(caller, row, for_edit=False, tasks=tasks)
-        nodes = [
-            {
-                "taskName": t["taskName"],
-                "taskInstId": f"{t['taskId']}-{suffix}",
-                "taskId": int(t["taskId"]),
-                "nodeId": t["nodeId"],
-                "x": t["x"],
-                "y": t["y"],
-            }
-            for t in graph["tasks"]
-        ]
-        return {
-            "creator": row.creator,
-            "freq": graph["freq"],
-            "alertMode": graph["alertMode"],
-            "owners": graph["owners"],
-            "cycle": graph["cycle"],
-            "doAs": graph["doAs"],
-            "name": row.name,
-            "instId": instance_id,
-            "id": row.id,
-            "parameters": graph["parameters"],
-            "flows": graph["flows"],
-            "relations": graph["relations"],
-            "tasks": nodes,
-        }
-
     def get_flow(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-        return self._detail(caller, self._flow(caller, p["flowId"]))
+        return self._detail(caller, self.access.flow(caller, p["flowId"]))
 
     def load_flow_for_edit(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
-        return self._detail(caller, self._flow(caller, p["flowId"]), for_edit=True)
-
-    def _graph(
-        self, caller: Caller, row: FlowRow, for_edit: bool, tasks: list[TaskRow] | None = None
-    ) -> dict[str, Any]:
-        d = row.definition
-        if tasks is None:
-            tasks = self.store.tasks(row.id)
-        node_of = {t.name: f"t_{t.id}" for t in tasks}
-        gap = f"{d['cycle']}0"
-        links: dict[str, str] = {}
-        flows = []
-        for i, link in enumerate(d.get("flowLinks", []) + d.get("taskLinks", [])):
-            upstream = self.store.flow_by_name(caller.org_id, link["sourceFlowName"])
-            up_id = upstream.id if upstream else 0
-            if "sourceTaskName" in link:
-                up_task = next(
-                    (t for t in self.store.tasks(up_id) if t.name == link["sourceTaskName"]), None
-                )
-                task_id = up_task.id if up_task else 0
-                flow_id = VIRTUAL_FLOW_BASE + task_id
-                entry = {
-                    "flowId": str(flow_id),
-                    "flowName": f"{task_id}({link['sourceTaskName']})",
-                    "isVirtual": True,
-                }
-            else:
-                flow_id = up_id
-                entry = {
-                    "flowId": str(flow_id),
-                    "flowName": link["sourceFlowName"],
-                    "isVirtual": False,
-                }
-            if for_edit:  # the Load For Edit sample spells it flow_name (SPEC §2.3)
-                entry["flow_name"] = entry.pop("flowName")
-            links[link["linkId"]] = f"f_{flow_id}"
-            flows.append(
-                {**entry, "nodeId": f"f_{flow_id}", "x": 0.0005, "y": round(0.002 + 0.01 * i, 4)}
-            )
-        relations = [
-            {
-                "source": node_of[r["sourceTaskName"]],
-                "target": node_of[r["targetTaskName"]],
-                "cycleGap": gap,
-                "rerun": r["rerun"],
-            }
-            for r in d.get("relations", [])
-        ]
-        relations += [
-            {
-                "source": links[r["linkId"]],
-                "target": node_of[r["targetTaskName"]],
-                "cycleGap": gap,
-                "rerun": r["rerun"],
-            }
-            for r in d.get("linkRelations", [])
-        ]
-        return {
-            "name": row.name,
-            "creator": row.creator,
-            "freq": d["cron"],
-            "cycle": d["cycle"],
-            "type": d["type"],
-            "alertMode": d["alertMode"],
-            "active": row.active,
-            "owners": d["owners"],
-            "visitors": d["visitors"],
-            "startTime": d["startTime"],
-            "doAs": self._do_as(caller),
-            "syncType": d["syncType"],
-            "parameters": d["parameters"],
-            "queue": row.queue,
-            "desc": d["desc"],
-            "tasks": [
-                {"taskName": t.name, "taskId": str(t.id), "nodeId": f"t_{t.id}", "x": t.x, "y": t.y}
-                for t in tasks
-            ],
-            "flows": flows,
-            "relations": relations,
-        }
+        return self._detail(caller, self.access.flow(caller, p["flowId"]), for_edit=True)
 
     def _detail(self, caller: Caller, row: FlowRow, for_edit: bool = False) -> dict[str, Any]:
         d = row.definition
-        owner = self._is_owner(caller, row)
+        owner = self.access.is_owner(caller, row)
         detail = {
             "flowId": row.id,
             "flowName": row.name,
@@ -411,10 +213,12 @@ class Service:
             "parameters": d["parameters"],
             "owner": d["owners"],
             "visitor": d["visitors"],
-            "doAs": self._do_as(caller),
+            "doAs": self.access.do_as(caller.org_id),
             "alertMode": d["alertMode"],
             "graph": json.dumps(
-                self._graph(caller, row, for_edit), separators=(",", ":"), ensure_ascii=False
+                self.graphs.of_flow(caller.org_id, row, for_edit),
+                separators=(",", ":"),
+                ensure_ascii=False,
             ),
             "entry": row.entry,
             "type": d["type"],
@@ -433,8 +237,8 @@ class Service:
 
     def save_flow(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
         with self.store.transaction():
-            row = self._flow(caller, p["id"])
-            if not self._is_owner(caller, row):
+            row = self.access.flow(caller, p["id"])
+            if not self.access.is_owner(caller, row):
                 raise ServiceError(Code.NO_PRIVILEGE, NO_PRIVILEGE)
             if caller.locked:
                 raise ServiceError(Code.ACCOUNT_LOCKED, "Your account has been locked")
@@ -466,7 +270,7 @@ class Service:
                     }
                 )
             else:
-                kept = self._apply_graph(caller, row, p, struct)
+                kept = read_graph(self.store, caller.org_id, row, p, struct)
             try:
                 wf = flow_struct.workflow_from_flow_struct(struct, name=name)
             except CodecError as e:
@@ -490,113 +294,47 @@ class Service:
             )
         if not saved:
             raise bad(f"Incorrect parameter: a workflow named '{name}' already exists")
-        self._models[row.id] = ((row.id, now, name), wf)
+        self.access.remember(row.id, now, name, wf)
+        self._changed(caller, row.id)
         return {"flowId": row.id}
-
-    def _apply_graph(
-        self, caller: Caller, row: FlowRow, p: dict[str, Any], struct: dict[str, Any]
-    ) -> list[tuple[int, str, float, float]]:
-        """Save's graph -> tasks kept (existing ids only), relations and links by name."""
-        by_id = {t.id: t for t in self.store.tasks(row.id)}
-        bodies = {t["name"]: t for t in row.definition["tasks"]}
-        kept: list[tuple[int, str, float, float]] = []
-        nodes: dict[str, tuple[str, str, str]] = {}  # nodeId -> (kind, flow, task)
-        tasks = []
-        for i, item in enumerate(_objects(p["tasks"], "tasks")):
-            task_id = _int(_key(item, "taskId"), f"tasks[{i}].taskId")
-            task = by_id.get(task_id)
-            if task is None:
-                raise bad(
-                    f"Incorrect parameter: task {task_id} does not belong to workflow {row.id}"
-                )
-            name = str(_key(item, "taskName") or task.name)
-            kept.append(
-                (task.id, name, _float(item.get("x"), task.x), _float(item.get("y"), task.y))
-            )
-            tasks.append(dict(bodies[task.name], name=name))
-            nodes[str(item.get("nodeId") or f"t_{task.id}")] = ("task", "", name)
-            nodes[f"t_{task.id}"] = ("task", "", name)
-        for i, item in enumerate(_objects(p.get("flows") or [], "flows")):
-            flow_id = _int(_key(item, "flowId"), f"flows[{i}].flowId")
-            flow_name = str(_key(item, "flowName") or "")
-            if item.get("isVirtual") or flow_id >= VIRTUAL_FLOW_BASE:
-                upstream_task = self._virtual_target(flow_id, flow_name)
-                up_flow = self.store.flow(caller.org_id, upstream_task.flow_id)
-                if up_flow is None:
-                    raise bad(f"Incorrect parameter: flows[{i}] refers to an unknown task")
-                ref = ("link", up_flow.name, upstream_task.name)
-            else:
-                up = self.store.flow(caller.org_id, flow_id)
-                if up is None:
-                    raise bad(f"Incorrect parameter: flows[{i}]: workflow {flow_id} not found")
-                ref = ("link", up.name, "")
-            node = str(item.get("nodeId") or f"f_{flow_id}")
-            nodes[node] = ref
-            nodes[f"f_{flow_id}"] = ref
-        relations, link_relations = [], []
-        link_ids: dict[tuple[str, str], str] = {}
-        for i, rel in enumerate(_objects(p.get("relations") or [], "relations")):
-            source, target = nodes.get(str(rel.get("source"))), nodes.get(str(rel.get("target")))
-            if source is None or target is None or target[0] != "task":
-                raise bad(f"Incorrect parameter: relations[{i}] names an unknown node")
-            rerun = bool(rel.get("rerun", source[0] == "task"))
-            if source[0] == "task":
-                relations.append(
-                    {"sourceTaskName": source[2], "targetTaskName": target[2], "rerun": rerun}
-                )
-            else:
-                link_id = link_ids.setdefault(source[1:], str(len(link_ids)))
-                link_relations.append(
-                    {"linkId": link_id, "targetTaskName": target[2], "rerun": rerun}
-                )
-        struct["tasks"] = tasks
-        struct["relations"] = relations
-        struct["linkRelations"] = link_relations
-        struct["flowLinks"] = [
-            {"linkId": i, "sourceFlowName": f} for (f, t), i in link_ids.items() if not t
-        ]
-        struct["taskLinks"] = [
-            {"linkId": i, "sourceFlowName": f, "sourceTaskName": t}
-            for (f, t), i in link_ids.items()
-            if t
-        ]
-        return kept
-
-    def _virtual_target(self, flow_id: int, flow_name: str) -> TaskRow:
-        match = re.match(r"^(\d+)\(", flow_name)
-        task_id = int(match.group(1)) if match else flow_id - VIRTUAL_FLOW_BASE
-        task = self.store.task(task_id)
-        if task is None:
-            raise bad(f"Incorrect parameter: task reference {flow_name or flow_id} not found")
-        return task
 
     def delete_flow(self, caller: Caller, p: dict[str, Any]) -> str:
         with self.store.transaction():
-            row = self._editable(caller, p["flowId"])
+            row = self.access.editable(caller, p["flowId"])
             if self._dependents(caller, row.name, row.id):
                 raise ServiceError(
                     Code.IN_USE,
                     "This workflow is relied on by other workflows and cannot be deleted.",
                 )
-            if self.runs is not None:  # Delete also removes the flow's instances (SPEC §4.2)
-                self.runs.cancel_all(row.id, caller.org_id)
+            if self.on_delete is not None:  # Delete also removes its instances (SPEC §4.2)
+                self.on_delete(row.id, caller.org_id)
             self.store.delete_instances(row.id)
             self.store.delete_flow(row.id)
+        self._changed(caller, row.id)
         return ""
 
     def enable_flow(self, caller: Caller, p: dict[str, Any]) -> str:
-        self.store.set_active(self._operable(caller, p["flowId"]).id, 1)
-        return ""
+        return self._set_active(caller, p["flowId"], 1)
 
     def disable_flow(self, caller: Caller, p: dict[str, Any]) -> str:
-        self.store.set_active(self._operable(caller, p["flowId"]).id, 0)
+        return self._set_active(caller, p["flowId"], 0)
+
+    def _set_active(self, caller: Caller, flow_id: int, active: int) -> str:
+        row = self.access.operable(caller, flow_id)
+        self.store.set_active(row.id, active)
+        self._changed(caller, row.id)
         return ""
+
+    def _changed(self, caller: Caller, flow_id: int) -> None:
+        """Tell the scheduler, after the commit, that a flow's schedule may have changed."""
+        if self.on_change is not None:
+            self.on_change(caller.org_id, flow_id)
 
     def get_my_flow(self, caller: Caller, p: dict[str, Any]) -> list[dict[str, Any]]:
         expression = p.get("expression") or ""
         out = []
         for row in self.store.flows(caller.org_id):
-            related = _users(row.definition["owners"]) | _users(row.definition["visitors"])
+            related = users(row.definition["owners"]) | users(row.definition["visitors"])
             if caller.name not in related and caller.name != row.creator:
                 continue
             if expression and expression not in row.name and expression not in str(row.id):
@@ -604,7 +342,7 @@ class Service:
             out.append(
                 {
                     "flowId": str(row.id),
-                    "editable": self._is_owner(caller, row),
+                    "editable": self.access.is_owner(caller, row),
                     "flowName": row.name,
                     "cycle": row.definition["cycle"],
                 }
@@ -644,29 +382,3 @@ def _stored(wf: Workflow, desc: Any) -> dict[str, Any]:
     definition = flow_struct.flow_struct_from_workflow(wf, extensions=True)
     definition["desc"] = str(desc or "")
     return definition
-
-
-def _objects(value: Any, where: str) -> list[dict[str, Any]]:
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise bad(f"Incorrect parameter: {where} must be a list of objects")
-    return value
-
-
-def _key(item: dict[str, Any], key: str) -> Any:
-    return item[key] if key in item else item.get(reader.snake_case(key))
-
-
-def _int(value: Any, where: str) -> int:
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        return int(str(value))
-    except (TypeError, ValueError):
-        raise bad(f"Incorrect parameter: {where} must be an integer") from None
-
-
-def _float(value: Any, default: float) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default

@@ -2,11 +2,15 @@
 
 COMMAND tasks run their command. Other kinds need EnOS (data sources, uploaded resources);
 they run only when the file gives them a ``local:`` stand-in, and otherwise fail with a log
-line that says so: a task never "succeeds" without running.
+line that says so: a task never "succeeds" without running. A command line runs without a
+shell when it needs none (``argv``).
 """
 
 from __future__ import annotations
 
+import functools
+import shlex
+import shutil
 from collections.abc import Callable
 
 from gitsync.model import Task
@@ -36,3 +40,55 @@ KINDS: dict[str, Callable[[Task], str]] = {"COMMAND": _command}
 def command_line(task: Task) -> str:
     """The command to run for ``task``, or CannotRun."""
     return KINDS.get(task.type, _needs_enos)(task)
+
+
+_SHELL = set("|&;<>()$`\\\"'*?[]#~=%{}!\n\t")
+
+_BUILTINS = frozenset(
+    [
+        "alias",
+        "bg",
+        "break",
+        "cd",
+        "command",
+        "continue",
+        "eval",
+        "exec",
+        "exit",
+        "export",
+        "fc",
+        "fg",
+        "getopts",
+        "hash",
+        "jobs",
+        "read",
+        "readonly",
+        "return",
+        "set",
+        "shift",
+        "source",
+        "times",
+        "trap",
+        "type",
+        "ulimit",
+        "umask",
+        "unalias",
+        "unset",
+        "wait",
+        ".",
+        ":",
+    ]
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def argv(command: str) -> tuple[str, ...]:
+    """Like make: a plain command of a program on PATH is executed directly (by its full path,
+    so no PATH search per run); anything shell-like (metacharacters, builtins) goes to
+    ``sh -c``."""
+    shell = ("/bin/sh", "-c", command)
+    if not command.strip() or any(c in _SHELL for c in command):
+        return shell
+    words = shlex.split(command)
+    program = shutil.which(words[0]) if words[0] not in _BUILTINS else None
+    return (program, *words[1:]) if program else shell
