@@ -212,10 +212,16 @@ def test_a_failed_import_skips_its_enable_and_the_others_still_land(
     downstream = flow("needs_f07", "team", ups=(Dependency(flow="f07"),))
     tree = Tree.of([*(flow(n, "team") for n in names), downstream])
     transport = FailingImport("f07")
+    told: list[tuple[str, int, int]] = []
     with Client(
         engine.url, SPEC_ORG, SPEC_USER, transport=transport, max_concurrency=workers
     ) as client:
-        result = apply(client, tree)
+        state = remote.read_state(client, ROOT)
+        plan = planner.compute(tree, state)
+        result = remote.apply(client, plan, state, lambda *args: told.append(args))
+    total = len(plan.changes)
+    assert told == [("applying", done, total) for done in range(1, total + 1)]
+    assert [o.change for o in result.outcomes] == plan.listed()
     failed = {(o.change.kind, o.change.name): o.message for o in result.failed}
     assert failed.keys() == {
         ("create_flow", "team/f07"),
