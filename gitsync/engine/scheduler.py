@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import heapq
 import logging
 import threading
 from collections.abc import Callable
@@ -119,6 +120,10 @@ class Scheduler:
         self.sleeping_until: dt.datetime | None = None  # the soonest fire, once computed
         self._started = clock()  # the first window starts here: no replay of the downtime
         self._entries: dict[int, _Entry] | None = None  # flow id -> schedule; None: not read
+        # (next fire, flow id), soonest first; an item whose entry moved on is stale and
+        # dropped when it comes up, so a wake costs the changes and the fires due, not a walk
+        # over every scheduled flow
+        self._heap: list[tuple[dt.datetime, int]] = []
         self._changes: dict[int, tuple[str, dt.datetime]] = {}  # flow id -> (org, when)
         self._wake = threading.Condition()
         self._woken = False
@@ -160,9 +165,17 @@ class Scheduler:
                 if self._stopping:
                     return
 
+    def _stale(self, item: tuple[dt.datetime, int]) -> bool:
+        entry = (self._entries or {}).get(item[1])
+        return entry is None or entry.next != item[0]
+
+    def _push(self, flow_id: int, entry: _Entry) -> None:
+        heapq.heappush(self._heap, (entry.next, flow_id))
+
     def _seconds_to_sleep(self) -> float:
-        entries = self._entries or {}
-        self.sleeping_until = min((e.next for e in entries.values()), default=None)
+        while self._heap and self._stale(self._heap[0]):
+            heapq.heappop(self._heap)
+        self.sleeping_until = self._heap[0][0] if self._heap else None
         if self.sleeping_until is None:
             return self.max_sleep
         left = (self.sleeping_until - self.clock()).total_seconds()
@@ -173,17 +186,21 @@ class Scheduler:
         ids started. With nothing changed and nothing due it reads nothing."""
         if self._entries is None:
             self._entries = self._read_all()
+            self._heap = [(e.next, flow_id) for flow_id, e in self._entries.items()]
+            heapq.heapify(self._heap)
         with self._wake:
             changes, self._changes = self._changes, {}
         for flow_id, (org, when) in changes.items():
             self._update(flow_id, org, when)
         now = self.clock()
         started = []
-        for flow_id, entry in list(self._entries.items()):
-            if entry.next <= now:
-                instance_id = self._fire(flow_id, entry, now)
-                if instance_id is not None:
-                    started.append(instance_id)
+        while self._heap and self._heap[0][0] <= now:
+            item = heapq.heappop(self._heap)
+            if self._stale(item):
+                continue
+            instance_id = self._fire(item[1], self._entries[item[1]], now)
+            if instance_id is not None:
+                started.append(instance_id)
         self._seconds_to_sleep()
         return started
 
@@ -215,6 +232,7 @@ class Scheduler:
         moment = _next_fire(schedule, when)
         if moment is not None:
             self._entries[flow_id] = _Entry(org, schedule, moment)
+            self._push(flow_id, self._entries[flow_id])
 
     def _fire(self, flow_id: int, entry: _Entry, now: dt.datetime) -> str | None:
         """Start the newest due fire of one flow, as it is stored now, and move it on."""
@@ -225,6 +243,7 @@ class Scheduler:
             del self._entries[flow_id]
         else:
             entry.next = following
+            self._push(flow_id, entry)
         if entry.schedule.start and fire.date().isoformat() < entry.schedule.start:
             return None  # a start date that is no plain date: compared as text, as before
         try:
