@@ -76,14 +76,7 @@ class Settings:
         set. Outside the repository on purpose: a pull request cannot plant entries."""
         if self.env.get("GITSYNC_NO_CACHE"):
             return None
-        if self.env.get("GITSYNC_CACHE_DIR"):
-            return Path(self.env["GITSYNC_CACHE_DIR"]).expanduser()
-        if self.env.get("XDG_CACHE_HOME"):
-            return Path(self.env["XDG_CACHE_HOME"]) / "gitsync"
-        try:
-            return Path("~/.cache/gitsync").expanduser()
-        except RuntimeError:  # no home directory to be found: no cache
-            return None
+        return _cache_folder(self.env)
 
     def validation_cache(self) -> ValidationCache | None:
         directory = self.cache_dir
@@ -136,19 +129,25 @@ def load(cwd: Path | None = None, env: Mapping[str, str] | None = None) -> Setti
     return Settings(base=base, flows=base / flows, env=environ, file=file)
 
 
-def crash_log(env: Mapping[str, str] | None = None) -> Path:
-    """Where an unexpected error's details go: the user's cache folder, never the repository."""
-    environ = os.environ if env is None else env
-    if environ.get("GITSYNC_CACHE_DIR"):
-        return Path(environ["GITSYNC_CACHE_DIR"]).expanduser() / "gitsync.log"
-    if environ.get("XDG_CACHE_HOME"):
-        return Path(environ["XDG_CACHE_HOME"]) / "gitsync" / "gitsync.log"
+def _cache_folder(env: Mapping[str, str]) -> Path | None:
+    """gitsync's folder in the user's cache; None when no home directory can be found."""
+    if env.get("GITSYNC_CACHE_DIR"):
+        return Path(env["GITSYNC_CACHE_DIR"]).expanduser()
+    if env.get("XDG_CACHE_HOME"):
+        return Path(env["XDG_CACHE_HOME"]) / "gitsync"
     try:
-        return Path("~/.cache/gitsync/gitsync.log").expanduser()
-    except RuntimeError:  # no home directory
-        import tempfile
+        return Path("~/.cache/gitsync").expanduser()
+    except RuntimeError:
+        return None
 
-        return Path(tempfile.gettempdir()) / "gitsync.log"
+
+def crash_log(env: Mapping[str, str] | None = None) -> Path:
+    """Where an unexpected error's details go: the user's cache folder, never the repository
+    (the system's temporary folder when there is no home directory)."""
+    import tempfile
+
+    folder = _cache_folder(os.environ if env is None else env)
+    return (folder or Path(tempfile.gettempdir())) / "gitsync.log"
 
 
 def is_ci(env: Mapping[str, str] | None = None) -> bool:
