@@ -89,12 +89,12 @@ class Runs:
                 return instance_id  # this fire time already has its instance
             graph = self.graphs.of_instance(row, instance_id, rows)
             self.store.insert_instance(
-                self._instance_row(row, instance_id, trigger_ms, params, graph, owner, scheduled),
+                self._instance_row(
+                    row, instance_id, trigger_ms, params, graph, owner, do_as, scheduled
+                ),
                 _task_instance_rows(instance_id, wf, task_ids),
             )
-        run_set = None
-        if start_task is not None:
-            run_set = _downstream(wf, start_task)
+        run_set = _downstream(wf, start_task) if start_task is not None else None
         self.runner.submit(
             Instance(
                 id=instance_id,
@@ -119,6 +119,7 @@ class Runs:
         params: dict[str, str],
         graph: dict[str, Any],
         owner: str,
+        do_as: str,
         scheduled: bool,
     ) -> dict[str, Any]:
         trigger = dt.datetime.fromtimestamp(trigger_ms / 1000, dt.UTC)
@@ -135,7 +136,7 @@ class Runs:
             "timestamp": self.clock().strftime("%Y-%m-%d %H:%M:%S.0"),
             "cal_dt": (trigger.date() - dt.timedelta(days=1)).isoformat(),
             "owner": owner or row.definition["owners"],
-            "do_as": self.access.do_as(row.org_id),
+            "do_as": do_as,
             "type": int(row.definition["type"]),
             "if_pre": 0 if scheduled else 1,
             "graph": json.dumps(graph, separators=(",", ":"), ensure_ascii=False),
