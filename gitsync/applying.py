@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 
-from gitsync import steps
+from gitsync import guards, steps
 from gitsync.changes import Kind
 from gitsync.client import Client
 from gitsync.codec import edit_view, flow_struct
@@ -72,13 +72,18 @@ def apply(
     state: RemoteState,
     progress: steps.Progress = steps.no_progress,
     result: ApplyResult | None = None,
+    before: Callable[[Change], None] | None = None,
 ) -> ApplyResult:
     """Carry out ``plan`` as the module docstring says; never stops at a failed change.
+    A blocked change is not sent, nor is any change that waits for it; ``before`` is called
+    before each change is sent (inspection.RunGuard: the runs it would disturb).
     Outcomes go into ``result`` as changes end; when apply returns, or raises (Ctrl-C), they
     are in the plan's listed order and include every change that was started."""
     result = ApplyResult() if result is None else result
-    writer = _Writer(client, state)
+    writer = _Writer(client, state, before)
     order = _run_order(plan, state)
+    waits = _waits(order, state)
+    held = guards.held_back(order, waits)  # blocked, and what waits for them: never sent
     position = {id(c): i for i, c in enumerate(plan.listed())}
 
     def ended(index: int, outcome: Outcome) -> None:
@@ -86,8 +91,8 @@ def apply(
         progress("applying", len(result.outcomes), len(order))
 
     plan_steps = [
-        steps.Step(partial(writer.attempt, change), after)
-        for change, after in zip(order, _waits(order, state), strict=True)
+        steps.Step(partial(writer.attempt, change, held.get(i, "")), after)
+        for i, (change, after) in enumerate(zip(order, waits, strict=True))
     ]
     try:
         steps.run(plan_steps, client.max_concurrency, ended)
@@ -175,8 +180,11 @@ class _Writer:
     on the way (new directories, imported flows) are kept for the changes that wait for them;
     a change reads them only after the change that wrote them has ended."""
 
-    def __init__(self, client: Client, state: RemoteState) -> None:
+    def __init__(
+        self, client: Client, state: RemoteState, before: Callable[[Change], None] | None = None
+    ) -> None:
         self.client = client
+        self.before = before
         self.state = state
         self.dirs = dict(state.dirs)
         self.flow_ids = dict(state.flow_ids)
@@ -194,8 +202,14 @@ class _Writer:
             Kind.DELETE_FLOW: self.delete_flow,
         }
 
-    def attempt(self, change: Change) -> Outcome:
+    def attempt(self, change: Change, held: str = "") -> Outcome:
+        if held:
+            if change.kind.imports and change.desired:
+                self.broken.add(change.desired.name)
+            return Outcome(change, False, held)
         try:
+            if self.before is not None:
+                self.before(change)
             return Outcome(change, True, self.actions[change.kind](change))
         except GitsyncError as e:
             if change.kind.imports and change.desired:

@@ -47,6 +47,12 @@ class Kind(StrEnum):
         """Applied with an Import (a new flow id)."""
         return self in (Kind.CREATE_FLOW, Kind.REPLACE_FLOW, Kind.MOVE_FLOW)
 
+    @property
+    def disturbs_runs(self) -> bool:
+        """Ends or stops the flow's waiting and running instances (its old flow is deleted, or
+        its scheduling paused): apply checks for them first (guards.py)."""
+        return self in (Kind.REPLACE_FLOW, Kind.MOVE_FLOW, Kind.DELETE_FLOW, Kind.DISABLE)
+
 
 _FACTS = {
     Kind.DELETE_FLOW: _Facts("-", "delete", "to delete"),

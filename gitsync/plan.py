@@ -60,6 +60,7 @@ class Change:
     note: str = ""
     desired: Workflow | None = None
     flow_id: int | None = None
+    blocked: str = ""  # why apply will not send it (guards.py); "" when it will
 
     @property
     def name(self) -> str:

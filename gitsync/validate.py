@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitsync import cron, dag
+from gitsync import cron, dag, references
 from gitsync.cache import ValidationCache
 from gitsync.codec.document import workflow_from_document
 from gitsync.files import (
@@ -291,6 +291,16 @@ class Validator:
                     result.workflows.remove(f.workflow)
             else:
                 first[name] = display
+        self._check_references(files, result)
+
+    @staticmethod
+    def _check_references(files: list[_File], result: ValidationResult) -> None:
+        """Task references to a workflow of these files that has no such task."""
+        file_of = {id(f.workflow): f for f in files if f.workflow is not None}
+        for dangling in references.in_files(result.workflows):
+            path = file_of[id(dangling.workflow)].path
+            line, col = references.position(path, dangling.where)
+            result.problems.append(Problem(str(path), line, col, dangling.message))
 
 
 def validate_paths(
