@@ -28,10 +28,6 @@ class Dangling:
     message: str
 
     @property
-    def where(self) -> tuple[str | int, ...]:
-        return ("tasks", self.task, "depends_on", self.dependency)
-
-    @property
     def upstream(self) -> Dependency:
         return self.workflow.tasks[self.task].depends_on[self.dependency]
 
@@ -88,11 +84,22 @@ def file_of(flows: Path, wf: Workflow) -> Path:
     return base / f"{wf.name}{WORKFLOW_SUFFIXES[0]}"
 
 
-def position(path: Path, where: tuple[str | int, ...]) -> tuple[int, int]:
-    """Line and column of ``where`` in the file, read again (only when there is a problem to
-    show; (1, 1) if it cannot be read any more)."""
+def position(path: Path, dangling: Dangling) -> tuple[int, int]:
+    """Line and column of the reference in its file, read again (only when there is a problem
+    to show). The model sorts a task's upstreams, so the entry is found by what it says."""
     try:
         doc, _ = read_document(path)
     except (ReadError, OSError):
         return (1, 1)
+    where: tuple[str | int, ...] = ("tasks", dangling.task, "depends_on")
+    up = dangling.upstream
+    tasks = doc.data.get("tasks") if isinstance(doc.data, dict) else None
+    task = tasks[dangling.task] if isinstance(tasks, list) and dangling.task < len(tasks) else {}
+    entries = task.get("depends_on") if isinstance(task, dict) else None
+    for j, entry in enumerate(entries if isinstance(entries, list) else []):
+        if isinstance(entry, dict) and (entry.get("flow"), entry.get("task") or "") == (
+            up.flow,
+            up.task,
+        ):
+            return doc.locate((*where, j))
     return doc.locate(where)

@@ -218,7 +218,7 @@ def _located(dangling: references.Dangling, flows: Path | None) -> Problem:
     if flows is None:
         return Problem("/".join(dangling.workflow.path) + ".yaml", 1, 1, dangling.message)
     path = references.file_of(flows, dangling.workflow)
-    line, col = references.position(path, dangling.where)
+    line, col = references.position(path, dangling)
     return Problem(str(path), line, col, dangling.message)
 
 

@@ -299,7 +299,7 @@ class Validator:
         file_of = {id(f.workflow): f for f in files if f.workflow is not None}
         for dangling in references.in_files(result.workflows):
             path = file_of[id(dangling.workflow)].path
-            line, col = references.position(path, dangling.where)
+            line, col = references.position(path, dangling)
             result.problems.append(Problem(str(path), line, col, dangling.message))
 
 
