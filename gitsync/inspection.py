@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from gitsync import answers, guards, references
 from gitsync.client import Client
 from gitsync.codec import flow_struct
-from gitsync.errors import CodecError, GitsyncError, RemoteError
+from gitsync.errors import AnswerError, CodecError, GitsyncError, RemoteError
 from gitsync.guards import Facts, OnActiveRuns, Rights, Run
 from gitsync.model import Tree
 from gitsync.plan import Change, Plan, RemoteState
@@ -74,19 +74,31 @@ def live_runs(
                     _text(row, "triggerTime"),
                 )
                 for row in rows
-                if row.get("flowId") == flow_id or str(row.get("flowId")) == str(flow_id)
+                if _of_flow(row, flow_id, name)
             )
             if len(rows) < PAGE:
                 break
     return tuple(sorted(found, key=lambda r: r.instance_id))
 
 
+def _of_flow(row: Mapping[str, Any], flow_id: int, name: str) -> bool:
+    """Whether a List Flow Instances row is of this flow: by id (a number, or a string of
+    one), by name where the id is missing."""
+    if row.get("flowId") is None:
+        return bool(name) and row.get("flowName") == name
+    try:
+        return answers.integer(row.get("flowId"), "List Flow Instances: flowId") == flow_id
+    except AnswerError:
+        return False
+
+
 def rights(client: Client, flow_id: int) -> Rights:
+    """Get Flow's flags; a flag it leaves out is taken as no obstacle (the service decides)."""
     detail = client.get_flow(flow_id)
     return Rights(
-        edit=detail.get("hasEditPri") is not False,
-        locked=detail.get("locked") is True,
-        user_locked=detail.get("isUserLocked") is True,
+        edit=detail.get("hasEditPri") not in (False, "false"),
+        locked=detail.get("locked") in (True, "true"),
+        user_locked=detail.get("isUserLocked") in (True, "true"),
     )
 
 

@@ -13,8 +13,14 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from gitsync import remote
+from gitsync.changes import Kind
 from gitsync.client import Client
 from gitsync.engine.server import EngineOptions, RunningEngine, User
+from gitsync.errors import GitsyncError
+from gitsync.guards import OnActiveRuns
+from gitsync.inspection import RunGuard, RunPolicy
+from gitsync.plan import Change
 from gitsync.statuses import Status
 from tests.conftest import (
     SPEC_ORG,
@@ -358,3 +364,69 @@ def test_a_plan_reads_more_only_for_the_flows_that_change(target: Target) -> Non
     before = next(line for line in lines if "fires before" in line)
     after = next(line for line in lines if "fires after" in line)
     assert before.count(" 01:00:00") == 3 and after.count(" 01:30:00") == 3, plan.output
+
+
+# -- apply's look just before a disturbing change, with a clock passed in ----------------------
+
+
+def guard_for(
+    client: Client, policy: RunPolicy, clock: list[float]
+) -> tuple[RunGuard, list[float]]:
+    """A RunGuard on a clock that only its sleeps move; the pauses it took."""
+    state = remote.read_state(client, ("gitsync",))
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        clock[0] += seconds
+        slept.append(seconds)
+
+    return RunGuard(client, state, policy, clock=lambda: clock[0], sleep=sleep), slept
+
+
+def started_long_run(target: Target, release: Path) -> tuple[int, str]:
+    write_long(target, held_until(release))
+    assert apply().exit_code == 0
+    instance = target.trigger("long")
+    eventually(lambda: target.status(instance) == Status.RUNNING, "the run started")
+    return target.flow_id("long"), instance
+
+
+def test_waiting_for_runs_ends_at_the_deadline(target: Target, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    flow_id, instance = started_long_run(target, release)
+    change = Change(Kind.REPLACE_FLOW, ("long",), flow_id=flow_id)
+    clock = [100.0]
+    with Client(target.url, SPEC_ORG, SPEC_USER) as client:
+        guard, slept = guard_for(client, RunPolicy(OnActiveRuns.WAIT, timeout=5), clock)
+        with pytest.raises(GitsyncError, match=f"not made: still running now: {instance}"):
+            guard.before(change)
+        assert slept == [0.5, 1.0, 2.0, 1.5]
+        assert target.status(instance) == Status.RUNNING
+        # the default: refuse at once (a run that started after the plan was read)
+        stop, slept = guard_for(client, RunPolicy(), clock)
+        with pytest.raises(GitsyncError, match=f"held back: running now: {instance}"):
+            stop.before(change)
+        assert slept == []
+        # a change that does not disturb runs is not looked at
+        stop.before(Change(Kind.UPDATE_FLOW, ("long",), flow_id=flow_id))
+    release.touch()
+    eventually(lambda: target.status(instance) == Status.SUCCESS, "the run ended SUCCESS")
+
+
+def test_waiting_for_runs_returns_once_they_end(target: Target, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    flow_id, instance = started_long_run(target, release)
+    clock = [0.0]
+    with Client(target.url, SPEC_ORG, SPEC_USER) as client:
+        guard, slept = guard_for(client, RunPolicy(OnActiveRuns.WAIT, timeout=60), clock)
+        ended = guard.sleep
+
+        def sleep(seconds: float) -> None:  # the run ends while apply waits
+            ended(seconds)
+            release.touch()
+            eventually(lambda: target.status(instance) == Status.SUCCESS, "the run ended")
+
+        guard.sleep = sleep
+        guard.before(Change(Kind.DISABLE, ("long",), flow_id=flow_id))
+        assert slept == [0.5]
+    assert "cancel" not in {w["action"] for w in target.writes()}
