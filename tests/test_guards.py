@@ -16,6 +16,7 @@ from click.testing import Result
 from gitsync import remote
 from gitsync.changes import Kind
 from gitsync.client import Client
+from gitsync.engine.faults import Faults, RunningProxy
 from gitsync.engine.server import EngineOptions, RunningEngine, User
 from gitsync.errors import GitsyncError
 from gitsync.guards import OnActiveRuns
@@ -430,3 +431,70 @@ def test_waiting_for_runs_returns_once_they_end(target: Target, tmp_path: Path) 
         guard.before(Change(Kind.DISABLE, ("long",), flow_id=flow_id))
         assert slept == [0.5]
     assert "cancel" not in {w["action"] for w in target.writes()}
+
+
+# -- odd answers: the service's word is untrusted input ---------------------------------------
+
+
+def test_odd_answers_to_the_guards_reads(target: Target, tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    flow_id, instance = started_long_run(target, release)
+    answers: dict[str, Any] = {}
+
+    def rewrite(key: str, answer: Any) -> Any:
+        action = key.rpartition("action=")[2]
+        return answers[action](answer) if action in answers and answer["code"] == 0 else answer
+
+    def rows(answer: Any) -> Any:
+        real = answer["data"]["flowInsts"][0]
+        odd = [
+            {**real, "flowId": str(flow_id), "statusDesc": None, "startTime": None},
+            {**real, "instanceId": "elsewhere-1", "flowId": flow_id + 1000},  # another flow
+            {**real, "instanceId": "by-name-1", "flowId": None},
+        ]
+        return {**answer, "data": {"flowInsts": odd, "count": 3}}
+
+    with RunningProxy(target.url, Faults(rewrite=rewrite)) as proxy:
+        write_target(target.repo, proxy.url, "gitsync")
+        write_long(target, held_until(release) + "; echo changed")
+        answers["search"] = rows
+        plan = run_cli("plan")
+        assert plan.exit_code == 0, plan.output
+        assert f"running now: {instance} (), not started, due " in plan.output
+        assert "running now: by-name-1 (RUNNING)" in plan.output
+        assert "elsewhere-1" not in plan.output
+
+        answers["search"] = lambda a: {**a, "data": {"flowInsts": [{"flowId": flow_id}]}}
+        broken = run_cli("plan")
+        assert broken.exit_code == 1
+        assert broken.output.splitlines() == [
+            "error: List Flow Instances: instanceId: the service answered null where the API "
+            "documents a string"
+        ], broken.output
+
+        del answers["search"]
+        for flag, held in ((False, True), ("false", True), (None, False), ("yes", False)):
+            answers["get"] = lambda a, flag=flag: {**a, "data": {**a["data"], "hasEditPri": flag}}
+            blocked = json.loads(run_cli("plan", "-o", "json").output)["changes"][0]["blocked"]
+            assert ("not one of its owners" in blocked) is held, (flag, blocked)
+    release.touch()
+    eventually(lambda: target.status(instance) == Status.SUCCESS, "the run ended SUCCESS")
+
+
+def test_a_time_zone_not_understood_is_said(target: Target) -> None:
+    daily = "schedule: {cycle: day, cron: '0 0 5 * * ? *'}\ntasks: [{name: a, command: echo}]\n"
+    (target.flows / "a.yaml").write_text(daily)
+    setup = apply()
+    assert setup.exit_code == 0, setup.output
+    (target.flows / "a.yaml").write_text(daily.replace(" 5 ", " 6 "))
+
+    def rewrite(key: str, answer: Any) -> Any:
+        if key.endswith("getTimeZone"):
+            return {**answer, "data": {"timezone": "Mars/Olympus"}}
+        return answer
+
+    with RunningProxy(target.url, Faults(rewrite=rewrite)) as proxy:
+        write_target(target.repo, proxy.url, "gitsync")
+        plan = run_cli("plan")
+    assert "fires after  (UTC; the target's zone 'Mars/Olympus' is not understood): " in plan.output
+    assert plan.output.count(" 06:00:00") == 3, plan.output
