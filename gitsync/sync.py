@@ -247,4 +247,5 @@ def apply_one(
     with locked(client, target, owner, force_unlock):
         state = remote.read_state(client, target.root)
         plan = planner.compute(Tree.of([workflow]), state)
-        return remote.apply(client, plan, state)
+        runs = inspection.RunGuard(client, state, inspection.RunPolicy())  # never kills a run
+        return remote.apply(client, plan, state, before=runs.before)

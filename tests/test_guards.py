@@ -498,3 +498,17 @@ def test_a_time_zone_not_understood_is_said(target: Target) -> None:
         plan = run_cli("plan")
     assert "fires after  (UTC; the target's zone 'Mars/Olympus' is not understood): " in plan.output
     assert plan.output.count(" 06:00:00") == 3, plan.output
+
+
+def test_gitsync_run_does_not_replace_a_workflow_under_a_run(
+    target: Target, tmp_path: Path
+) -> None:
+    release = tmp_path / "release"
+    _, instance = started_long_run(target, release)
+    write_long(target, held_until(release) + "; echo changed")
+    result = run_cli("run", "flows/long.yaml")
+    assert result.exit_code == 1
+    assert f"FAILED replace  long: held back: running now: {instance} (RUNNING)" in result.output
+    assert target.status(instance) == Status.RUNNING
+    release.touch()
+    eventually(lambda: target.status(instance) == Status.SUCCESS, "the run ended SUCCESS")
