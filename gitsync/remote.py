@@ -19,6 +19,9 @@ The reconcile loop, in order, and what each step guarantees:
       its import failed;
    f. with ``--prune`` only, delete managed flows that have no file, referrers first, after
       every change of the workflows that reference them.
+   A change the plan marks blocked (guards.py: no right to edit, referrers, a run in
+   progress) is not sent, nor is any change that waits for it; just before a change that
+   disturbs runs, the flow's runs are looked at again (inspection.RunGuard).
    A failure leaves extra workflows (a copy, an old version), never a missing one, and the
    next run's plan removes or redoes exactly what is left. Ctrl-C starts no new write and
    waits for those in flight, so that the lock is released with nothing left running.
