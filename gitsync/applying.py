@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import Protocol
 
 from gitsync import guards, steps
 from gitsync.changes import Kind
@@ -36,6 +37,14 @@ from gitsync.errors import CodecError, GitsyncError, RemoteError
 from gitsync.model import Workflow
 from gitsync.plan import REPLACE_SUFFIX, Change, Path_, Plan, RemoteState, creation_order
 from gitsync.protocol import Code
+
+
+class RunCheck(Protocol):
+    """Looks at the runs of a flow before a change disturbs them (inspection.RunGuard)."""
+
+    def before(self, change: Change) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -72,15 +81,15 @@ def apply(
     state: RemoteState,
     progress: steps.Progress = steps.no_progress,
     result: ApplyResult | None = None,
-    before: Callable[[Change], None] | None = None,
+    runs: RunCheck | None = None,
 ) -> ApplyResult:
     """Carry out ``plan`` as the module docstring says; never stops at a failed change.
-    A blocked change is not sent, nor is any change that waits for it; ``before`` is called
-    before each change is sent (inspection.RunGuard: the runs it would disturb).
+    A blocked change is not sent, nor is any change that waits for it; ``runs`` looks at the
+    runs a change would disturb just before it is sent (inspection.RunGuard).
     Outcomes go into ``result`` as changes end; when apply returns, or raises (Ctrl-C), they
     are in the plan's listed order and include every change that was started."""
     result = ApplyResult() if result is None else result
-    writer = _Writer(client, state, before)
+    writer = _Writer(client, state, runs.before if runs is not None else None)
     order = _run_order(plan, state)
     waits = _waits(order, state)
     held = guards.held_back(order, waits)  # blocked, and what waits for them: never sent
@@ -95,7 +104,7 @@ def apply(
         for i, (change, after) in enumerate(zip(order, waits, strict=True))
     ]
     try:
-        steps.run(plan_steps, client.max_concurrency, ended)
+        steps.run(plan_steps, client.max_concurrency, ended, runs.stop if runs else None)
     finally:
         result.outcomes.sort(key=lambda o: position.get(id(o.change), len(position)))
     return result

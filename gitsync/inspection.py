@@ -9,6 +9,7 @@ before it disturbs them, waiting for them or cancelling them when told to.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -175,7 +176,8 @@ class RunPolicy:
 class RunGuard:
     """Called by apply before each change that disturbs runs: with no run left it returns at
     once; otherwise it refuses (``stop``), waits until they end (``wait``) or cancels them and
-    waits until they have stopped (``cancel``), within one deadline for the whole apply."""
+    waits until they have stopped (``cancel``), within one deadline for the whole apply.
+    ``stop()`` (apply interrupted: Ctrl-C, SIGTERM) ends every wait at once."""
 
     def __init__(
         self,
@@ -183,13 +185,18 @@ class RunGuard:
         state: RemoteState,
         policy: RunPolicy,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         wall_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
         self.client, self.state, self.policy = client, state, policy
-        self.clock, self.sleep, self.wall_ms = clock, sleep, wall_ms
+        self._stopped = threading.Event()
+        self.clock, self.wall_ms = clock, wall_ms
+        self.sleep = sleep if sleep is not None else self._stopped.wait
         self.deadline = clock() + policy.timeout
         self.cancelled: set[str] = set()
+
+    def stop(self) -> None:
+        self._stopped.set()
 
     def _runs(self, flow_id: int) -> tuple[Run, ...]:
         name, flow_type = _flow_type(self.state, flow_id)
@@ -211,6 +218,8 @@ class RunGuard:
                     f"{self.policy.timeout:g} s (--wait-timeout)"
                 )
             self.sleep(min(pause, max(0.0, self.deadline - self.clock())))
+            if self._stopped.is_set():
+                raise GitsyncError("not made: apply was stopped while it waited for runs")
             pause = min(pause * 2, self.policy.longest_pause)
             runs = self._runs(change.flow_id)
 

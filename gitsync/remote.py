@@ -31,7 +31,6 @@ The reconcile loop, in order, and what each step guarantees:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +42,7 @@ from gitsync.client import Client
 from gitsync.codec import flow_struct, marker
 from gitsync.errors import CodecError, GitsyncError, LockError, RemoteError
 from gitsync.model import Workflow
-from gitsync.plan import LOCK_PREFIX, Change, Path_, Plan, RemoteFlow, RemoteState
+from gitsync.plan import LOCK_PREFIX, Path_, Plan, RemoteFlow, RemoteState
 from gitsync.protocol import Code
 from gitsync.steps import Progress, no_progress
 
@@ -211,10 +210,10 @@ def apply(
     state: RemoteState,
     progress: Progress = no_progress,
     result: ApplyResult | None = None,
-    before: Callable[[Change], None] | None = None,
+    runs: applying.RunCheck | None = None,
 ) -> ApplyResult:
     """Step 4 of the module docstring: concurrently, each change waiting only for the changes
     it needs (applying.py); never stops early on a failed change. Outcomes go into ``result``
     as they come, so that a caller interrupted part-way (Ctrl-C, SIGTERM) can still say what
     was done; they are in the plan's order whenever apply returns or raises."""
-    return applying.apply(client, plan, state, progress, result, before)
+    return applying.apply(client, plan, state, progress, result, runs)

@@ -248,4 +248,4 @@ def apply_one(
         state = remote.read_state(client, target.root)
         plan = planner.compute(Tree.of([workflow]), state)
         runs = inspection.RunGuard(client, state, inspection.RunPolicy())  # never kills a run
-        return remote.apply(client, plan, state, before=runs.before)
+        return remote.apply(client, plan, state, runs=runs)

@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -512,3 +516,40 @@ def test_gitsync_run_does_not_replace_a_workflow_under_a_run(
     assert target.status(instance) == Status.RUNNING
     release.touch()
     eventually(lambda: target.status(instance) == Status.SUCCESS, "the run ended SUCCESS")
+
+
+def test_ctrl_c_ends_the_wait_for_runs_and_releases_the_lock(
+    target: Target, tmp_path: Path
+) -> None:
+    release = tmp_path / "release"
+    _, instance = started_long_run(target, release)
+    write_long(target, held_until(release) + "; echo changed")
+    target.forget()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gitsync", "apply", "--auto-approve", "--on-active-runs", "wait"],
+        cwd=target.repo,
+        env={**os.environ, "GITSYNC_TARGET": "test"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        eventually(
+            lambda: sum(r["action"] == "search" for r in target.requests()) >= 2,
+            "apply waits for the run",
+            limit=60,
+        )
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)  # not the 30 minutes of --wait-timeout
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, (out, err)
+    assert "not made: apply was stopped while it waited for runs" in out
+    assert "the lock was released" in err
+    assert target.status(instance) == Status.RUNNING
+    assert [w["action"] for w in target.writes()] == ["import", "delete"]  # the lock only
+    release.touch()
+    eventually(lambda: target.status(instance) == Status.SUCCESS, "the run ended SUCCESS")
+    assert apply().exit_code == 0  # no --force-unlock needed

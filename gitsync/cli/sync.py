@@ -124,7 +124,7 @@ def apply(
         try:
             policy = inspection.RunPolicy(checks.on_active_runs, wait_timeout)
             runs = inspection.RunGuard(client, planned.state, policy)
-            remote.apply(client, planned.plan, planned.state, bar, result, runs.before)
+            remote.apply(client, planned.plan, planned.state, bar, result, runs)
         except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM, SIGHUP: the lock is released next
             stopped = e
     bar.close()
