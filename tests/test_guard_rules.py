@@ -177,3 +177,22 @@ def test_a_blocked_change_in_every_output() -> None:
         "ok     update   team/b: ok",
         "Applied 1 of 2 changes; 1 blocked.",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90), ("90s", 90), ("30m", 1800), ("2h", 7200), ("0", 0)]
+)
+def test_wait_timeouts(text: str, seconds: float) -> None:
+    from gitsync.cli.options import duration
+
+    assert duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "m", "soon", "-5m", "nan", "inf", "1e400", "5d"])
+def test_wait_timeouts_refused(text: str) -> None:
+    import click
+
+    from gitsync.cli.options import duration
+
+    with pytest.raises(click.BadParameter):
+        duration(text)
