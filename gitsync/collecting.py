@@ -25,13 +25,15 @@ _saved: tuple[int, int, int] = gc.get_threshold()
 
 @contextmanager
 def collecting_rarely(young: int = YOUNG_THRESHOLD) -> Iterator[None]:
-    """Raise the young generation's threshold to ``young`` for the block; the thresholds in
-    force before are restored when the last of any overlapping blocks (threads) ends."""
+    """Raise the young generation's threshold to at least ``young`` for the block; the
+    thresholds in force before are restored when the last of any overlapping blocks (nested,
+    or in other threads) ends."""
     global _depth, _saved
     with _lock:
         if _depth == 0:
             _saved = gc.get_threshold()
-            gc.set_threshold(max(young, _saved[0]), *_saved[1:])
+        now = gc.get_threshold()
+        gc.set_threshold(max(young, now[0]), *now[1:])
         _depth += 1
     try:
         yield

@@ -49,3 +49,13 @@ def test_overlapping_threads_restore_once_the_last_one_ends() -> None:
     release.set()
     thread.join(10)
     assert gc.get_threshold() == (700, 10, 10)
+
+
+def test_a_nested_block_may_raise_it_further_and_the_outer_one_restores() -> None:
+    gc.set_threshold(700, 10, 10)
+    with collecting_rarely(40_000):
+        with collecting_rarely(500_000):
+            assert gc.get_threshold()[0] == 500_000
+        with collecting_rarely(1_000):
+            assert gc.get_threshold()[0] >= 40_000
+    assert gc.get_threshold() == (700, 10, 10)
