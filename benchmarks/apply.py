@@ -47,7 +47,7 @@ from typing import Any
 
 from bare_writes import CONCURRENCY, ORG, ROOT, USER, Bare, loop_create, loop_update
 from engine import default_dir
-from plan import Served, served, write_flows
+from plan import Served, compile_bytecode, served, write_flows
 
 from gitsync import config, remote, sync
 from gitsync.client import Client
@@ -293,6 +293,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=4)
     parser.add_argument("--scale", type=int, help="plan and apply of this many against --flows")
     args = parser.parse_args()
+    compile_bytecode()
     with tempfile.TemporaryDirectory(dir=default_dir()) as tmp:
         where = Path(tmp)
         if args.scale:

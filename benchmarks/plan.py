@@ -23,6 +23,7 @@ workflows are by default and as users have them (`--disabled` for a comparison).
 from __future__ import annotations
 
 import argparse
+import compileall
 import datetime as dt
 import os
 import shutil
@@ -39,6 +40,7 @@ from pathlib import Path
 
 import httpx
 
+import gitsync
 from gitsync import config, remote, sync
 from gitsync.client import Client
 from gitsync.plan import compute
@@ -125,6 +127,13 @@ def bare_loop(url: str) -> float:
     return time.perf_counter() - start
 
 
+def compile_bytecode() -> None:
+    """gitsync's modules compiled once, as installing the package does: where
+    PYTHONDONTWRITEBYTECODE is set (as in these sessions), every command would otherwise
+    compile the ~100 modules it imports again (about 0.15 s; fewer for the loop command)."""
+    compileall.compile_dir(Path(gitsync.__file__).parent, quiet=1)
+
+
 def timed(command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> float:
     """Wall time of a command that must exit 0 (plan: no changes found)."""
     start = time.perf_counter()
@@ -143,6 +152,7 @@ def main() -> None:
     if args.bare_loop:  # the loop as a command of its own, to compare with the plan command
         bare_loop(args.bare_loop)
         return
+    compile_bytecode()
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
         write_flows(repo / "flows", args.flows, args.tasks, enabled=not args.disabled)

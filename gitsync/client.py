@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 
@@ -65,7 +67,11 @@ class Client:
             transport=transport,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             limits=limits,
+            verify=_tls_context(base_url),
         )
+        # every request's URL is written out whole (see _url)
+        self._base = str(self._http.base_url)
+        self._base += "" if self._base.endswith("/") else "/"  # no path: shown without its /
         self._count_lock = threading.Lock()
 
     def close(self) -> None:
@@ -89,12 +95,11 @@ class Client:
         started = time.perf_counter()
         try:
             if op.method == "GET":
-                response = self._http.get(op.path, params=params)
+                response = self._http.get(self._url(op, params))
             else:
                 content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
                 response = self._http.post(
-                    op.path,
-                    params=params,
+                    self._url(op, params),
                     content=content,
                     headers={"Content-Type": "application/json;charset=UTF-8"},
                 )
@@ -113,6 +118,11 @@ class Client:
                 (time.perf_counter() - started) * 1000,
             )
         return _unwrap(op, response)
+
+    def _url(self, op: Operation, params: dict[str, str]) -> str:
+        """The whole URL as one string, encoded as httpx would: given a path and ``params``,
+        httpx parses the URL three times per request (60 us of the 0.9 ms a read costs)."""
+        return f"{self._base}{op.path.lstrip('/')}?{urlencode(params)}"
 
     def call(
         self,
@@ -314,6 +324,15 @@ class Client:
                 return None
             stack.extend(c for c in children if c.get("isDirectory"))
         return None
+
+
+def _tls_context(base_url: str) -> ssl.SSLContext | bool:
+    """httpx's default (certificates verified) for https. A plain-http service never
+    negotiates TLS, so it gets a context with no certificates loaded (loading them took 30 ms
+    per client), which would refuse any TLS peer if it were ever used."""
+    if base_url.lower().startswith("http://"):
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return True
 
 
 def _instance_id(data: Any, what: str) -> str:

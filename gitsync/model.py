@@ -97,7 +97,10 @@ class Workflow:
         return (*self.directory, self.name)
 
     def task(self, name: str) -> Task | None:
-        return next((t for t in self.tasks if t.name == name), None)
+        for t in self.tasks:  # a loop, not next() over a generator: plans call this a lot
+            if t.name == name:
+                return t
+        return None
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from gitsync.applying import ApplyResult as ApplyResult  # what apply returns
 from gitsync.applying import ensure_directory
 from gitsync.client import Client
 from gitsync.codec import flow_struct, marker
+from gitsync.collecting import collecting_rarely
 from gitsync.errors import CodecError, GitsyncError, LockError, RemoteError
 from gitsync.model import Workflow
 from gitsync.plan import LOCK_PREFIX, Path_, Plan, RemoteFlow, RemoteState
@@ -118,7 +119,10 @@ def read_state(client: Client, root: Path_, progress: Progress = no_progress) ->
     # the threads only wait on the network; decoding happens here, as answers arrive, so they
     # do not take turns at the GIL with it
     flows_read = []
-    with ThreadPoolExecutor(max_workers=max(1, client.max_concurrency)) as pool:
+    with (
+        collecting_rarely(),
+        ThreadPoolExecutor(max_workers=max(1, client.max_concurrency)) as pool,
+    ):
         try:
             for done, (node, (struct, active)) in enumerate(
                 zip(inside, pool.map(fetch, inside), strict=True), start=1

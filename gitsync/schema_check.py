@@ -15,10 +15,10 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-import jsonschema_rs
+if TYPE_CHECKING:
+    import jsonschema
 
 NAME_RULE = "1-128 characters, no '/', '\\' or control characters, no leading or trailing spaces"
 USER_RULE = "a user name without ';', spaces or control characters"
@@ -60,6 +60,10 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
 
 @functools.cache
 def validator() -> jsonschema.protocols.Validator:
+    # imported here: only documents the gate does not pass need it, and its import was a
+    # fifth of every command's start (a plan or apply of unchanged files needs neither)
+    import jsonschema
+
     cls = jsonschema.validators.validator_for(schema())
     return cls(_inline(schema(), schema()["$defs"]))
 
@@ -79,6 +83,8 @@ def compiled_gate() -> Gate:
     checks again every document the gate does not pass (including any the gate cannot take,
     such as a string with a lone surrogate). So the gate must never pass a document jsonschema
     rejects; tests/test_schema_gate.py holds it to that."""
+    import jsonschema_rs
+
     compiled = jsonschema_rs.validator_for(_inline(schema(), schema()["$defs"]))
 
     def gate(data: Any) -> bool:

@@ -13,6 +13,7 @@ from gitsync import guards, inspection, references, remote, report, steps
 from gitsync import plan as planner
 from gitsync.applying import ApplyResult
 from gitsync.client import Client, Credentials
+from gitsync.collecting import collecting_rarely
 from gitsync.config import Settings, Target
 from gitsync.errors import InvalidFilesError
 from gitsync.forked import ChildFailed, Forked
@@ -68,7 +69,9 @@ def _require_flows_folder(settings: Settings) -> None:
 
 def _validate_files(settings: Settings) -> ValidationResult:
     _require_flows_folder(settings)
-    return validate_paths([settings.flows], base=settings.flows, cache=settings.validation_cache())
+    with collecting_rarely():  # every file's workflow lives on: nothing for the collector
+        cache = settings.validation_cache()
+        return validate_paths([settings.flows], base=settings.flows, cache=cache)
 
 
 def _stop_if_invalid(result: ValidationResult, after: str) -> None:

@@ -8,6 +8,7 @@ Structs it is asked to import). Checks that span files (duplicate workflow names
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -177,9 +178,13 @@ class Validator:
     """Validates trees of workflow files; the schema validator is built once."""
 
     def __init__(self, cache: ValidationCache | None = None, gate: Gate | None = None) -> None:
-        self._schema = validator()
-        self._gate = compiled_gate() if gate is None else gate
+        self._given_gate = gate
         self._cache = cache
+
+    @functools.cached_property
+    def _gate(self) -> Gate:
+        """Built when a file needs it: files found in the cache need no schema at all."""
+        return compiled_gate() if self._given_gate is None else self._given_gate
 
     def validate_document(
         self, doc: Document, display: str, name: str, directory: tuple[str, ...]
@@ -201,7 +206,7 @@ class Validator:
         if self._gate(data):
             problems = []
         else:
-            issues = [i for e in self._schema.iter_errors(data) for i in issues_of(e)]
+            issues = [i for e in validator().iter_errors(data) for i in issues_of(e)]
             problems = [at(i) for i in issues]
         if "name" in data and isinstance(data["name"], str) and data["name"] != name:
             problems.append(

@@ -48,6 +48,8 @@ def dependency_of(item: Any) -> Dependency:
 
 
 def canonical_dependencies(deps: list[Dependency]) -> tuple[Dependency, ...]:
+    if len(deps) < 2:  # most tasks: nothing to sort
+        return tuple(deps)
     return tuple(sorted(deps, key=lambda d: (not d.is_local, d.flow, d.task, d.rerun)))
 
 

@@ -7,7 +7,6 @@ the documented samples. Defaults of fields the service leaves out come from the 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 from typing import Any
@@ -156,8 +155,10 @@ def parameters_from_service(value: Any, where: str = "parameters") -> tuple[tupl
 
 def _run_mode_from_service(value: Any, where: str) -> RunMode:
     if isinstance(value, str):  # most tasks share a handful of run-mode texts
-        with contextlib.suppress(CodecError):  # a bad one is read again below, for its place
+        try:
             return _run_mode_of_text(value)
+        except CodecError:  # read again below, to name its place
+            pass
     return _read_run_mode(value, where)
 
 
@@ -186,11 +187,10 @@ def _dependencies(r: Reader) -> tuple[dict[str, list[Dependency]], dict[str, str
     deps: dict[str, list[Dependency]] = {}
     targets: dict[str, str] = {}  # target task -> where it was named, to refuse dangling edges
     for i, rel in enumerate(r.items("relations")):
-        rr = Reader(rel, f"flow.relations[{i}]")
-        targets.setdefault(rr.text("targetTaskName"), f"flow.relations[{i}].targetTaskName")
-        deps.setdefault(rr.text("targetTaskName"), []).append(
-            Dependency(task=rr.text("sourceTaskName"), rerun=rr.flag("rerun", True))
-        )
+        target, dependency = _relation(rel, i)
+        if target not in targets:
+            targets[target] = f"flow.relations[{i}].targetTaskName"
+        deps.setdefault(target, []).append(dependency)
     links: dict[str, tuple[str, str]] = {}
     for kind in ("flowLinks", "taskLinks"):
         for i, link in enumerate(r.items(kind)):
@@ -210,33 +210,112 @@ def _dependencies(r: Reader) -> tuple[dict[str, list[Dependency]], dict[str, str
     return deps, targets
 
 
-def _tasks(r: Reader, deps: dict[str, list[Dependency]]) -> list[Task]:
-    tasks = []
-    for i, item in enumerate(r.items("tasks")):
-        tr = Reader(item, f"flow.tasks[{i}]")
-        task_name = tr.text("name") or tr.text("taskName")
-        tasks.append(
-            Task(
-                name=task_name,
-                type=tr.text("type", _TASK.type) or _TASK.type,
-                command=tr.text("cmd"),
-                resource=tr.text("resource", _TASK.resource),
-                depends_on=canonical_dependencies(deps.get(task_name, [])),
-                timeout=tr.integer("timeout", _TASK.timeout),
-                retries=tr.integer("retryLimit", _TASK.retries),
-                retry_interval=tr.integer("retryInterval", _TASK.retry_interval),
-                success_code=tr.text("successCode", _TASK.success_code) or _TASK.success_code,
-                priority=tr.integer("priorityLevel", _TASK.priority),
-                cron=tr.text("cron"),
-                allow_reference=tr.flag("asLink", _TASK.allow_reference),
-                file_package=tr.text("filePackage"),
-                sync_type=tr.code("syncType", SYNC_CODES, _TASK.sync_type),
-                wait_code=tr.text("waitCode"),
-                run_mode=_run_mode_from_service(tr.raw("runMode"), f"flow.tasks[{i}]"),
-                local=tr.raw("localCmd") if isinstance(tr.raw("localCmd"), str) else None,
-            )
+def _relation(rel: Any, i: int) -> tuple[str, Dependency]:
+    """(target task, its upstream) of one relation; the usual shape without Reader."""
+    if type(rel) is dict:
+        target, source, rerun = (
+            rel.get("targetTaskName"),
+            rel.get("sourceTaskName"),
+            rel.get("rerun"),
         )
-    return tasks
+        if type(target) is str and type(source) is str and type(rerun) is bool:
+            return target, Dependency(task=source, rerun=rerun)
+    rr = Reader(rel, f"flow.relations[{i}]")
+    target = rr.text("targetTaskName")
+    return target, Dependency(task=rr.text("sourceTaskName"), rerun=rr.flag("rerun", True))
+
+
+_SYNC_WORDS = {code: word for word, code in SYNC_CODES.items()}
+
+
+def _is_usual(item: Any) -> bool:
+    """Every field under its own key with its own JSON type, as the service sends them."""
+    if type(item) is not dict:
+        return False
+    get = item.get
+    name, sync = get("name"), get("syncType")
+    return bool(
+        type(name) is str
+        and name
+        and type(get("type")) is str
+        and type(get("cmd")) is str
+        and type(get("resource")) is str
+        and type(get("successCode")) is str
+        and type(get("cron")) is str
+        and type(get("filePackage")) is str
+        and type(get("runMode")) is str
+        and type(get("timeout")) is int
+        and type(get("retryLimit")) is int
+        and type(get("retryInterval")) is int
+        and type(get("priorityLevel")) is int
+        and type(get("asLink")) is bool
+        and type(sync) is int
+        and sync in _SYNC_WORDS
+        and type(get("waitCode", "")) is str
+        # left out, Reader would look for the snake_case spelling
+        and ("waitCode" in item or "wait_code" not in item)
+        and ("localCmd" in item or "local_cmd" not in item)
+    )
+
+
+def _usual_task(item: Any, i: int, deps: dict[str, list[Dependency]]) -> Task | None:
+    """The task as Reader reads it, for the usual task (``_is_usual``); None for anything
+    else, which Reader then reads. Decoding is most of a plan's own work besides the
+    requests, and most of it is tasks: this takes a third less time."""
+    if not _is_usual(item):
+        return None
+    name, local = item["name"], item.get("localCmd")
+    return Task(
+        name=name,
+        type=item["type"] or _TASK.type,
+        command=item["cmd"],
+        resource=item["resource"],
+        depends_on=canonical_dependencies(deps.get(name, [])),
+        timeout=item["timeout"],
+        retries=item["retryLimit"],
+        retry_interval=item["retryInterval"],
+        success_code=item["successCode"] or _TASK.success_code,
+        priority=item["priorityLevel"],
+        cron=item["cron"],
+        allow_reference=item["asLink"],
+        file_package=item["filePackage"],
+        sync_type=_SYNC_WORDS[item["syncType"]],
+        wait_code=item.get("waitCode", ""),
+        run_mode=_run_mode_from_service(item["runMode"], f"flow.tasks[{i}]"),
+        local=local if isinstance(local, str) else None,
+    )
+
+
+def _tasks(r: Reader, deps: dict[str, list[Dependency]]) -> list[Task]:
+    return [
+        _usual_task(item, i, deps) or _read_task(item, i, deps)
+        for i, item in enumerate(r.items("tasks"))
+    ]
+
+
+def _read_task(item: Any, i: int, deps: dict[str, list[Dependency]]) -> Task:
+    """Any task, leniently (SPEC §1.3), naming the field that cannot be read."""
+    tr = Reader(item, f"flow.tasks[{i}]")
+    task_name = tr.text("name") or tr.text("taskName")
+    return Task(
+        name=task_name,
+        type=tr.text("type", _TASK.type) or _TASK.type,
+        command=tr.text("cmd"),
+        resource=tr.text("resource", _TASK.resource),
+        depends_on=canonical_dependencies(deps.get(task_name, [])),
+        timeout=tr.integer("timeout", _TASK.timeout),
+        retries=tr.integer("retryLimit", _TASK.retries),
+        retry_interval=tr.integer("retryInterval", _TASK.retry_interval),
+        success_code=tr.text("successCode", _TASK.success_code) or _TASK.success_code,
+        priority=tr.integer("priorityLevel", _TASK.priority),
+        cron=tr.text("cron"),
+        allow_reference=tr.flag("asLink", _TASK.allow_reference),
+        file_package=tr.text("filePackage"),
+        sync_type=tr.code("syncType", SYNC_CODES, _TASK.sync_type),
+        wait_code=tr.text("waitCode"),
+        run_mode=_run_mode_from_service(tr.raw("runMode"), f"flow.tasks[{i}]"),
+        local=tr.raw("localCmd") if isinstance(tr.raw("localCmd"), str) else None,
+    )
 
 
 def workflow_from_flow_struct(
