@@ -166,9 +166,11 @@ def make_plan(
 ) -> Planned:
     """Read the target and compare. Files still being checked stop the reading as soon as
     they are known to be invalid, and the comparison waits for them."""
+    retention = planner.Retention(*target.retention)
     if isinstance(desired, Tree):
         state = remote.read_state(client, target.root, progress)
-        return Planned(planner.compute(desired, state, prune, allow_mass_delete), state)
+        plan = planner.compute(desired, state, prune, allow_mass_delete, retention, _now())
+        return Planned(plan, state)
 
     def watch(label: str, done: int, total: int) -> None:
         desired.stop_if_invalid()
@@ -176,7 +178,12 @@ def make_plan(
 
     desired.stop_if_invalid()
     state = remote.read_state(client, target.root, watch)
-    return Planned(planner.compute(desired.tree(), state, prune, allow_mass_delete), state)
+    plan = planner.compute(desired.tree(), state, prune, allow_mass_delete, retention, _now())
+    return Planned(plan, state)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 @contextmanager
@@ -203,5 +210,5 @@ def apply_one(
     """Make the target hold exactly this one workflow as its file says; nothing else changes."""
     with locked(client, target, owner, force_unlock):
         state = remote.read_state(client, target.root)
-        plan = planner.compute(Tree.of([workflow]), state)
+        plan = planner.compute(Tree.of([workflow]), state, guess_renames=False)
         return remote.apply(client, plan, state)
