@@ -320,7 +320,7 @@ class _Writer:
     def update_flow(self, change: Change) -> str:
         wf = change.desired
         assert wf is not None and change.flow_id is not None
-        self._save(wf, change.flow_id)
+        self._save(wf, change.flow_id, renames=dict(change.task_renames))
         return {Kind.ADOPT: "marked as managed", Kind.REPOINT: "re-pointed"}.get(
             change.kind, "saved"
         )

@@ -143,13 +143,17 @@ def _flow_changes(
     remote = plan_history.followed(current.workflow, successors)
     out: list[Change] = []
     if not diff.same(remote, wf, state.extensions):
+        remote, renames = _task_renames(remote, wf, current.id)
         lines = tuple(diff.differences(remote, wf, state.extensions))
         reasons = diff.replace_reasons(remote, wf, state.extensions)
         if reasons:
             out.append(_replacement(wf, current, lines, adopting + _why(reasons)))
             return out + ([Change(Kind.ENABLE, wf.path, desired=wf)] if wf.schedule.enabled else [])
         note = adopting.rstrip("; ").capitalize()
-        out.append(Change(Kind.UPDATE_FLOW, wf.path, lines, note, wf, current.id))
+        lines = (*(f"task renamed: {o} -> {n}" for o, n in renames), *lines)
+        out.append(
+            Change(Kind.UPDATE_FLOW, wf.path, lines, note, wf, current.id, task_renames=renames)
+        )
     elif remote is not current.workflow:
         out.append(_repoint(wf, current.workflow, current.id, successors))
     elif not current.managed:
@@ -159,6 +163,19 @@ def _flow_changes(
         kind = Kind.ENABLE if wf.schedule.enabled else Kind.DISABLE
         out.append(Change(kind, wf.path, desired=wf, flow_id=current.id))
     return out
+
+
+def _task_renames(
+    remote: Workflow, wf: Workflow, flow_id: int
+) -> tuple[Workflow, tuple[tuple[str, str], ...]]:
+    """The remote workflow with its tasks under their new names, when the only task changes
+    are renames (the same bodies under other names: Save renames tasks in place)."""
+    names = plan_history.task_names(remote, wf)
+    renames = tuple((o, n) for o, n in (names or {}).items() if o != n)
+    if not renames or names is None:
+        return remote, ()
+    source = Source(remote.name, flow_id, remote, names, True)
+    return plan_history.renamed(wf, source), renames
 
 
 def _repoint(wf: Workflow, remote: Workflow, flow_id: int, successors: Mapping[str, str]) -> Change:
