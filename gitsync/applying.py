@@ -110,7 +110,7 @@ def apply(
 
 def _run_order(plan: Plan, state: RemoteState) -> list[Change]:
     """The changes in the order they would run one at a time (the module docstring)."""
-    sent = [c for c in plan.changes if c.kind.sent]
+    sent = [c for c in plan.changes if c.kind.sent and not c.blocked]
     by_kind: dict[Kind, list[Change]] = {kind: [] for kind in Kind}
     for change in sent:
         by_kind[change.kind].append(change)

@@ -81,6 +81,8 @@ def plan_text(plan: Plan, target: str) -> str:
     for change in plan.listed():
         lines.append(f"{change.kind.symbol} {change.kind.verb:<8} {_where(change)}")
         lines.extend(f"      {printable(line)}" for line in change.lines)
+        if change.blocked:
+            lines.append(f"      blocked: {printable(change.blocked)}")
         if change.note:
             lines.append(f"      note: {printable(change.note)}")
     if plan.notes:
@@ -97,15 +99,27 @@ def plan_json(plan: Plan, target: str) -> str:
             "target": target,
             "has_changes": plan.has_changes,
             "summary": {str(kind): plan.count(kind) for kind in Kind},
-            "changes": [
-                {"action": str(c.kind), "path": _where(c), "details": list(c.lines), "note": c.note}
-                for c in plan.listed()
-            ],
+            "changes": [_change_json(c) for c in plan.listed()],
             "notes": list(plan.notes),
         },
         indent=2,
         ensure_ascii=False,
     )
+
+
+def _change_json(change: Change) -> dict[str, object]:
+    """One change: ``action`` names its kind; ``renamed_from`` and ``blocked`` when set."""
+    out: dict[str, object] = {
+        "action": str(change.kind),
+        "path": _where(change),
+        "details": list(change.lines),
+        "note": change.note,
+    }
+    if change.renamed_from:
+        out["renamed_from"] = change.renamed_from
+    if change.blocked:
+        out["blocked"] = change.blocked
+    return out
 
 
 def plan_markdown(plan: Plan, target: str, limit: int = MARKDOWN_LIMIT) -> str:
