@@ -275,7 +275,7 @@ def without_files(
         )
         if prune:
             retired = marker.retired_name(name, flow.id)
-            note = f"no file for it ({firing}); disabled and kept as '{retired}'"
+            note = f"no file for it ({firing}); kept, paused, as '{retired}'"
             out.append(Change(Kind.RETIRE, flow.workflow.path, note=note, flow_id=flow.id))
         else:
             note = f"no file for it; {firing}. `--prune` retires it"
