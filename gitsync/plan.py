@@ -78,6 +78,7 @@ def compute(
     if deletions and not allow_mass_delete:
         _guard_mass_delete(sum(1 for c in deletions if c.kind == Kind.RETIRE), owned)
     changes.extend(deletions)
+    notes.extend(plan_history.stale_names(changes, wanted))
     expired, kept = plan_history.retention_deletes(state, retention or Retention(), now)
     changes.extend(expired)
     notes.extend(kept)

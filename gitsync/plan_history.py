@@ -254,6 +254,23 @@ def repoints(
     return list(out.values()), notes
 
 
+def stale_names(changes: list[Change], wanted: Mapping[str, Workflow]) -> list[str]:
+    """A note for each file that references, by its old name, a workflow this plan renames,
+    or one that has no file: the reference keeps its flow (by id) but the file is stale."""
+    gone = {c.renamed_from: f"renamed to {c.path[-1]}" for c in changes if c.renamed_from}
+    gone.update(
+        {c.path[-1]: "without a file" for c in changes if c.kind in (Kind.NO_FILE, Kind.RETIRE)}
+    )
+    notes = []
+    for _, wf in sorted(wanted.items()):
+        for up in sorted({d.flow for t in wf.tasks for d in t.depends_on if d.flow} & set(gone)):
+            notes.append(
+                f"{'/'.join(wf.path)}: references {up}, which is {gone[up]} in this plan; "
+                "change its depends_on"
+            )
+    return notes
+
+
 def without_files(
     live: Mapping[str, RemoteFlow], wanted: Mapping[str, Workflow], used: set[str], prune: bool
 ) -> tuple[list[Change], list[str]]:

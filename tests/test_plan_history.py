@@ -180,3 +180,14 @@ def test_retention_defaults_and_values(tmp_path) -> None:  # type: ignore[no-unt
     path.write_text("targets:\n  t: {url: embedded, retention: {days: 7}}\n  u: {url: embedded}\n")
     targets = read_config(path).targets
     assert targets["t"].retention == (3, 7) and targets["u"].retention == (3, 30)
+
+
+def test_a_file_that_references_a_renamed_or_removed_workflow_is_named() -> None:
+    dep = Dependency(task="t", flow="old")
+    flows = (RemoteFlow(1, wf("old"), True), RemoteFlow(2, wf("down", "echo", dep), True))
+    plan = planner.compute(Tree.of([wf("new"), wf("down", "echo", dep)]), state(*flows))
+    assert kinds(plan) == [("rename", "new")]
+    assert "down: references old, which is renamed to new in this plan" in plan.notes[0]
+    plan = planner.compute(Tree.of([wf("down", "echo", dep)]), state(*flows))
+    assert kinds(plan) == [("no_file", "old")]
+    assert "down: references old, which is without a file in this plan" in plan.notes[0]
