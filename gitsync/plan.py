@@ -202,6 +202,11 @@ def _renamed(
         *diff.differences(remote, wf, state.extensions),
     )
     reasons = diff.replace_reasons(remote, wf, state.extensions)
+    if reasons and source.name.endswith(REPLACE_SUFFIX):  # a copy with no history: redo it
+        return [
+            *_cleanups({source.name: RemoteFlow(source.flow_id, source.workflow, True)}, set()),
+            *_flow_changes(wf, None, state, successors),
+        ]
     if reasons:
         current = RemoteFlow(source.flow_id, source.workflow, True)
         change = replace(_replacement(wf, current, lines, _why(reasons)), renamed_from=source.name)

@@ -260,3 +260,35 @@ def test_outside_references_are_not_needed_to_replace(repo: Path, api: Api) -> N
     apply_ok()
     assert_no_changes()
     assert graph(api, other)["flows"][0]["flowId"] == str(old)
+
+
+@pytest.mark.parametrize("edited", [False, True])
+def test_a_replace_interrupted_after_the_retire_is_finished(
+    repo: Path, api: Api, edited: bool
+) -> None:
+    """The copy is imported and the old flow retired, then the apply dies: the next one
+    renames the copy (or, when the file changed since, cleans it up and imports anew)."""
+    import datetime as dt
+
+    from gitsync.codec import edit_view, flow_struct, marker
+    from gitsync.model import Task, Workflow
+
+    path = write(repo, "etl", "tasks:\n  - {name: a, command: 'echo one'}\n")
+    apply_ok()
+    old = ids(api)["etl"]
+    copy = Workflow("etl__gitsync_replace", tasks=(Task("a", command="echo two"),))
+    api.import_flow(copy.name, flow_struct.managed_flow_struct(copy), _dir_of(api, old))
+    detail: Any = api.data("GET", "flows", "loadForEdit", flowId=old)
+    when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    body = edit_view.retire_body(
+        detail, marker.retired_name("etl", old), marker.retired_description("", when, "etl")
+    )
+    api.data("POST", "flows", "save", body)
+    path.write_text(path.read_text().replace("one", "three" if edited else "two"))
+    plan = run_cli("plan")
+    expected = "+ create   team/etl" if edited else "~ rename   team/etl"
+    assert expected in plan.output, plan.output
+    apply_ok()
+    assert_no_changes()
+    names = ids(api)
+    assert "etl__gitsync_replace" not in names and names[f"etl__retired_{old}"] == old

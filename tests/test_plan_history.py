@@ -83,6 +83,12 @@ def test_a_copy_left_after_the_old_flow_was_retired_is_renamed_not_deleted() -> 
     assert plan.changes[0].flow_id == 5 and plan.changes[0].renamed_from == copy.workflow.name
 
 
+def test_a_copy_left_after_the_old_flow_was_retired_and_a_new_edit_is_redone() -> None:
+    copy = RemoteFlow(5, wf("etl" + planner.REPLACE_SUFFIX, "echo new"), True)
+    plan = planner.compute(Tree.of([wf("etl", "echo newer")]), state(copy, retired(1, "etl", 0)))
+    assert kinds(plan) == [("cleanup", copy.workflow.name), ("create_flow", "etl")]
+
+
 def test_a_copy_left_while_the_old_flow_has_the_name_is_cleaned_up_and_redone() -> None:
     copy = RemoteFlow(5, wf("etl" + planner.REPLACE_SUFFIX, "echo new"), True)
     plan = planner.compute(
