@@ -342,6 +342,18 @@ class _Writer:
         return "scheduling paused"
 
     def delete_flow(self, change: Change) -> str:
+        """A retired copy past its retention. One that workflows outside the owned root
+        still reference (62104) is kept, and marked held so that no later plan tries again."""
         assert change.flow_id is not None
-        self.client.delete_flow(change.flow_id)
+        try:
+            self.client.delete_flow(change.flow_id)
+        except RemoteError as e:
+            old = self.remote.get(change.flow_id)
+            if e.code != Code.IN_USE or old is None or old.retired is None:
+                raise
+            info = old.retired
+            desc = marker.retired_description(info.text, info.when, info.successor, held=True)
+            detail = self.client.load_flow_for_edit(change.flow_id)
+            self.client.save_flow(edit_view.retire_body(detail, old.workflow.name, desc))
+            return "kept: workflows outside the owned root still reference it (62104); held"
         return "deleted"

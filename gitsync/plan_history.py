@@ -194,6 +194,7 @@ class RetiredCopy:
     path: tuple[str, ...]
     of: str  # the successor, or for a pruned workflow its own retired name
     when: dt.datetime
+    held: bool = False
 
 
 def expired(
@@ -312,6 +313,7 @@ def retention_deletes(
             f.workflow.path,
             f.retired.successor or f.workflow.name,
             f.retired.when,
+            f.retired.held,
         )
         for f in state.flows
         if f.retired is not None
@@ -321,6 +323,13 @@ def retention_deletes(
     out, notes = [], []
     for copy in gone:
         users = [r for r in state.referrers.get(copy.name, ()) if r not in names]
+        if copy.held:
+            notes.append(
+                f"{'/'.join(copy.path)}: retired copy past its retention, held: workflows "
+                "outside the owned root referenced it; delete it in the console once they "
+                "no longer do"
+            )
+            continue
         if users:
             notes.append(
                 f"{'/'.join(copy.path)}: retired copy past its retention, kept: "

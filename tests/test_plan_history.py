@@ -197,3 +197,18 @@ def test_a_file_that_references_a_renamed_or_removed_workflow_is_named() -> None
     plan = planner.compute(Tree.of([wf("down", "echo", dep)]), state(*flows))
     assert kinds(plan) == [("no_file", "old")]
     assert "down: references old, which is without a file in this plan" in plan.notes[0]
+
+
+def test_a_held_copy_is_never_deleted_and_named() -> None:
+    live = RemoteFlow(1, wf("etl"), True)
+    held = retired(10, "etl", 90)
+    assert held.retired is not None
+    held = replace(held, retired=replace(held.retired, held=True))
+    plan = planner.compute(
+        Tree.of([wf("etl")]),
+        state(live, held, retired(11, "etl", 1)),
+        retention=Retention(1, 30),
+        now=NOW,
+    )
+    assert not plan.changes
+    assert any("held: workflows outside the owned root referenced it" in n for n in plan.notes)

@@ -24,10 +24,12 @@ moments = st.datetimes(
 ).map(lambda t: t.replace(microsecond=0))
 
 
-@given(text=texts, when=moments, successor=st.one_of(st.just(""), names))
-def test_retired_marker_round_trip(text: str, when: dt.datetime, successor: str) -> None:
-    description = marker.retired_description(text, when, successor)
-    assert marker.retirement(description) == marker.Retired(text, when, successor)
+@given(text=texts, when=moments, successor=st.one_of(st.just(""), names), held=st.booleans())
+def test_retired_marker_round_trip(
+    text: str, when: dt.datetime, successor: str, held: bool
+) -> None:
+    description = marker.retired_description(text, when, successor, held)
+    assert marker.retirement(description) == marker.Retired(text, when, successor, held)
     assert not marker.split_marker(description)[1]  # a retired copy is no managed workflow
 
 

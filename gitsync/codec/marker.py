@@ -35,11 +35,14 @@ def is_managed(struct: Mapping[str, Any]) -> bool:
 
 # -- retired copies ------------------------------------------------------------------------
 # A flow a replace or prune retired keeps its user text; its last line says it was gitsync's,
-# when it was retired, and which workflow took its place (none for a pruned one):
+# when it was retired, whether a retention delete found it still referenced (``held``: kept
+# for good), and which workflow took its place (none for a pruned one):
 #   [managed by gitsync; retired 2026-12-01T03:20:00Z; successor: sales_etl]
+#   [managed by gitsync; retired 2026-12-01T03:20:00Z; held; successor: sales_etl]
 
 _RETIRED = "[managed by gitsync; retired "
 _SUCCESSOR = "; successor: "
+_HELD = "; held"
 _STAMP = "%Y-%m-%dT%H:%M:%SZ"
 RETIRED_INFIX = "__retired_"
 NAME_LIMIT = 128  # the service's longest name (schema's $defs/name)
@@ -50,10 +53,11 @@ class Retired:
     text: str  # the user's description
     when: dt.datetime  # UTC
     successor: str  # "" when pruned
+    held: bool = False  # still referenced when its retention ended: never deleted by gitsync
 
 
-def retired_description(text: str, when: dt.datetime, successor: str) -> str:
-    stamp = when.astimezone(dt.UTC).strftime(_STAMP)
+def retired_description(text: str, when: dt.datetime, successor: str, held: bool = False) -> str:
+    stamp = when.astimezone(dt.UTC).strftime(_STAMP) + (_HELD if held else "")
     line = _RETIRED + stamp + (_SUCCESSOR + successor if successor else "") + "]"
     return f"{text}{_MARKER_GAP}{line}" if text else line
 
@@ -65,13 +69,15 @@ def retirement(description: str) -> Retired | None:
         return None
     body = description[start + len(_RETIRED) : -1]
     stamp, _, successor = body.partition(_SUCCESSOR)
+    held = stamp.endswith(_HELD)
+    stamp = stamp.removesuffix(_HELD)
     try:
         when = dt.datetime.strptime(stamp, _STAMP).replace(tzinfo=dt.UTC)
     except ValueError:
         return None
     text = description[:start]
     text = text[: -len(_MARKER_GAP)] if text.endswith(_MARKER_GAP) else text.removesuffix("\n")
-    return Retired(text, when, successor)
+    return Retired(text, when, successor, held)
 
 
 def retired_name(name: str, flow_id: int) -> str:
