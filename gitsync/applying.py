@@ -33,9 +33,9 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
-from gitsync import steps
+from gitsync import guards, steps
 from gitsync.changes import Kind
 from gitsync.client import Client
 from gitsync.codec import edit_view, flow_struct, marker
@@ -43,6 +43,14 @@ from gitsync.errors import CodecError, GitsyncError, RemoteError
 from gitsync.model import Workflow
 from gitsync.plan import REPLACE_SUFFIX, Change, Path_, Plan, RemoteState, creation_order
 from gitsync.protocol import Code
+
+
+class RunCheck(Protocol):
+    """Looks at the runs of a flow before a change disturbs them (inspection.RunGuard)."""
+
+    def before(self, change: Change) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -79,15 +87,20 @@ def apply(
     state: RemoteState,
     progress: steps.Progress = steps.no_progress,
     result: ApplyResult | None = None,
+    runs: RunCheck | None = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> ApplyResult:
     """Carry out ``plan`` as the module docstring says; never stops at a failed change.
+    A blocked change is not sent, nor is any change that waits for it; ``runs`` looks at the
+    runs a change would disturb just before it is sent (inspection.RunGuard).
     Outcomes go into ``result`` as changes end; when apply returns, or raises (Ctrl-C), they
     are in the plan's listed order and include every change that was started. ``now`` dates
     the retirements."""
     result = ApplyResult() if result is None else result
-    writer = _Writer(client, state, now)
+    writer = _Writer(client, state, now, runs.before if runs is not None else None)
     order = _run_order(plan, state)
+    waits = _waits(order, state)
+    held = guards.held_back(order, waits)  # blocked, and what waits for them: never sent
     position = {id(c): i for i, c in enumerate(plan.listed())}
 
     def ended(index: int, outcome: Outcome) -> None:
@@ -95,11 +108,11 @@ def apply(
         progress("applying", len(result.outcomes), len(order))
 
     plan_steps = [
-        steps.Step(partial(writer.attempt, change), after)
-        for change, after in zip(order, _waits(order, state), strict=True)
+        steps.Step(partial(writer.attempt, change, held.get(i, "")), after)
+        for i, (change, after) in enumerate(zip(order, waits, strict=True))
     ]
     try:
-        steps.run(plan_steps, client.max_concurrency, ended)
+        steps.run(plan_steps, client.max_concurrency, ended, runs.stop if runs else None)
     finally:
         result.outcomes.sort(key=lambda o: position.get(id(o.change), len(position)))
     return result
@@ -110,7 +123,7 @@ def apply(
 
 def _run_order(plan: Plan, state: RemoteState) -> list[Change]:
     """The changes in the order they would run one at a time (the module docstring)."""
-    sent = [c for c in plan.changes if c.kind.sent and not c.blocked]
+    sent = [c for c in plan.changes if c.kind.sent]  # blocked ones too: reported, not sent
     by_kind: dict[Kind, list[Change]] = {kind: [] for kind in Kind}
     for change in sent:
         by_kind[change.kind].append(change)
@@ -186,8 +199,15 @@ class _Writer:
     on the way (new directories, imported flows) are kept for the changes that wait for them;
     a change reads them only after the change that wrote them has ended."""
 
-    def __init__(self, client: Client, state: RemoteState, now: Callable[[], dt.datetime]) -> None:
+    def __init__(
+        self,
+        client: Client,
+        state: RemoteState,
+        now: Callable[[], dt.datetime],
+        before: Callable[[Change], None] | None = None,
+    ) -> None:
         self.client = client
+        self.before = before
         self.state = state
         self.now = now
         self.dirs = dict(state.dirs)
@@ -211,8 +231,14 @@ class _Writer:
             Kind.DELETE_FLOW: self.delete_flow,
         }
 
-    def attempt(self, change: Change) -> Outcome:
+    def attempt(self, change: Change, held: str = "") -> Outcome:
+        if held:
+            if change.kind.imports and change.desired:
+                self.broken.add(change.desired.name)
+            return Outcome(change, False, held)
         try:
+            if self.before is not None:
+                self.before(change)
             return Outcome(change, True, self.actions[change.kind](change))
         except GitsyncError as e:
             if (change.kind.imports or change.kind == Kind.RENAME) and change.desired:

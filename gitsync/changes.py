@@ -63,6 +63,18 @@ class Kind(StrEnum):
         (``--prune`` makes it a retire)."""
         return self != Kind.NO_FILE
 
+    @property
+    def disturbs_runs(self) -> bool:
+        """Ends or stops the flow's waiting and running instances (its old flow is deleted, or
+        its scheduling paused: a retire does both): apply checks for them first (guards.py)."""
+        return self in (
+            Kind.REPLACE_FLOW,
+            Kind.MOVE_FLOW,
+            Kind.DELETE_FLOW,
+            Kind.DISABLE,
+            Kind.RETIRE,
+        )
+
 
 _FACTS = {
     Kind.DELETE_FLOW: _Facts("-", "delete", "to delete"),

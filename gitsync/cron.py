@@ -266,3 +266,12 @@ def next_fire(cron: QuartzCron, after: dt.datetime) -> dt.datetime | None:
         if years and moment.year > max(years):
             return None
     return None
+
+
+def next_fire_from(cron: QuartzCron, start: str, after: dt.datetime) -> dt.datetime | None:
+    """The first fire strictly after ``after`` on or after the start date (``start``, a
+    workflow's effective date, when it is one)."""
+    if is_date(start):
+        day_before = dt.datetime.fromisoformat(start) - dt.timedelta(seconds=1)
+        after = max(after, day_before.replace(tzinfo=after.tzinfo))
+    return next_fire(cron, after)

@@ -21,6 +21,9 @@ The reconcile loop, in order, and what each step guarantees:
       its import failed;
    f. with ``--prune`` only, retire managed flows that have no file (paused, renamed, kept);
       delete retired copies past their retention, referrers first.
+   A change the plan marks blocked (guards.py: no right to edit, referrers, a run in
+   progress) is not sent, nor is any change that waits for it; just before a change that
+   disturbs runs, the flow's runs are looked at again (inspection.RunGuard).
    A failure leaves extra workflows (a copy, an old version), never a missing one, and the
    next run's plan removes or redoes exactly what is left. Ctrl-C starts no new write and
    waits for those in flight, so that the lock is released with nothing left running.
@@ -210,9 +213,10 @@ def apply(
     state: RemoteState,
     progress: Progress = no_progress,
     result: ApplyResult | None = None,
+    runs: applying.RunCheck | None = None,
 ) -> ApplyResult:
     """Step 4 of the module docstring: concurrently, each change waiting only for the changes
     it needs (applying.py); never stops early on a failed change. Outcomes go into ``result``
     as they come, so that a caller interrupted part-way (Ctrl-C, SIGTERM) can still say what
     was done; they are in the plan's order whenever apply returns or raises."""
-    return applying.apply(client, plan, state, progress, result)
+    return applying.apply(client, plan, state, progress, result, runs)

@@ -53,6 +53,7 @@ def validation_json(result: ValidationResult) -> str:
 # -- plans -------------------------------------------------------------------------------
 
 MARKDOWN_LIMIT = 60_000
+BLOCKED = "✗ blocked:"  # a change apply will not send, and why
 
 
 def _where(change: Change) -> str:
@@ -81,10 +82,10 @@ def plan_text(plan: Plan, target: str) -> str:
     for change in plan.listed():
         lines.append(f"{change.kind.symbol} {change.kind.verb:<8} {_where(change)}")
         lines.extend(f"      {printable(line)}" for line in change.lines)
-        if change.blocked:
-            lines.append(f"      blocked: {printable(change.blocked)}")
         if change.note:
             lines.append(f"      note: {printable(change.note)}")
+        if change.blocked:
+            lines.append(f"      {BLOCKED} {printable(change.blocked)}")
     if plan.notes:
         lines += ["", "Notes:"] + [f"  {printable(n)}" for n in plan.notes]
     if not plan.changes:
@@ -130,11 +131,12 @@ def plan_markdown(plan: Plan, target: str, limit: int = MARKDOWN_LIMIT) -> str:
     else:
         head += ["| | change | workflow |", "|---|---|---|"]
         head += [
-            f"| {c.kind.symbol} | {c.kind.verb} | <code>{_md(_where(c))}</code> |"
+            f"| {c.kind.symbol} | {c.kind.verb}{' ✗ blocked' if c.blocked else ''} "
+            f"| <code>{_md(_where(c))}</code> |"
             for c in plan.listed()
         ]
     text = "\n".join(head) + "\n"
-    detailed = [c for c in plan.listed() if c.lines or c.note]
+    detailed = [c for c in plan.listed() if c.lines or c.note or c.blocked]
     for shown, change in enumerate(detailed):
         body = "\n".join(change.lines)
         block = (
@@ -142,6 +144,7 @@ def plan_markdown(plan: Plan, target: str, limit: int = MARKDOWN_LIMIT) -> str:
             f"</summary>\n\n"
             + (f"<pre>\n{_md(printable_lines(body))}\n</pre>\n" if body else "")
             + (f"\n{_md(printable(change.note))}\n" if change.note else "")
+            + (f"\n**{BLOCKED}** {_md(printable(change.blocked))}\n" if change.blocked else "")
             + "</details>\n"
         )
         if len(text) + len(block) > limit - 200:
@@ -162,14 +165,16 @@ def apply_text(result: ApplyResult) -> str:
     lines = []
     for outcome in result.outcomes:
         change = outcome.change
-        status = "ok    " if outcome.ok else "FAILED"
+        status = "ok    " if outcome.ok else "HELD  " if change.blocked else "FAILED"
         lines.append(
             f"{status} {change.kind.verb:<8} {_where(change)}: {printable(outcome.message)}"
         )
-    failed = len(result.failed)
-    done = len(result.outcomes) - failed
+    blocked = sum(1 for o in result.failed if o.change.blocked)
+    failed = len(result.failed) - blocked
+    done = len(result.outcomes) - failed - blocked
+    held = f"; {blocked} blocked" if blocked else ""
     lines.append(
-        f"Applied {done} of {len(result.outcomes)} changes"
+        f"Applied {done} of {len(result.outcomes)} changes{held}"
         + (f"; {failed} failed." if failed else ".")
     )
     return "\n".join(lines)

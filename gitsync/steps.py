@@ -40,10 +40,13 @@ def run(
     steps: Sequence[Step[T]],
     workers: int,
     ended: Callable[[int, T], None] | None = None,
+    stopping: Callable[[], None] | None = None,
 ) -> list[T]:
     """Every step's result, in the steps' order. ``ended(index, result)`` is called on this
     thread as each step ends. ValueError for a step that waits for itself or for one that
-    does not exist, and, once everything else has ended, for steps waiting in a cycle."""
+    does not exist, and, once everything else has ended, for steps waiting in a cycle.
+    ``stopping()`` is called when an exception stops the run, before the steps in flight are
+    waited for: a step that waits on something (apply waiting for runs) ends early."""
     followers = _followers(steps)
     waiting = [len(set(s.after)) for s in steps]
     ready = [i for i, n in enumerate(waiting) if n == 0]
@@ -67,6 +70,8 @@ def run(
                         if waiting[after] == 0:
                             heapq.heappush(ready, after)
         except BaseException:
+            if stopping is not None:
+                stopping()
             wait(running)  # no new step starts; the ones in flight end first, and are told
             for future, i in sorted(running.items(), key=lambda item: item[1]):
                 if ended is not None and future.exception() is None:

@@ -7,16 +7,18 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
+from gitsync import guards, inspection, references, remote, report, steps
 from gitsync import plan as planner
-from gitsync import remote, report, steps
 from gitsync.applying import ApplyResult
 from gitsync.client import Client, Credentials
 from gitsync.config import Settings, Target
 from gitsync.errors import InvalidFilesError
 from gitsync.forked import ChildFailed, Forked
+from gitsync.guards import OnActiveRuns
 from gitsync.model import Tree, Workflow
-from gitsync.validate import ValidationResult, validate_paths
+from gitsync.validate import Problem, ValidationResult, validate_paths
 
 log = logging.getLogger("gitsync.sync")
 
@@ -163,27 +165,63 @@ def make_plan(
     prune: bool = False,
     allow_mass_delete: bool = False,
     progress: steps.Progress = steps.no_progress,
+    checks: Checks | None = None,
 ) -> Planned:
     """Read the target and compare. Files still being checked stop the reading as soon as
-    they are known to be invalid, and the comparison waits for them."""
-    retention = planner.Retention(*target.retention)
+    they are known to be invalid, and the comparison waits for them. Then the guards
+    (guards.py) look at the flows that change."""
     if isinstance(desired, Tree):
         state = remote.read_state(client, target.root, progress)
-        plan = planner.compute(desired, state, prune, allow_mass_delete, retention, _now())
-        return Planned(plan, state)
+        tree = desired
+    else:
 
-    def watch(label: str, done: int, total: int) -> None:
+        def watch(label: str, done: int, total: int) -> None:
+            desired.stop_if_invalid()
+            progress(label, done, total)
+
         desired.stop_if_invalid()
-        progress(label, done, total)
+        state = remote.read_state(client, target.root, watch)
+        tree = desired.tree()
+    checks = checks or Checks()
+    retention = planner.Retention(*target.retention)
+    plan = planner.compute(tree, state, prune, allow_mass_delete, retention, checks.now())
+    return Planned(_guarded(client, plan, tree, state, checks), state)
 
-    desired.stop_if_invalid()
-    state = remote.read_state(client, target.root, watch)
-    plan = planner.compute(desired.tree(), state, prune, allow_mass_delete, retention, _now())
-    return Planned(plan, state)
+
+@dataclass(frozen=True)
+class Checks:
+    """How plan and apply check a plan before it is shown (guards.py)."""
+
+    flows: Path | None = None  # the flows folder, to say where a dangling reference is
+    on_active_runs: OnActiveRuns = OnActiveRuns.STOP
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+def _guarded(
+    client: Client, plan: planner.Plan, tree: Tree, state: planner.RemoteState, checks: Checks
+) -> planner.Plan:
+    """The plan checked by guards.py: InvalidFilesError for references that point nowhere
+    (nothing is sent), blocked changes, run and fire-time lines."""
+    found = inspection.dangling(client, plan, tree, state)
+    if found:
+        problems = [_located(d, checks.flows) for d in found]
+        raise InvalidFilesError(
+            f"{report.plural(len(problems), 'reference')} to workflows or tasks that are "
+            f"neither in the files nor on the target; {_NO_PLAN}",
+            sorted(problems),
+        )
+    if not plan.changes:
+        return plan
+    facts = inspection.read_facts(client, plan, state, checks.now())
+    return guards.guard(plan, state, facts, checks.on_active_runs)
+
+
+def _located(dangling: references.Dangling, flows: Path | None) -> Problem:
+    if flows is None:
+        return Problem("/".join(dangling.workflow.path) + ".yaml", 1, 1, dangling.message)
+    path = references.file_of(flows, dangling.workflow)
+    line, col = references.position(path, dangling)
+    return Problem(str(path), line, col, dangling.message)
 
 
 @contextmanager
@@ -211,4 +249,5 @@ def apply_one(
     with locked(client, target, owner, force_unlock):
         state = remote.read_state(client, target.root)
         plan = planner.compute(Tree.of([workflow]), state, guess_renames=False)
-        return remote.apply(client, plan, state)
+        runs = inspection.RunGuard(client, state, inspection.RunPolicy())  # never kills a run
+        return remote.apply(client, plan, state, runs=runs)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from gitsync import cron, dag
+from gitsync import cron, dag, references
 from gitsync.cache import ValidationCache
-from gitsync.codec.document import workflow_from_document
+from gitsync.codec.document import dependency_of, workflow_from_document
 from gitsync.files import (
     Document,
     ReadError,
@@ -85,6 +86,20 @@ def check_workflow(wf: Workflow) -> list[Issue]:
         i = first_index[cycle[0]]
         issues.append(Issue(("tasks", i, "depends_on"), "dependency cycle: " + " -> ".join(cycle)))
     return issues + _schedule_issues(wf)
+
+
+def _in_document(data: dict[str, Any], wf: Workflow, issue: Issue) -> Issue:
+    """The issue with its path in the file's terms: the model sorts a task's upstreams, so a
+    ``depends_on`` entry is found in the file by what it says, not by its index."""
+    if len(issue.where) != 4 or issue.where[2] != "depends_on":
+        return issue
+    i, j = issue.where[1], issue.where[3]
+    assert isinstance(i, int) and isinstance(j, int)
+    deps = wf.tasks[i].depends_on
+    nth = deps[:j].count(deps[j])  # equal entries keep the file's order when sorted
+    entries = data["tasks"][i].get("depends_on") or []
+    found = [k for k, entry in enumerate(entries) if dependency_of(entry) == deps[j]]
+    return replace(issue, where=("tasks", i, "depends_on", found[nth])) if found else issue
 
 
 def _dependency_issues(
@@ -208,7 +223,7 @@ class Validator:
         if problems:
             return None, problems
         wf = workflow_from_document(data, name, directory)
-        return wf, [at(i) for i in check_workflow(wf)]
+        return wf, [at(_in_document(data, wf, i)) for i in check_workflow(wf)]
 
     def validate_paths(self, roots: Sequence[Path], base: Path | None = None) -> ValidationResult:
         """Validate each root: a folder (its whole tree) or one file.
@@ -291,6 +306,16 @@ class Validator:
                     result.workflows.remove(f.workflow)
             else:
                 first[name] = display
+        self._check_references(files, result)
+
+    @staticmethod
+    def _check_references(files: list[_File], result: ValidationResult) -> None:
+        """Task references to a workflow of these files that has no such task."""
+        file_of = {id(f.workflow): f for f in files if f.workflow is not None}
+        for dangling in references.in_files(result.workflows):
+            path = file_of[id(dangling.workflow)].path
+            line, col = references.position(path, dangling)
+            result.problems.append(Problem(str(path), line, col, dangling.message))
 
 
 def validate_paths(

@@ -157,11 +157,15 @@ def test_json_names_every_kind_and_carries_blocked() -> None:
     assert [c.get("blocked") for c in listed if "blocked" in c] == ["referenced by g"]
 
 
-def test_a_blocked_change_is_never_sent() -> None:
-    from gitsync.applying import _run_order
+def test_a_blocked_change_is_held_back_and_a_no_file_change_never_sent() -> None:
+    from gitsync import guards
+    from gitsync.applying import _run_order, _waits
 
-    blocked = Change(Kind.DELETE_FLOW, ("f",), flow_id=1, blocked="referenced")
-    assert _run_order(planner.Plan((blocked,)), state()) == []
+    blocked = Change(Kind.RETIRE, ("f",), flow_id=1, blocked="referenced")
+    listed = Change(Kind.NO_FILE, ("g",), flow_id=2)
+    order = _run_order(planner.Plan((blocked, listed)), state())
+    assert order == [blocked]
+    assert guards.held_back(order, _waits(order, state())) == {0: "blocked: referenced"}
 
 
 @pytest.mark.parametrize(

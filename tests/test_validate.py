@@ -52,6 +52,21 @@ def test_every_problem_in_every_file_is_reported(in_tmp: Path) -> None:
     ]
 
 
+def test_a_dependency_problem_points_at_its_own_line(in_tmp: Path) -> None:
+    """The model sorts a task's upstreams; the problem must still name the file's line."""
+    (in_tmp / "flows").mkdir()
+    (in_tmp / "flows" / "w.yaml").write_text(
+        "tasks:\n  - name: a\n    command: 'true'\n  - name: b\n    command: 'true'\n"
+        "    depends_on:\n      - zz_unknown\n      - a\n      - a\n"
+    )
+    result = run_cli("validate")
+    assert result.exit_code == 1
+    assert result.output.splitlines()[:2] == [
+        "flows/w.yaml:7:9: task 'b' depends on unknown task 'zz_unknown'",
+        "flows/w.yaml:9:9: task 'b' lists 'a' twice in depends_on",
+    ]
+
+
 def test_same_name_in_two_directories_is_rejected(in_tmp: Path) -> None:
     for d in ("sales", "ops"):
         (in_tmp / "flows" / d).mkdir(parents=True)

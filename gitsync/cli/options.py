@@ -30,6 +30,34 @@ def prune_options(command: Any) -> Any:
     )(command)
 
 
+def runs_option(command: Any) -> Any:
+    """--on-active-runs, shared by plan and apply: the plan shows what apply will do."""
+    return click.option(
+        "--on-active-runs",
+        type=click.Choice(["stop", "wait", "cancel"]),
+        default="stop",
+        show_default=True,
+        help=(
+            "A change that would disturb a waiting or running instance (replace, move, delete, "
+            "disable): stop = do not make it (apply exits 1); wait = make it once no run is "
+            "left (--wait-timeout); cancel = cancel the runs, then make it."
+        ),
+    )(command)
+
+
+def duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``30m`` or ``2h``."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise click.BadParameter(f"'{text}' is not a duration such as 90s, 30m or 2h") from None
+    if not seconds >= 0 or seconds == float("inf"):
+        raise click.BadParameter(f"'{text}' is not a duration such as 90s, 30m or 2h")
+    return seconds
+
+
 class ProgressBar:
     """A progress bar on stderr, only on a terminal, outside CI, for more than a few flows."""
 

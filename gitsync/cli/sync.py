@@ -8,7 +8,15 @@ import click
 
 from gitsync import config, report
 from gitsync.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, cli
-from gitsync.cli.options import ProgressBar, prune_options, quiet_option, render, target_option
+from gitsync.cli.options import (
+    ProgressBar,
+    duration,
+    prune_options,
+    quiet_option,
+    render,
+    runs_option,
+    target_option,
+)
 from gitsync.errors import PlanRefused
 
 
@@ -27,6 +35,7 @@ from gitsync.errors import PlanRefused
     is_flag=True,
     help="Exit 2 when there are changes, 0 when none, 1 on error.",
 )
+@runs_option
 @quiet_option
 def plan(
     target_name: str | None,
@@ -34,17 +43,20 @@ def plan(
     allow_mass_delete: bool,
     output: str,
     detailed_exitcode: bool,
+    on_active_runs: str,
     quiet: bool,
 ) -> int:
     """Show what apply would change on the target."""
     from gitsync import sync
+    from gitsync.guards import OnActiveRuns
 
     settings = config.load()
     target = settings.target(target_name)
+    checks = sync.Checks(settings.flows, OnActiveRuns(on_active_runs))
     bar = ProgressBar(quiet)
     with sync.FilesBeingChecked(settings) as files, sync.connect(settings, target) as client:
         try:
-            planned = sync.make_plan(client, target, files, prune, allow_mass_delete, bar)
+            planned = sync.make_plan(client, target, files, prune, allow_mass_delete, bar, checks)
         finally:
             bar.close()
     click.echo(render(planned.plan, target.describe(), output))
@@ -62,6 +74,14 @@ def plan(
     is_flag=True,
     help="Remove a lock left by an apply that was killed, then apply.",
 )
+@runs_option
+@click.option(
+    "--wait-timeout",
+    type=duration,
+    default="30m",
+    show_default=True,
+    help="With --on-active-runs wait or cancel: how long apply waits for runs to end.",
+)
 @quiet_option
 def apply(
     target_name: str | None,
@@ -69,13 +89,17 @@ def apply(
     allow_mass_delete: bool,
     auto_approve: bool,
     force_unlock: bool,
+    on_active_runs: str,
+    wait_timeout: float,
     quiet: bool,
 ) -> int:
     """Make the target match the files."""
-    from gitsync import remote, sync
+    from gitsync import inspection, remote, sync
+    from gitsync.guards import OnActiveRuns
 
     settings = config.load()
     target = settings.target(target_name)
+    checks = sync.Checks(settings.flows, OnActiveRuns(on_active_runs))
     tree = sync.desired_tree(settings)
     if not auto_approve and not sys.stdin.isatty():
         raise PlanRefused(
@@ -88,7 +112,7 @@ def apply(
         sync.connect(settings, target) as client,
         sync.locked(client, target, config.who(), force_unlock),
     ):
-        planned = sync.make_plan(client, target, tree, prune, allow_mass_delete, bar)
+        planned = sync.make_plan(client, target, tree, prune, allow_mass_delete, bar, checks)
         bar.close()
         click.echo(report.plan_text(planned.plan, target.describe()))
         if not planned.plan.has_changes:
@@ -98,14 +122,16 @@ def apply(
             return EXIT_ERROR
         result = remote.ApplyResult()
         try:
-            remote.apply(client, planned.plan, planned.state, bar, result)
+            policy = inspection.RunPolicy(checks.on_active_runs, wait_timeout)
+            runs = inspection.RunGuard(client, planned.state, policy)
+            remote.apply(client, planned.plan, planned.state, bar, result, runs)
         except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM, SIGHUP: the lock is released next
             stopped = e
     bar.close()
     click.echo("")
     click.echo(report.apply_text(result))
     if stopped is not None:
-        sent = [c for c in planned.plan.changes if c.kind.sent and not c.blocked]
+        sent = [c for c in planned.plan.changes if c.kind.sent]
         left = len(sent) - len(result.outcomes)
         click.echo(
             f"Stopped before {left} of {len(sent)} changes were done (a change "

@@ -36,7 +36,8 @@ _DEFAULT_RUN_MODE = RunMode()
 # -- file document -> model -----------------------------------------------------
 
 
-def _dependency(item: Any) -> Dependency:
+def dependency_of(item: Any) -> Dependency:
+    """One ``depends_on`` entry of a file: a task's name, or a mapping."""
     if isinstance(item, str):
         return Dependency(task=item)
     flow = str(item.get("flow", ""))
@@ -71,7 +72,7 @@ def workflow_from_document(
             rm = replace(rm, cpu=float(rm.cpu), memory=float(rm.memory))
         else:
             rm = _DEFAULT_RUN_MODE  # frozen: one shared value
-        deps = canonical_dependencies([_dependency(d) for d in t.get("depends_on") or []])
+        deps = canonical_dependencies([dependency_of(d) for d in t.get("depends_on") or []])
         tasks.append(Task(name=t["name"], depends_on=deps, run_mode=rm, **values))
     sched_doc = doc.get("schedule")
     if sched_doc is None:

@@ -77,10 +77,7 @@ def _next_fire(schedule: _Schedule, after: dt.datetime) -> dt.datetime | None:
     """The first fire strictly after ``after`` on or after the start date."""
     parsed = _parse(schedule.cron)
     assert parsed is not None  # _schedule only keeps parsable crons
-    if cron.is_date(schedule.start):
-        day_before = dt.datetime.fromisoformat(schedule.start) - dt.timedelta(seconds=1)
-        after = max(after, day_before.replace(tzinfo=after.tzinfo))
-    return cron.next_fire(parsed, after)
+    return cron.next_fire_from(parsed, schedule.start, after)
 
 
 def _newest_fire(schedule: _Schedule, first: dt.datetime, now: dt.datetime) -> dt.datetime:
