@@ -166,6 +166,9 @@ def test_a_replace_retires_the_old_flow_with_its_runs_and_logs(repo: Path, api: 
     assert rows[0].endswith("current") and f"(flow {old})" in rows[1], listed.output
     logs = run_cli("logs", instance)
     assert logs.exit_code == 0 and "one" in logs.output
+    pulled = run_cli("pull", "--force")
+    assert pulled.exit_code == 0 and "retired" not in pulled.output  # no file for a retired copy
+    assert sorted(p.name for p in (repo / "flows/team").iterdir()) == ["etl.yaml"]
 
 
 @pytest.mark.parametrize("ref", ["{flow: up}", "{flow: up, task: t}"])
