@@ -25,6 +25,7 @@ def leftover(name: str, flow: RemoteFlow) -> bool:
 class Retention:
     """How long retired copies are kept (gitsync.yaml, per target): a copy is deleted once it
     is neither among the newest ``versions`` retired copies of its workflow nor younger than
+    ``days``. A workflow retired by ``--prune`` has no later version: its copy is kept for
     ``days``."""
 
     versions: int = 3
@@ -195,6 +196,7 @@ class RetiredCopy:
     of: str  # the successor, or for a pruned workflow its own retired name
     when: dt.datetime
     held: bool = False
+    pruned: bool = False  # retired without a successor: kept for ``days`` only
 
 
 def expired(
@@ -209,8 +211,9 @@ def expired(
     out = []
     for group in groups.values():
         group.sort(key=lambda c: (c.when, c.flow_id), reverse=True)
-        for copy in group[retention.versions :]:
-            if now - copy.when > dt.timedelta(days=retention.days):
+        for index, copy in enumerate(group):
+            counted = index < retention.versions and not copy.pruned
+            if not counted and now - copy.when > dt.timedelta(days=retention.days):
                 out.append(copy)
     return sorted(out, key=lambda c: c.path)
 
@@ -314,6 +317,7 @@ def retention_deletes(
             f.retired.successor or f.workflow.name,
             f.retired.when,
             f.retired.held,
+            not f.retired.successor,
         )
         for f in state.flows
         if f.retired is not None

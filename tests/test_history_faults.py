@@ -6,6 +6,7 @@ is lost."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from gitsync import plan as planner
 from gitsync import remote
 from gitsync.client import Client
+from gitsync.codec import edit_view, marker
 from gitsync.config_file import read as read_config
 from gitsync.engine.faults import Faults, RunningProxy
 from gitsync.engine.server import EngineOptions, RunningEngine, User
@@ -39,7 +41,7 @@ def _config(repo: Path, proxy_url: str, engine_url: str) -> None:
             f"    org_id: {SPEC_ORG}",
             f"    user_id: {SPEC_USER}",
             "    root: gitsync",
-            "    retention: {versions: 1, days: 0}",
+            "    retention: {versions: 1, days: 1}",
             "    concurrency: 1",  # one write at a time: the k-th request is always the same
         ]
     (repo / "gitsync.yaml").write_text("\n".join(lines) + "\n")
@@ -65,11 +67,20 @@ def _run(name: str) -> str:
     return result.output.splitlines()[-1].split("(")[1].rstrip(")")
 
 
-def _setup(repo: Path) -> dict[str, str]:
+def _backdate_oldest_etl_copy(api: Api) -> None:
+    """The older retired copy of etl, as if retired ten days ago: past the retention."""
+    oldest = min(i for n, i in _flows(api).items() if n.startswith("etl__retired_"))
+    detail: Any = api.data("GET", "flows", "loadForEdit", flowId=oldest)
+    when = dt.datetime.now(dt.UTC) - dt.timedelta(days=10)
+    desc = marker.retired_description("", when.replace(microsecond=0), "etl")
+    api.data("POST", "flows", "save", edit_view.retire_body(detail, detail["flowName"], desc))
+
+
+def _setup(repo: Path, api: Api) -> dict[str, str]:
     """Before the apply that is interrupted: etl replaced twice (two retired copies, the older
-    past a retention of one version), up referenced by down, old and gone; one run each of up
-    and old. Then the edits: up's command (a replace and a re-point), old renamed to new, gone
-    removed (a retire with --prune)."""
+    one past a retention of one version and one day), up referenced by down, old and gone;
+    one run each of up and old. Then the edits: up's command (a replace and a re-point), old
+    renamed to new, gone removed (a retire with --prune)."""
     (repo / "flows" / "team").mkdir(parents=True)
     for version in (1, 2, 3):
         _write(repo, "etl", f"tasks:\n  - {{name: a, command: 'echo etl-{version}'}}\n")
@@ -78,6 +89,7 @@ def _setup(repo: Path) -> dict[str, str]:
         _write(repo, "old", "tasks:\n  - {name: o, command: 'echo old'}\n")
         _write(repo, "gone", "tasks:\n  - {name: g, command: 'echo gone'}\n")
         _apply_ok()
+    _backdate_oldest_etl_copy(api)
     runs = {"up": _run("up"), "new": _run("old")}
     _write(repo, "up", UP.replace("up-1", "up-2"))
     (repo / "flows/team/old.yaml").rename(repo / "flows/team/new.yaml")
@@ -139,7 +151,7 @@ def test_killed_after_any_history_write_the_next_apply_converges(
     with RunningProxy(engine.url, Faults(on_request=kill_at_k)) as proxy:
         _config(repo, proxy.url, engine.url)
         api = Api(engine.url)
-        runs = _setup(repo)
+        runs = _setup(repo, api)
         before = _flows(api)
         proc = subprocess.Popen(
             [sys.executable, "-m", "gitsync", "apply", "--auto-approve", "--prune"],
@@ -169,7 +181,7 @@ def test_history_writes_converge_under_faults(
     with RunningProxy(engine.url, faults) as proxy:
         _config(repo, proxy.url, engine.url)
         api = Api(engine.url)
-        runs = _setup(repo)
+        runs = _setup(repo, api)
         before = _flows(api)
         target = read_config(repo / "gitsync.yaml").targets["proxied"]
         tree = validate_paths([repo / "flows"], base=repo / "flows").tree()
@@ -191,7 +203,5 @@ def test_history_writes_converge_under_faults(
         api.http.close()
 
 
-def _now() -> Any:
-    import datetime as dt
-
+def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)

@@ -216,3 +216,10 @@ def test_a_held_copy_is_never_deleted_and_named() -> None:
     )
     assert not plan.changes
     assert any("held: workflows outside the owned root referenced it" in n for n in plan.notes)
+
+
+def test_a_pruned_workflows_copy_is_kept_for_days_only() -> None:
+    young, old = retired(10, "a", 5), retired(11, "b", 40)
+    pruned = [replace(c, retired=replace(c.retired, successor="")) for c in (young, old)]  # type: ignore[type-var]
+    plan = planner.compute(Tree.of([]), state(*pruned), retention=Retention(3, 30), now=NOW)
+    assert kinds(plan) == [("delete_flow", marker.retired_name("b", 11))]
