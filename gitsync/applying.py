@@ -4,35 +4,41 @@ Independent changes are sent concurrently (the target's ``concurrency``, 8 by de
 each change waits only for the changes it needs (steps.py runs them):
 
 - a directory waits for its parent;
-- an import (create, replace, move) waits for its directory, for the clean-up of a copy an
+- an import (create, replace, move) or a rename (one Save of the old flow under the new
+  name) waits for its directory, for the clean-up of a copy an
   interrupted replace left under its temporary name, and for the imports of the workflows it
   references (Import checks references);
-- an update (Load For Edit, Save) waits for the imports of the workflows it references (Save
-  needs their new ids);
+- an update, adopt or re-point (Load For Edit, Save) waits for the imports and renames of the
+  workflows it references (Save needs their new ids);
 - an enable or disable waits for the import or update of its own workflow, and is skipped if
   the import failed;
-- a delete (``--prune``) waits for every change of the workflows that reference it, remotely
-  or in the files, and for the deletes of its referrers (referrers first).
+- a retire (``--prune``) waits for nothing: referrers keep pointing at the flow by id;
+- a delete (a retired copy past its retention) waits for every change of the workflows that
+  reference it, remotely or in the files, and for the deletes of its referrers.
+A workflow without a file (``no file``) is never sent.
 
-A replace is one change whose writes run in order on one thread: import the copy, delete the
-old workflow, rename the copy by Save. Every wait points from an earlier change to a later one
-in the order the changes would run one at a time (clean-ups, directories parents first,
-imports upstream first, updates, enables and disables, deletes referrers first), so there is
-never a cycle, and that order is also the order in which ready changes are started. Outcomes
-are reported in the plan's listed order, whatever order the changes ended in.
+A replace is one change whose writes run in order on one thread: import the copy under a
+temporary name, retire the old workflow (one Save: paused, renamed ``<name>__retired_<id>``,
+marked with when and its successor), rename the copy by Save. Every wait points from an
+earlier change to a later one in the order the changes would run one at a time (clean-ups,
+directories parents first, imports and renames upstream first, updates, adopts, re-points,
+enables and disables, retires, deletes referrers first), so there is never a cycle, and that
+order is also the order in which ready changes are started. Outcomes are reported in the
+plan's listed order, whatever order the changes ended in.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from gitsync import guards, steps
 from gitsync.changes import Kind
 from gitsync.client import Client
-from gitsync.codec import edit_view, flow_struct
+from gitsync.codec import edit_view, flow_struct, marker
 from gitsync.errors import CodecError, GitsyncError, RemoteError
 from gitsync.model import Workflow
 from gitsync.plan import REPLACE_SUFFIX, Change, Path_, Plan, RemoteState, creation_order
@@ -82,14 +88,16 @@ def apply(
     progress: steps.Progress = steps.no_progress,
     result: ApplyResult | None = None,
     runs: RunCheck | None = None,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> ApplyResult:
     """Carry out ``plan`` as the module docstring says; never stops at a failed change.
     A blocked change is not sent, nor is any change that waits for it; ``runs`` looks at the
     runs a change would disturb just before it is sent (inspection.RunGuard).
     Outcomes go into ``result`` as changes end; when apply returns, or raises (Ctrl-C), they
-    are in the plan's listed order and include every change that was started."""
+    are in the plan's listed order and include every change that was started. ``now`` dates
+    the retirements."""
     result = ApplyResult() if result is None else result
-    writer = _Writer(client, state, runs.before if runs is not None else None)
+    writer = _Writer(client, state, now, runs.before if runs is not None else None)
     order = _run_order(plan, state)
     waits = _waits(order, state)
     held = guards.held_back(order, waits)  # blocked, and what waits for them: never sent
@@ -115,10 +123,11 @@ def apply(
 
 def _run_order(plan: Plan, state: RemoteState) -> list[Change]:
     """The changes in the order they would run one at a time (the module docstring)."""
+    sent = [c for c in plan.changes if c.kind.sent]  # blocked ones too: reported, not sent
     by_kind: dict[Kind, list[Change]] = {kind: [] for kind in Kind}
-    for change in plan.changes:
+    for change in sent:
         by_kind[change.kind].append(change)
-    imports = [c for c in plan.changes if c.kind.imports]
+    imports = [c for c in sent if c.kind.imports or c.kind == Kind.RENAME]
     by_name = {c.desired.name: c for c in imports if c.desired}
     deleted = {c.path[-1]: c for c in by_kind[Kind.DELETE_FLOW]}
     old = [f.workflow for f in state.flows if f.workflow.name in deleted]
@@ -128,11 +137,14 @@ def _run_order(plan: Plan, state: RemoteState) -> list[Change]:
         *sorted(by_kind[Kind.CREATE_DIR], key=lambda c: (len(c.path), c.path)),
         *(by_name[w.name] for w in creation_order([c.desired for c in imports if c.desired])),
         *by_kind[Kind.UPDATE_FLOW],
+        *by_kind[Kind.ADOPT],
+        *by_kind[Kind.REPOINT],
         *by_kind[Kind.ENABLE],
         *by_kind[Kind.DISABLE],
+        *by_kind[Kind.RETIRE],
         *reversed([deleted[w.name] for w in creation_order(old)]),
     ]
-    if len(order) != len(plan.changes):  # a kind not placed above, a change lost: a bug
+    if len(order) != len(sent):  # a kind not placed above, a change lost: a bug
         raise RuntimeError("the plan's changes could not be put in the order of apply")
     return order
 
@@ -149,10 +161,8 @@ def _waits(order: list[Change], state: RemoteState) -> list[tuple[int, ...]]:
     """For each change, the indexes of the changes it waits for; only ever earlier ones."""
     mkdir = {c.path: i for i, c in enumerate(order) if c.kind == Kind.CREATE_DIR}
     cleanup = {c.path[-1]: i for i, c in enumerate(order) if c.kind == Kind.CLEANUP}
-    imported = {_name(c): i for i, c in enumerate(order) if c.kind.imports}
-    written = {
-        _name(c): i for i, c in enumerate(order) if c.kind.imports or c.kind == Kind.UPDATE_FLOW
-    }
+    imported = {_name(c): i for i, c in enumerate(order) if c.kind.imports or c.kind == Kind.RENAME}
+    written = {_name(c): i for i, c in enumerate(order) if c.kind.imports or c.kind.saves}
     of_flow: dict[str, list[int]] = {}
     referrers: dict[str, set[str]] = {k: set(v) for k, v in state.referrers.items()}
     for i, change in enumerate(order):
@@ -166,11 +176,11 @@ def _waits(order: list[Change], state: RemoteState) -> list[tuple[int, ...]]:
         found: list[int | None] = []
         if change.kind == Kind.CREATE_DIR:
             found.append(mkdir.get(change.path[:-1]))
-        elif change.kind.imports and change.desired is not None:
+        elif (change.kind.imports or change.kind == Kind.RENAME) and change.desired is not None:
             found.append(mkdir.get((*state.root, *change.desired.directory)))
             found.append(cleanup.get(change.desired.name + REPLACE_SUFFIX))
             found.extend(imported.get(up) for up in _upstreams(change.desired))
-        elif change.kind == Kind.UPDATE_FLOW and change.desired is not None:
+        elif change.kind.saves and change.desired is not None:  # update, adopt, re-point
             found.extend(imported.get(up) for up in _upstreams(change.desired))
         elif change.kind in (Kind.ENABLE, Kind.DISABLE):
             found.append(written.get(_name(change)))
@@ -190,24 +200,34 @@ class _Writer:
     a change reads them only after the change that wrote them has ended."""
 
     def __init__(
-        self, client: Client, state: RemoteState, before: Callable[[Change], None] | None = None
+        self,
+        client: Client,
+        state: RemoteState,
+        now: Callable[[], dt.datetime],
+        before: Callable[[Change], None] | None = None,
     ) -> None:
         self.client = client
         self.before = before
         self.state = state
+        self.now = now
         self.dirs = dict(state.dirs)
         self.flow_ids = dict(state.flow_ids)
+        self.remote = {f.id: f for f in state.flows}
         self.broken: set[str] = set()  # flows whose create/replace failed
         self.actions: dict[Kind, Callable[[Change], str]] = {
             Kind.CONFLICT: self.conflict,
             Kind.CLEANUP: self.cleanup,
             Kind.CREATE_DIR: self.create_dir,
             Kind.CREATE_FLOW: self.create_flow,
+            Kind.RENAME: self.rename_flow,
             Kind.REPLACE_FLOW: self.replace_flow,
             Kind.MOVE_FLOW: self.replace_flow,
             Kind.UPDATE_FLOW: self.update_flow,
+            Kind.ADOPT: self.update_flow,
+            Kind.REPOINT: self.update_flow,
             Kind.ENABLE: self.enable,
             Kind.DISABLE: self.disable,
+            Kind.RETIRE: self.retire_flow,
             Kind.DELETE_FLOW: self.delete_flow,
         }
 
@@ -221,7 +241,7 @@ class _Writer:
                 self.before(change)
             return Outcome(change, True, self.actions[change.kind](change))
         except GitsyncError as e:
-            if change.kind.imports and change.desired:
+            if (change.kind.imports or change.kind == Kind.RENAME) and change.desired:
                 self.broken.add(change.desired.name)
             return Outcome(change, False, str(e))
 
@@ -264,24 +284,61 @@ class _Writer:
             self._dir_id(wf),
             flow_struct.managed_flow_struct(replace(wf, name=temp), self.state.extensions),
         )
-        try:
-            self.client.delete_flow(change.flow_id)
-        except RemoteError as e:
-            if e.code == Code.IN_USE:
-                raise GitsyncError(
-                    f"the new copy was imported as '{temp}' (flow {new_id}), but the old "
-                    f"workflow cannot be deleted while other workflows reference it ({e.code}); "
-                    "remove those references, then apply again"
-                ) from None
-            raise
+        retired = self._retire(change.flow_id, wf.name)
         self._save(wf, new_id, active=0)
         self.flow_ids[wf.name] = new_id
-        return f"replaced: flow {change.flow_id} -> {new_id}"
+        return f"replaced: flow {change.flow_id} -> {new_id}; the old one is kept as '{retired}'"
 
-    def _save(self, wf: Workflow, flow_id: int, active: int | None = None) -> None:
-        graph = edit_view.graph_from_detail(self.client.load_flow_for_edit(flow_id))
+    def _retire(self, flow_id: int, successor: str) -> str:
+        """One Save: the flow paused, renamed, and marked as retired (when, successor)."""
+        detail = self.client.load_flow_for_edit(flow_id)
+        old = self.remote.get(flow_id)
+        name = old.workflow.name if old else str(detail.get("flowName", flow_id))
+        text = old.workflow.description if old else ""
+        retired = marker.retired_name(successor or name, flow_id)  # kept as a version of it
+        desc = marker.retired_description(text, self.now(), successor)
         try:
-            body = edit_view.save_body(wf, graph, self.flow_ids, active)
+            self.client.save_flow(edit_view.retire_body(detail, retired, desc))
+        except CodecError as e:
+            raise GitsyncError(f"cannot be retired: {e}") from None
+        return retired
+
+    def retire_flow(self, change: Change) -> str:
+        assert change.flow_id is not None
+        return f"paused and kept as '{self._retire(change.flow_id, '')}'"
+
+    def rename_flow(self, change: Change) -> str:
+        wf = change.desired
+        assert wf is not None and change.flow_id is not None
+        self._save(wf, change.flow_id, renames=dict(change.task_renames))
+        self.flow_ids[wf.name] = change.flow_id
+        return f"renamed from {change.renamed_from} (flow {change.flow_id})"
+
+    def _task_ids(self, wf: Workflow) -> dict[tuple[str, str], int]:
+        """The current ids of the tasks ``wf`` references, from their flows' edit views
+        (their flows may have been replaced in this apply)."""
+        out: dict[tuple[str, str], int] = {}
+        for flow in sorted({d.flow for t in wf.tasks for d in t.depends_on if d.task and d.flow}):
+            flow_id = self.flow_ids.get(flow)
+            if flow_id is None:
+                continue
+            graph = edit_view.graph_from_detail(self.client.load_flow_for_edit(flow_id))
+            out.update({(flow, name): int(node["taskId"]) for name, node in graph.tasks.items()})
+        return out
+
+    def _save(
+        self,
+        wf: Workflow,
+        flow_id: int,
+        active: int | None = None,
+        renames: dict[str, str] | None = None,
+    ) -> None:
+        graph = edit_view.graph_from_detail(self.client.load_flow_for_edit(flow_id))
+        if renames:
+            tasks: dict[str, Any] = {renames.get(k, k): v for k, v in graph.tasks.items()}
+            graph = replace(graph, tasks=tasks)
+        try:
+            body = edit_view.save_body(wf, graph, self.flow_ids, active, self._task_ids(wf))
         except CodecError as e:
             raise GitsyncError(f"cannot be saved: {e}") from None
         self.client.save_flow(body)
@@ -289,15 +346,18 @@ class _Writer:
     def update_flow(self, change: Change) -> str:
         wf = change.desired
         assert wf is not None and change.flow_id is not None
-        self._save(wf, change.flow_id)
-        return "saved"
+        self._save(wf, change.flow_id, renames=dict(change.task_renames))
+        return {Kind.ADOPT: "marked as managed", Kind.REPOINT: "re-pointed"}.get(
+            change.kind, "saved"
+        )
 
     def _switch(self, change: Change) -> int:
         wf = change.desired
         assert wf is not None
-        if wf.name in self.broken:
+        flow_id = self.flow_ids.get(wf.name)
+        if wf.name in self.broken or flow_id is None:
             raise GitsyncError("skipped: creating or replacing it failed")
-        return self.flow_ids[wf.name]
+        return flow_id
 
     def enable(self, change: Change) -> str:
         self.client.enable_flow(self._switch(change))
@@ -308,6 +368,18 @@ class _Writer:
         return "scheduling paused"
 
     def delete_flow(self, change: Change) -> str:
+        """A retired copy past its retention. One that workflows outside the owned root
+        still reference (62104) is kept, and marked held so that no later plan tries again."""
         assert change.flow_id is not None
-        self.client.delete_flow(change.flow_id)
+        try:
+            self.client.delete_flow(change.flow_id)
+        except RemoteError as e:
+            old = self.remote.get(change.flow_id)
+            if e.code != Code.IN_USE or old is None or old.retired is None:
+                raise
+            info = old.retired
+            desc = marker.retired_description(info.text, info.when, info.successor, held=True)
+            detail = self.client.load_flow_for_edit(change.flow_id)
+            self.client.save_flow(edit_view.retire_body(detail, old.workflow.name, desc))
+            return "kept: workflows outside the owned root still reference it (62104); held"
         return "deleted"

@@ -16,13 +16,18 @@ class _Facts:
 
 class Kind(StrEnum):
     DELETE_FLOW = "delete_flow"
+    RETIRE = "retire"
+    NO_FILE = "no_file"
     CLEANUP = "cleanup"
     CONFLICT = "conflict"
     CREATE_DIR = "create_dir"
     CREATE_FLOW = "create_flow"
+    RENAME = "rename"
     REPLACE_FLOW = "replace_flow"
     MOVE_FLOW = "move_flow"
     UPDATE_FLOW = "update_flow"
+    ADOPT = "adopt"
+    REPOINT = "repoint"
     ENABLE = "enable"
     DISABLE = "disable"
 
@@ -48,21 +53,43 @@ class Kind(StrEnum):
         return self in (Kind.CREATE_FLOW, Kind.REPLACE_FLOW, Kind.MOVE_FLOW)
 
     @property
+    def saves(self) -> bool:
+        """Applied with one Save Flow of the workflow's file over its existing flow."""
+        return self in (Kind.UPDATE_FLOW, Kind.RENAME, Kind.ADOPT, Kind.REPOINT)
+
+    @property
+    def sent(self) -> bool:
+        """Whether apply sends anything for it: a workflow without a file is only listed
+        (``--prune`` makes it a retire)."""
+        return self != Kind.NO_FILE
+
+    @property
     def disturbs_runs(self) -> bool:
         """Ends or stops the flow's waiting and running instances (its old flow is deleted, or
-        its scheduling paused): apply checks for them first (guards.py)."""
-        return self in (Kind.REPLACE_FLOW, Kind.MOVE_FLOW, Kind.DELETE_FLOW, Kind.DISABLE)
+        its scheduling paused: a retire does both): apply checks for them first (guards.py)."""
+        return self in (
+            Kind.REPLACE_FLOW,
+            Kind.MOVE_FLOW,
+            Kind.DELETE_FLOW,
+            Kind.DISABLE,
+            Kind.RETIRE,
+        )
 
 
 _FACTS = {
     Kind.DELETE_FLOW: _Facts("-", "delete", "to delete"),
+    Kind.RETIRE: _Facts("-", "retire", "to retire"),
+    Kind.NO_FILE: _Facts("?", "no file", "without a file"),
     Kind.CLEANUP: _Facts("-", "clean up", "leftover to clean up"),
     Kind.CONFLICT: _Facts("!", "conflict", "in conflict"),
     Kind.CREATE_DIR: _Facts("+", "mkdir", "directories to create"),
     Kind.CREATE_FLOW: _Facts("+", "create", "to create"),
+    Kind.RENAME: _Facts("~", "rename", "to rename"),
     Kind.REPLACE_FLOW: _Facts("±", "replace", "to replace"),
     Kind.MOVE_FLOW: _Facts("±", "move", "to move"),
     Kind.UPDATE_FLOW: _Facts("~", "update", "to update"),
+    Kind.ADOPT: _Facts("~", "adopt", "to adopt"),
+    Kind.REPOINT: _Facts("~", "repoint", "to re-point"),
     Kind.ENABLE: _Facts(">", "enable", "to enable"),
     Kind.DISABLE: _Facts("‖", "disable", "to disable"),
 }

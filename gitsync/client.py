@@ -301,6 +301,16 @@ class Client:
                 return found
             page += 1
 
+    def search_flow_all(self, expression: str = "") -> list[dict[str, Any]]:
+        """Every page of Search Flow for ``expression`` (a fuzzy match on names and ids)."""
+        found, page = [], 1
+        while True:
+            batch = self.search_flow(expression, page_no=page, page_size=50)
+            found.extend(batch)
+            if len(batch) < 50:
+                return found
+            page += 1
+
     def find_flow_id(self, name: str) -> int | None:
         for item in self._all_flows():
             if item.get("flowName") == name:

@@ -25,7 +25,21 @@ DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 64
 MAX_CONFIG_BYTES = 256 * 1024
 _TOP_KEYS = ("flows", "targets")
-_TARGET_KEYS = ("url", "org_id", "user_id", "root", "credentials", "timeout", "concurrency")
+_TARGET_KEYS = (
+    "url",
+    "org_id",
+    "user_id",
+    "root",
+    "credentials",
+    "timeout",
+    "concurrency",
+    "retention",
+)
+_RETENTION_KEYS = ("versions", "days")
+DEFAULT_RETENTION = (
+    3,
+    30,
+)  # the newest 3 retired copies of a workflow, and any younger than 30 days
 _SECRET_KEYS = ("secret", "secret_key", "app_secret", "access_key", "app_key", "password")
 
 
@@ -39,6 +53,7 @@ class Target:
     credentials_file: Path | None = None
     timeout: float = DEFAULT_TIMEOUT  # seconds per request
     concurrency: int = DEFAULT_CONCURRENCY  # requests at once: plan's reads, apply's writes
+    retention: tuple[int, int] = DEFAULT_RETENTION  # retired copies kept: versions, days
 
     @property
     def embedded(self) -> bool:
@@ -184,6 +199,7 @@ def _target(reader: _Reader, name: str, data: Any) -> Target:
         credentials,
         _timeout(reader, (*where, "timeout"), data.get("timeout", DEFAULT_TIMEOUT)),
         _concurrency(reader, (*where, "concurrency"), data.get("concurrency", DEFAULT_CONCURRENCY)),
+        _retention(reader, (*where, "retention"), data.get("retention", {})),
     )
 
 
@@ -230,3 +246,17 @@ def _concurrency(reader: _Reader, path: tuple[str, ...], value: Any) -> int:
             path, f"must be a whole number of requests at once, from 1 to {MAX_CONCURRENCY}"
         )
     return value
+
+
+def _retention(reader: _Reader, path: tuple[str, ...], value: Any) -> tuple[int, int]:
+    """``{versions: N, days: D}``: retired copies kept (each key optional)."""
+    if not isinstance(value, dict):
+        raise reader.fail(path, "expected a mapping with versions and days")
+    reader.known_keys(path, value, _RETENTION_KEYS)
+    out = []
+    for key, default in zip(_RETENTION_KEYS, DEFAULT_RETENTION, strict=True):
+        number = value.get(key, default)
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= 100_000:
+            raise reader.fail((*path, key), "must be a whole number from 0 to 100000")
+        out.append(number)
+    return out[0], out[1]

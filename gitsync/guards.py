@@ -6,7 +6,8 @@ A change is blocked (apply reports it as not done, with the reason, and exits 1)
 - the user may not edit the workflow (Get Flow: ``hasEditPri`` false; for enable and
   disable also a locked workflow or user), which the service would refuse (62103);
 - it deletes a workflow that others still reference and that are not changed away from it
-  in this plan, which the service would refuse (62104);
+  in this plan, which the service would refuse (62104), or retires one (``--prune``), which
+  would leave them on a paused copy;
 - it disturbs runs (``Kind.disturbs_runs``) while the workflow has a waiting or running
   instance, unless apply was told to wait for them or to cancel them.
 
@@ -73,8 +74,9 @@ class Facts:
 
 
 def flows_to_check(plan: Plan) -> list[int]:
-    """Flows whose rights are read: every existing flow that a change writes to."""
-    return sorted({c.flow_id for c in plan.changes if c.flow_id is not None})
+    """Flows whose rights are read: every existing flow that a change writes to (a workflow
+    without a file is only listed: nothing is written to it)."""
+    return sorted({c.flow_id for c in plan.changes if c.flow_id is not None and c.kind.sent})
 
 
 def runs_to_check(plan: Plan) -> list[int]:
@@ -142,10 +144,11 @@ def _rights(change: Change, facts: Facts) -> str:
 
 
 def _held_deletes(plan: Plan, state: RemoteState) -> dict[str, str]:
-    """Deletes of workflows still referenced by workflows that keep referencing them: name ->
-    the reason. A referrer releases a workflow by no longer naming it in its file, or by being
-    deleted itself (unless that delete is held too)."""
-    deleted = {c.path[-1]: c for c in plan.changes if c.kind == Kind.DELETE_FLOW}
+    """Deletes (and retires: a referrer must not be left on a paused copy) of workflows still
+    referenced by workflows that keep referencing them: name -> the reason. A referrer
+    releases a workflow by no longer naming it in its file, or by being deleted itself
+    (unless that delete is held too)."""
+    deleted = {c.path[-1]: c for c in plan.changes if c.kind in (Kind.DELETE_FLOW, Kind.RETIRE)}
     desired = {c.desired.name: c.desired for c in plan.changes if c.desired is not None}
     held: dict[str, str] = {}
     changed = True

@@ -90,6 +90,9 @@ class Workflow:
     sync_type: str = "data"
     schedule: Schedule = field(default_factory=Schedule)
     tasks: tuple[Task, ...] = ()
+    # the file's ``renamed_from``: what the workflow was called before; never sent, and not
+    # part of the comparison with the remote
+    renamed_from: str = field(default="", compare=False)
 
     @property
     def path(self) -> tuple[str, ...]:

@@ -7,115 +7,106 @@ What the service can change in place (SPEC §3.7) decides the kind of change:
 
 - **update**: Save Flow: description, owners, visitors, alert, parameters, cycle, cron,
   start date, the edges between tasks, references to whole workflows, removing tasks.
-- **replace**: Import a new copy, Delete the old one, rename the copy. Needed for new tasks,
-  changed task bodies (command, timeout, retries, run mode, ...), a new task reference,
-  sync_type, the schedule type, and moves. Flow and task ids change and the run history
-  stays with the old id; the Delete is refused (62104) while other workflows reference it.
+- **rename**: a file renamed in its directory (found by its task bodies, or named by
+  ``renamed_from``): one Save of the old flow under the new name; ids and runs stay.
+- **replace**: Import a new copy, retire the old one (disabled, renamed
+  ``<name>__retired_<id>``, marked with its successor), rename the copy. Needed for new
+  tasks, changed task bodies (command, timeout, retries, run mode, ...), a new task
+  reference, sync_type, the schedule type, and moves. The retired copy keeps the run history
+  until its retention (gitsync.yaml) ends; owned workflows that reference it are re-pointed
+  (**repoint**, a Save) to the new copy in the same apply.
 - **enable / disable**: the scheduling state, always its own change.
+- **no file** (listed, never applied) a managed workflow without a file; with ``--prune``
+  it is **retired** instead. Retired copies past their retention are deleted.
+- **adopt**: a workflow made outside gitsync that matches its file gets the marker.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import replace
 
-from gitsync import dag, diff
+from gitsync import dag, diff, plan_history
 from gitsync.changes import Kind
+from gitsync.codec import marker
 from gitsync.errors import PlanRefused
 from gitsync.model import Tree, Workflow
+from gitsync.plan_history import REPLACE_SUFFIX, Retention, Source
+from gitsync.plan_types import Change, Path_, Plan, RemoteFlow, RemoteState
 
-REPLACE_SUFFIX = "__gitsync_replace"
+__all__ = ["REPLACE_SUFFIX", "Change", "Path_", "Plan", "RemoteFlow", "RemoteState", "Retention"]
 LOCK_PREFIX = "__gitsync_lock__"
 MASS_DELETE_COUNT = 10
 MASS_DELETE_SHARE = 0.30
-
-Path_ = tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class RemoteFlow:
-    id: int
-    workflow: Workflow  # directory relative to the owned root
-    managed: bool
-
-
-@dataclass(frozen=True)
-class RemoteState:
-    """The owned subtree as read, plus what planning needs to know about the rest."""
-
-    root: Path_  # the owned root, from the top "Workflow" directory
-    dirs: Mapping[Path_, str]  # every directory path from the top -> id ("" top = ())
-    flows: tuple[RemoteFlow, ...]  # flows inside the owned root
-    outside: Mapping[str, str]  # name -> location of flows outside the root
-    flow_ids: Mapping[str, int]  # every flow of the org by name
-    referrers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # in-root links
-    extensions: bool = False  # the bundled engine: it keeps ``local`` commands too
-
-
-@dataclass(frozen=True)
-class Change:
-    kind: Kind
-    path: Path_  # from the owned root; a directory's path for create_dir
-    lines: tuple[str, ...] = ()
-    note: str = ""
-    desired: Workflow | None = None
-    flow_id: int | None = None
-    blocked: str = ""  # why apply will not send it (guards.py); "" when it will
-
-    @property
-    def name(self) -> str:
-        return "/".join(self.path)
-
-
-@dataclass(frozen=True)
-class Plan:
-    changes: tuple[Change, ...]
-    notes: tuple[str, ...] = ()
-    owned: int = 0
-
-    @property
-    def has_changes(self) -> bool:
-        return any(c.kind != Kind.CONFLICT for c in self.changes) or self.has_conflicts
-
-    @property
-    def has_conflicts(self) -> bool:
-        return any(c.kind == Kind.CONFLICT for c in self.changes)
-
-    def count(self, *kinds: str) -> int:
-        return sum(1 for c in self.changes if c.kind in kinds)
-
-    def listed(self) -> list[Change]:
-        return sorted(self.changes, key=lambda c: (c.kind.order, c.path))
-
 
 # -- the plan ------------------------------------------------------------------------
 
 
 def compute(
-    desired: Tree, state: RemoteState, prune: bool = False, allow_mass_delete: bool = False
+    desired: Tree,
+    state: RemoteState,
+    prune: bool = False,
+    allow_mass_delete: bool = False,
+    retention: Retention | None = None,
+    now: dt.datetime | None = None,
+    guess_renames: bool = True,
 ) -> Plan:
-    """The changes that make ``state`` match ``desired``, and notes on what is left alone."""
-    actual = {f.workflow.name: f for f in state.flows}
+    """The changes that make ``state`` match ``desired``, and notes on what is left alone.
+    Retired copies past ``retention`` are deleted only when ``now`` is given. Without
+    ``guess_renames`` only ``renamed_from`` says a file was renamed (for a tree of one
+    workflow, where every other one would look like it lost its file)."""
+    live = {f.workflow.name: f for f in state.flows if f.retired is None}
     wanted = {w.name: w for w in desired.workflows}
-    changes = [*_cleanups(actual), *_directories(desired, state)]
+    renames = _renames(live, wanted, guess_renames)
+    successors = {
+        f.workflow.name: f.retired.successor
+        for f in state.flows
+        if f.retired is not None and f.retired.successor in wanted
+    }
+    changes = [*_cleanups(live, renames.used), *_directories(desired, state)]
     for name, wf in sorted(wanted.items()):
-        changes.extend(_flow_changes(wf, actual.get(name), state))
-    deletions, notes = _deletions(actual, wanted, prune)
+        if name in renames.sources:
+            changes.extend(_renamed(wf, renames.sources[name], state, successors))
+        else:
+            changes.extend(_flow_changes(wf, live.get(name), state, successors))
+    repoints, notes = plan_history.repoints(changes, live, wanted, state)
+    changes.extend(repoints)
+    deletions, more = plan_history.without_files(live, wanted, renames.used, prune)
+    notes = [*renames.notes, *notes, *more]
     owned = _owned(state)
     if deletions and not allow_mass_delete:
-        _guard_mass_delete(len(deletions), owned)
+        _guard_mass_delete(sum(1 for c in deletions if c.kind == Kind.RETIRE), owned)
     changes.extend(deletions)
+    notes.extend(plan_history.stale_names(changes, wanted))
+    expired, kept = plan_history.retention_deletes(state, retention or Retention(), now)
+    changes.extend(expired)
+    notes.extend(kept)
     if prune:
         notes.extend(_empty_directories(desired, state, wanted))
     return Plan(tuple(changes), tuple(notes), owned)
 
 
-def _leftover(name: str, flow: RemoteFlow) -> bool:
-    """A copy an interrupted replace left behind."""
-    return name.endswith(REPLACE_SUFFIX) and flow.managed
+_leftover = plan_history.leftover
 
 
-def _cleanups(actual: Mapping[str, RemoteFlow]) -> list[Change]:
+def _renames(
+    live: Mapping[str, RemoteFlow], wanted: Mapping[str, Workflow], guess: bool
+) -> plan_history.Renames:
+    orphans = [
+        (f.id, f.workflow)
+        for name, f in sorted(live.items())
+        if f.managed and name not in wanted and not _leftover(name, f)
+    ]
+    leftovers = {
+        name.removesuffix(REPLACE_SUFFIX): (f.id, f.workflow)
+        for name, f in live.items()
+        if _leftover(name, f) and name.removesuffix(REPLACE_SUFFIX) not in live
+    }
+    return plan_history.find_renames(wanted, orphans, leftovers, set(live), guess)
+
+
+def _cleanups(actual: Mapping[str, RemoteFlow], used: set[str]) -> list[Change]:
     return [
         Change(
             Kind.CLEANUP,
@@ -124,7 +115,7 @@ def _cleanups(actual: Mapping[str, RemoteFlow]) -> list[Change]:
             note="left over by an interrupted replace; deleted first",
         )
         for name, flow in sorted(actual.items())
-        if _leftover(name, flow)
+        if _leftover(name, flow) and name not in used
     ]
 
 
@@ -139,26 +130,104 @@ def _directories(desired: Tree, state: RemoteState) -> list[Change]:
     return [Change(Kind.CREATE_DIR, path) for path in missing]
 
 
-def _flow_changes(wf: Workflow, current: RemoteFlow | None, state: RemoteState) -> list[Change]:
-    """Create, replace, move or update one workflow, and switch its scheduling."""
+def _flow_changes(
+    wf: Workflow, current: RemoteFlow | None, state: RemoteState, successors: Mapping[str, str]
+) -> list[Change]:
+    """Create, replace, move, update, re-point or adopt one workflow, and switch its
+    scheduling."""
     if current is None:
         if wf.name in state.outside:
             return [_conflict(wf, state.outside[wf.name])]
         created = [Change(Kind.CREATE_FLOW, wf.path, desired=wf)]
         return created + ([Change(Kind.ENABLE, wf.path, desired=wf)] if wf.schedule.enabled else [])
     adopting = "" if current.managed else "adopts a workflow made outside gitsync; "
+    remote = plan_history.followed(current.workflow, successors)
     out: list[Change] = []
-    if not diff.same(current.workflow, wf, state.extensions):
-        lines = tuple(diff.differences(current.workflow, wf, state.extensions))
-        reasons = diff.replace_reasons(current.workflow, wf, state.extensions)
+    if not diff.same(remote, wf, state.extensions):
+        remote, renames = _task_renames(remote, wf, current.id)
+        lines = tuple(diff.differences(remote, wf, state.extensions))
+        reasons = diff.replace_reasons(remote, wf, state.extensions)
         if reasons:
-            out.append(_replacement(wf, current, state, lines, adopting + _why(reasons)))
+            out.append(_replacement(wf, current, lines, adopting + _why(reasons)))
             return out + ([Change(Kind.ENABLE, wf.path, desired=wf)] if wf.schedule.enabled else [])
         note = adopting.rstrip("; ").capitalize()
-        out.append(Change(Kind.UPDATE_FLOW, wf.path, lines, note, wf, current.id))
+        lines = (*(f"task renamed: {o} -> {n}" for o, n in renames), *lines)
+        out.append(
+            Change(Kind.UPDATE_FLOW, wf.path, lines, note, wf, current.id, task_renames=renames)
+        )
+    elif remote is not current.workflow:
+        out.append(_repoint(wf, current.workflow, current.id, successors))
+    elif not current.managed:
+        note = "made outside gitsync and the same as its file: Save adds the ownership marker"
+        out.append(Change(Kind.ADOPT, wf.path, note=note, desired=wf, flow_id=current.id))
     if current.workflow.schedule.enabled != wf.schedule.enabled:
         kind = Kind.ENABLE if wf.schedule.enabled else Kind.DISABLE
         out.append(Change(kind, wf.path, desired=wf, flow_id=current.id))
+    return out
+
+
+def _task_renames(
+    remote: Workflow, wf: Workflow, flow_id: int
+) -> tuple[Workflow, tuple[tuple[str, str], ...]]:
+    """The remote workflow with its tasks under their new names, when the only task changes
+    are renames (the same bodies under other names: Save renames tasks in place)."""
+    names = plan_history.task_names(remote, wf)
+    renames = tuple((o, n) for o, n in (names or {}).items() if o != n)
+    if not renames or names is None:
+        return remote, ()
+    source = Source(remote.name, flow_id, remote, names, True)
+    return plan_history.renamed(wf, source), renames
+
+
+def _repoint(wf: Workflow, remote: Workflow, flow_id: int, successors: Mapping[str, str]) -> Change:
+    retired = sorted({d.flow for t in remote.tasks for d in t.depends_on if d.flow in successors})
+    lines = tuple(f"references {old} -> {successors[old]}" for old in retired)
+    note = "it references retired copies; Save points it at their successors"
+    return Change(Kind.REPOINT, wf.path, lines, note, wf, flow_id)
+
+
+def _renamed(
+    wf: Workflow, source: Source, state: RemoteState, successors: Mapping[str, str]
+) -> list[Change]:
+    """A new file that continues the remote workflow ``source``: one Save renames it in
+    place, or, when Save cannot make the change, a replace of it under the new name."""
+    remote = plan_history.followed(plan_history.renamed(wf, source), successors)
+    task_renames = tuple((o, n) for o, n in source.tasks.items() if o != n)
+    how = "named by renamed_from" if source.explicit else "same task bodies"
+    if source.name.endswith(REPLACE_SUFFIX):
+        how = "the copy an interrupted replace left; its old version is already retired"
+    lines = (
+        f"renamed from {source.name} ({how})",
+        *(f"task renamed: {o} -> {n}" for o, n in task_renames),
+        *diff.differences(remote, wf, state.extensions),
+    )
+    reasons = diff.replace_reasons(remote, wf, state.extensions)
+    if reasons and source.name.endswith(REPLACE_SUFFIX):  # a copy with no history: redo it
+        return [
+            *_cleanups({source.name: RemoteFlow(source.flow_id, source.workflow, True)}, set()),
+            *_flow_changes(wf, None, state, successors),
+        ]
+    if reasons:
+        current = RemoteFlow(source.flow_id, source.workflow, True)
+        change = replace(_replacement(wf, current, lines, _why(reasons)), renamed_from=source.name)
+        enable = [Change(Kind.ENABLE, wf.path, desired=wf)] if wf.schedule.enabled else []
+        return [change, *enable]
+    note = "Save renames it in place: same flow id, task ids and run history"
+    out = [
+        Change(
+            Kind.RENAME,
+            wf.path,
+            lines,
+            note,
+            wf,
+            source.flow_id,
+            renamed_from=source.name,
+            task_renames=task_renames,
+        )
+    ]
+    if source.workflow.schedule.enabled != wf.schedule.enabled:
+        kind = Kind.ENABLE if wf.schedule.enabled else Kind.DISABLE
+        out.append(Change(kind, wf.path, desired=wf, flow_id=source.flow_id))
     return out
 
 
@@ -176,45 +245,24 @@ def _conflict(wf: Workflow, where: str) -> Change:
 
 def _why(reasons: list[str]) -> str:
     return (
-        "replace: Import a new copy, then Delete the old one, because "
-        + "; ".join(reasons)
-        + ". The workflow gets new flow and task ids; its run history stays with the old id."
+        "replace: Import a new copy, retire the old one (disabled, renamed, kept with its run "
+        "history), then rename the copy, because " + "; ".join(reasons) + ". The workflow "
+        "gets new flow and task ids."
     )
 
 
-def _replacement(
-    wf: Workflow, current: RemoteFlow, state: RemoteState, lines: tuple[str, ...], note: str
-) -> Change:
+def _replacement(wf: Workflow, current: RemoteFlow, lines: tuple[str, ...], note: str) -> Change:
     kind = Kind.MOVE_FLOW if current.workflow.directory != wf.directory else Kind.REPLACE_FLOW
-    blockers = state.referrers.get(wf.name, ())
-    if blockers:
-        note += (
-            f" The Delete will be refused (62104) while {', '.join(blockers)} reference it; "
-            f"the new copy then stays as '{wf.name}{REPLACE_SUFFIX}' until that is resolved."
-        )
+    note += f" The old one becomes '{marker.retired_name(wf.name, current.id)}'."
     return Change(kind, wf.path, lines, note, wf, current.id)
 
 
-def _deletions(
-    actual: Mapping[str, RemoteFlow], wanted: Mapping[str, Workflow], prune: bool
-) -> tuple[list[Change], list[str]]:
-    """Deletions (with ``prune``) of managed flows that have no file; notes for the rest."""
-    deletions, notes = [], []
-    for name, flow in sorted(actual.items()):
-        if name in wanted or _leftover(name, flow):
-            continue
-        where = "/".join(flow.workflow.path)
-        if not flow.managed:
-            notes.append(f"{where}: not managed by gitsync (no ownership marker); left alone")
-        elif prune:
-            deletions.append(Change(Kind.DELETE_FLOW, flow.workflow.path, flow_id=flow.id))
-        else:
-            notes.append(f"{where}: no file for it; `--prune` would delete it")
-    return deletions, notes
-
-
 def _owned(state: RemoteState) -> int:
-    return sum(1 for f in state.flows if f.managed and not f.workflow.name.endswith(REPLACE_SUFFIX))
+    return sum(
+        1
+        for f in state.flows
+        if f.managed and f.retired is None and not f.workflow.name.endswith(REPLACE_SUFFIX)
+    )
 
 
 def _guard_mass_delete(count: int, owned: int) -> None:
@@ -232,17 +280,15 @@ def _guard_mass_delete(count: int, owned: int) -> None:
 def _empty_directories(
     desired: Tree, state: RemoteState, wanted: Mapping[str, Workflow]
 ) -> list[str]:
-    """Directories of the owned root that nothing will be in: a note each (no API deletes)."""
+    """Directories of the owned root that nothing will be in: a note each (no API deletes).
+    A flow that moves or loses its file stays where it was, retired, so only directories
+    already empty are named."""
     used = {
         (*state.root, *w.directory[:i])
         for w in desired.workflows
         for i in range(len(w.directory) + 1)
     }
-    kept = [
-        (*state.root, *f.workflow.directory)
-        for f in state.flows
-        if f.workflow.name in wanted or not f.managed
-    ]
+    kept = [(*state.root, *f.workflow.directory) for f in state.flows]  # retired ones stay
     notes = []
     for path in sorted(state.dirs):
         inside = path[: len(state.root)] == state.root and len(path) > len(state.root)

@@ -84,11 +84,11 @@ def render(
     state: RemoteState, flows_root: Path, repo: Path, skipped: list[tuple[str, str]] | None = None
 ) -> dict[Path, str]:
     """File path -> text for every workflow in the owned root that a file can hold (leftover
-    copies excluded); the others go to ``skipped`` with the reason."""
+    and retired copies excluded); the others go to ``skipped`` with the reason."""
     candidates = []
     for flow in state.flows:
         wf = flow.workflow
-        if wf.name.endswith(REPLACE_SUFFIX):
+        if wf.name.endswith(REPLACE_SUFFIX) or flow.retired is not None:
             continue
         reason = _unsafe(wf)
         if reason is None:

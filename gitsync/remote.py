@@ -12,13 +12,15 @@ The reconcile loop, in order, and what each step guarantees:
    a. delete what an interrupted replace left behind (``<name>__gitsync_replace``);
    b. create directories, parents first;
    c. import new workflows and replacements, upstream workflows first; a replacement is
-      imported under a temporary name, the old flow deleted, the copy renamed by Save;
-   d. save updates (Load For Edit gives the ids Save needs), after the imports of the
-      workflows they reference;
+      imported under a temporary name, the old flow retired (paused, renamed
+      ``<name>__retired_<id>``, kept with its runs), the copy renamed by Save; a renamed file
+      is one Save of the old flow under the new name;
+   d. save updates, adoptions and re-points (Load For Edit gives the ids Save needs), after
+      the imports of the workflows they reference;
    e. enable / disable scheduling, after the workflow's own import or save; skipped when
       its import failed;
-   f. with ``--prune`` only, delete managed flows that have no file, referrers first, after
-      every change of the workflows that reference them.
+   f. with ``--prune`` only, retire managed flows that have no file (paused, renamed, kept);
+      delete retired copies past their retention, referrers first.
    A change the plan marks blocked (guards.py: no right to edit, referrers, a run in
    progress) is not sent, nor is any change that waits for it; just before a change that
    disturbs runs, the flow's runs are looked at again (inspection.RunGuard).
@@ -114,7 +116,8 @@ def read_state(client: Client, root: Path_, progress: Progress = no_progress) ->
                 f"remote workflow Workflow/{'/'.join(node.directory)}/"
                 f"{node.name} cannot be read: {e}"
             ) from None
-        return RemoteFlow(node.id, wf, marker.is_managed(struct))
+        retired = marker.retirement(str(struct.get("desc") or ""))
+        return RemoteFlow(node.id, wf, marker.is_managed(struct), retired)
 
     # the threads only wait on the network; decoding happens here, as answers arrive, so they
     # do not take turns at the GIL with it

@@ -109,12 +109,15 @@ def plan_json(plan: Plan, target: str) -> str:
 
 
 def _change_json(change: Change) -> dict[str, object]:
+    """One change: ``action`` names its kind; ``renamed_from`` and ``blocked`` when set."""
     out: dict[str, object] = {
         "action": str(change.kind),
         "path": _where(change),
         "details": list(change.lines),
         "note": change.note,
     }
+    if change.renamed_from:
+        out["renamed_from"] = change.renamed_from
     if change.blocked:
         out["blocked"] = change.blocked
     return out

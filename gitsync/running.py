@@ -8,6 +8,7 @@ instance rows and the task nodes of an instance's graph are read field by field
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 
 from gitsync import answers
 from gitsync.client import Client
+from gitsync.codec import marker
 from gitsync.errors import AnswerError, GitsyncError, RemoteError
 from gitsync.statuses import Status
 
@@ -46,6 +48,15 @@ class Instance:
     trigger_time: str
     start_time: str
     end_time: str
+    version: str = "current"  # or "retired <date> (flow <id>)"
+
+
+@dataclass(frozen=True)
+class Version:
+    """A flow that is, or was, the workflow: the current one or a retired predecessor."""
+
+    flow_id: int
+    label: str
 
 
 @dataclass(frozen=True)
@@ -141,7 +152,7 @@ def follow(
         sleep(interval)
 
 
-def _instance(row: dict[str, Any]) -> Instance:
+def _instance(row: dict[str, Any], version: str) -> Instance:
     what = "List Flow Instances: flowInsts"
     return Instance(
         answers.text(row.get("instanceId"), f"{what}: instanceId"),
@@ -149,11 +160,39 @@ def _instance(row: dict[str, Any]) -> Instance:
         _optional_text(row.get("triggerTime"), f"{what}: triggerTime"),
         _optional_text(row.get("startTime"), f"{what}: startTime"),
         _optional_text(row.get("endTime"), f"{what}: endTime"),
+        version,
     )
 
 
+def versions_of(client: Client, name: str) -> list[Version]:
+    """The workflow ``name`` now, and the retired copies a replace kept of it
+    (``<name>__retired_<id>``, with the retirement date from their marker), newest first."""
+    pattern = re.compile(re.escape(name + marker.RETIRED_INFIX) + r"(\d+)")
+    current: list[Version] = []
+    retired: list[tuple[str, Version]] = []
+    for item in client.search_flow_all(name):
+        flow_name = item.get("flowName")
+        flow_id = answers.integer(item.get("flowId"), "Search Flow: flowId")
+        if flow_name == name:
+            current.append(Version(flow_id, "current"))
+        elif isinstance(flow_name, str) and pattern.fullmatch(flow_name):
+            info = marker.retirement(str(client.export_flow(flow_id).get("desc") or ""))
+            if info is not None and info.successor == name:
+                stamp = info.when.strftime("%Y-%m-%d %H:%M")
+                retired.append((stamp, Version(flow_id, f"retired {stamp} (flow {flow_id})")))
+    return current + [v for _, v in sorted(retired, key=lambda r: r[0], reverse=True)]
+
+
 def instances_of(client: Client, name: str, now_ms: int) -> list[Instance]:
-    """Every instance of the workflow ``name``, newest first."""
+    """Every instance of the workflow ``name`` and of its retired predecessors, newest
+    first. Runs are found by flow id: a run keeps the name its flow had when it ran."""
+    found: list[Instance] = []
+    for version in versions_of(client, name):
+        found.extend(_instances_of_flow(client, version, now_ms))
+    return sorted(found, key=lambda i: (i.trigger_time, i.instance_id), reverse=True)
+
+
+def _instances_of_flow(client: Client, version: Version, now_ms: int) -> list[Instance]:
     found: list[Instance] = []
     for flow_type in (0, 1, 2):
         page = 1
@@ -161,7 +200,7 @@ def instances_of(client: Client, name: str, now_ms: int) -> list[Instance]:
             data = client.list_flow_instances(
                 {
                     "type": flow_type,
-                    "expression": name,
+                    "expression": f"{version.flow_id}-",  # instance ids: <flowId>-<suffix>
                     "owner": "",
                     "fromTriggerTime": 0,
                     "toTriggerTime": now_ms + 366 * 86_400_000,
@@ -174,11 +213,15 @@ def instances_of(client: Client, name: str, now_ms: int) -> list[Instance]:
                 }
             )
             rows = answers.objects(data.get("flowInsts") or [], "List Flow Instances: flowInsts")
-            found.extend(_instance(r) for r in rows if r.get("flowName") == name)
+            found.extend(
+                _instance(r, version.label)
+                for r in rows
+                if str(r.get("flowId")) == str(version.flow_id)
+            )
             if len(rows) < 50:
                 break
             page += 1
-    return sorted(found, key=lambda i: (i.trigger_time, i.instance_id), reverse=True)
+    return found
 
 
 def logs_of(

@@ -185,8 +185,10 @@ def make_plan(
         desired.stop_if_invalid()
         state = remote.read_state(client, target.root, watch)
         tree = desired.tree()
-    plan = planner.compute(tree, state, prune, allow_mass_delete)
-    return Planned(_guarded(client, plan, tree, state, checks or Checks()), state)
+    checks = checks or Checks()
+    retention = planner.Retention(*target.retention)
+    plan = planner.compute(tree, state, prune, allow_mass_delete, retention, checks.now())
+    return Planned(_guarded(client, plan, tree, state, checks), state)
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,6 @@ def apply_one(
     """Make the target hold exactly this one workflow as its file says; nothing else changes."""
     with locked(client, target, owner, force_unlock):
         state = remote.read_state(client, target.root)
-        plan = planner.compute(Tree.of([workflow]), state)
+        plan = planner.compute(Tree.of([workflow]), state, guess_renames=False)
         runs = inspection.RunGuard(client, state, inspection.RunPolicy())  # never kills a run
         return remote.apply(client, plan, state, runs=runs)

@@ -56,7 +56,7 @@ CASES = {
     ),
     "targets:\n  p: {url: embedded, rot: x}\n": (
         "gitsync.yaml:2:22: targets.p.rot: unknown key (known: url, org_id, user_id, root, "
-        "credentials, timeout, concurrency); did you mean 'root'?"
+        "credentials, timeout, concurrency, retention); did you mean 'root'?"
     ),
     "flows: ../../etc\n": (
         "gitsync.yaml:1:8: flows: must be a folder inside the repository (a relative path)"

@@ -46,12 +46,13 @@ def outside_snapshot(api: Api) -> Any:
 
 
 def converge(client: Client, tree: Tree, attempts: int = 8) -> int:
-    """Apply until a plan is empty; returns how many applies it took."""
+    """Apply (with prune: a workflow without a file is a change until it is retired) until a
+    plan is empty; returns how many applies it took."""
     target_root = ROOT
     for attempt in range(1, attempts + 1):
         try:
             state = remote.read_state(client, target_root)
-            plan = planner.compute(tree, state)
+            plan = planner.compute(tree, state, prune=True)
             if not plan.has_changes:
                 return attempt
             remote.apply(client, plan, state)

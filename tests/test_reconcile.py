@@ -86,9 +86,11 @@ def test_edit_one_task_shows_exactly_that_change(project: Path, api: Api) -> Non
     assert "Save Flow cannot change a task's command or settings" in lines[4]
     assert lines[5] == "> enable   sales/daily/sales_etl"
     before = remote_names(api)
+    old_id = _ids(api, "sales_etl")["sales_etl"]
     apply_ok()
     assert_no_changes()
-    assert remote_names(api) == before  # replaced in place: same names, same directories
+    # replaced: same names, same directories, and the old flow kept, retired, beside it
+    assert remote_names(api) == {**before, f"sales_etl__retired_{old_id}": "gitsync/sales/daily"}
     # a schedule change is a plain Save: same flow id
     flow_id = api.data("GET", "flows", "getMyFlow", expression="health_check")[0]["flowId"]
     _edit(project / "flows/ops/hourly/health_check.yaml", '"0 5 * * * ? *"', '"0 10 * * * ? *"')
@@ -137,19 +139,26 @@ def test_disable_and_enable(project: Path, api: Api) -> None:
     assert api.data("GET", "flows", "get", flowId=flow_id)["active"] == 0
 
 
-def test_removed_file_is_deleted_only_with_prune(project: Path, api: Api) -> None:
+def test_removed_file_is_listed_and_retired_only_with_prune(project: Path, api: Api) -> None:
     apply_ok()
     (project / "flows/ops/weekly/cleanup.yaml").unlink()
     plan = run_cli("plan", "--detailed-exitcode")
-    assert plan.exit_code == 0
-    assert "ops/weekly/cleanup: no file for it; `--prune` would delete it" in plan.output
+    assert plan.exit_code == 2  # never "the remote matches the files" while it exists
+    assert plan.output.splitlines()[2] == "? no file  ops/weekly/cleanup"
+    assert "no file for it; enabled: it keeps firing on its schedule" in plan.output
+    assert "The remote matches" not in plan.output
     apply_ok()
-    assert "cleanup" in remote_names(api)
+    assert "cleanup" in remote_names(api)  # listed, never applied without --prune
+    flow_id = _ids(api, "cleanup")["cleanup"]
     pruned = run_cli("plan", "--prune")
-    assert pruned.output.splitlines()[2] == "- delete   ops/weekly/cleanup"
-    assert "directory gitsync/ops/weekly is empty but the service has no operation" in pruned.output
+    assert pruned.output.splitlines()[2] == "- retire   ops/weekly/cleanup"
+    assert "is empty" not in pruned.output  # the retired copy stays in it
     apply_ok("--prune")
-    assert "cleanup" not in remote_names(api)
+    names = remote_names(api)
+    assert "cleanup" not in names and names[f"cleanup__retired_{flow_id}"] == "gitsync/ops/weekly"
+    detail = api.data("GET", "flows", "get", flowId=flow_id)
+    assert detail["active"] == 0  # type: ignore[index]
+    assert "[managed by gitsync; retired " in detail["desc"]  # type: ignore[index]
     assert run_cli("plan", "--prune", "--detailed-exitcode").exit_code == 0
 
 

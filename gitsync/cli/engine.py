@@ -157,7 +157,7 @@ def run(
 @click.argument("flow")
 @target_option
 def instances(flow: str, target_name: str | None) -> int:
-    """List the runs of a workflow, newest first."""
+    """List the runs of a workflow and of its retired versions, newest first."""
     from gitsync import running, sync
 
     settings = config.load()
@@ -167,11 +167,11 @@ def instances(flow: str, target_name: str | None) -> int:
     if not rows:
         click.echo(f"no instances of {flow}")
         return EXIT_OK
-    click.echo(f"{'INSTANCE':<28} {'STATUS':<15} {'TRIGGER':<20} {'START':<20} END")
+    click.echo(f"{'INSTANCE':<28} {'STATUS':<15} {'TRIGGER':<20} {'START':<20} {'END':<20} VERSION")
     for row in rows:
         click.echo(
             f"{row.instance_id:<28} {row.status:<15} {row.trigger_time:<20} "
-            f"{row.start_time or '-':<20} {row.end_time or '-'}"
+            f"{row.start_time or '-':<20} {row.end_time or '-':<20} {row.version}"
         )
     return EXIT_OK
 

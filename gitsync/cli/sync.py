@@ -131,9 +131,10 @@ def apply(
     click.echo("")
     click.echo(report.apply_text(result))
     if stopped is not None:
-        left = len(planned.plan.changes) - len(result.outcomes)
+        sent = [c for c in planned.plan.changes if c.kind.sent]
+        left = len(sent) - len(result.outcomes)
         click.echo(
-            f"Stopped before {left} of {len(planned.plan.changes)} changes were done (a change "
+            f"Stopped before {left} of {len(sent)} changes were done (a change "
             "in flight may have landed); the lock was released. Run apply again to finish.",
             err=True,
         )

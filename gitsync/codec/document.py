@@ -100,6 +100,7 @@ def workflow_from_document(
         sync_type=doc.get("sync_type", "data"),
         schedule=schedule,
         tasks=tuple(tasks),
+        renamed_from=str(doc.get("renamed_from", "")),
     )
 
 

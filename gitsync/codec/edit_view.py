@@ -108,15 +108,75 @@ def graph_from_detail(detail: Mapping[str, Any]) -> Graph:
     )
 
 
+def retire_body(detail: Mapping[str, Any], name: str, desc: str) -> dict[str, Any]:
+    """Save Flow's body that keeps a flow exactly as Load For Edit gave it (its graph too),
+    under another name and description, and paused: how a flow is retired."""
+    r = Reader(detail, "flowDetail")
+    graph = Reader(r.json("graph", {}), "flowDetail.graph")
+    flows = []
+    for node in graph.items("flows"):
+        entry = dict(node)
+        if "flow_name" in entry:  # Load For Edit's spelling (SPEC §2.3); Save's is flowName
+            entry["flowName"] = entry.pop("flow_name")
+        flows.append(entry)
+    return {
+        "id": r.integer("flowId"),
+        "type": r.integer("type"),
+        "name": name,
+        "freq": r.text("freq"),
+        "cycle": r.text("cycle"),
+        "alertMode": r.integer("alertMode"),
+        "doAs": r.text("doAs"),
+        "owners": r.text("owner"),
+        "visitors": r.text("visitor"),
+        "startTime": r.text("startTime"),
+        "active": 0,
+        "parameters": r.text("parameters") or "[]",
+        "desc": desc,
+        "queue": r.text("queue"),
+        "tasks": list(graph.items("tasks")),
+        "flows": flows,
+        "relations": list(graph.items("relations")),
+    }
+
+
+def _task_reference(task: str, task_id: int, graph: Graph, index: int) -> dict[str, Any]:
+    """The node of a reference to the task ``task_id``: the graph's own if it has one."""
+    for node in graph.task_refs.values():
+        if edit_view_task_id(node) == task_id:
+            return dict(node)
+    flow_id, name = virtual_flow(task_id, task)
+    x, y = reference_position(index)
+    return {
+        "flowId": str(flow_id),
+        "flowName": name,
+        "isVirtual": True,
+        "nodeId": flow_node(flow_id),
+        "x": x,
+        "y": y,
+    }
+
+
+def edit_view_task_id(node: Mapping[str, Any]) -> int:
+    """The referenced task's id of a virtual node."""
+    return virtual_task_id(int(str(node["flowId"])), str(node["flowName"]))
+
+
 class NotSaveable(CodecError):
     """The change cannot be expressed by Save Flow; the flow must be replaced."""
 
 
 def save_body(
-    wf: Workflow, graph: Graph, flow_ids: Mapping[str, int], active: int | None = None
+    wf: Workflow,
+    graph: Graph,
+    flow_ids: Mapping[str, int],
+    active: int | None = None,
+    task_ids: Mapping[tuple[str, str], int] | None = None,
 ) -> dict[str, Any]:
     """Save Flow's body for ``wf`` over an existing flow: only tasks it already has, their
-    existing ids, and references by the ids the service knows. Raises NotSaveable."""
+    existing ids, and references by the ids the service knows (``task_ids``: the current
+    ids of referenced tasks, so that a reference follows a replaced upstream). Raises
+    NotSaveable."""
     struct = managed_flow_struct(wf)
     cycle = struct["cycle"]
     tasks = []
@@ -135,7 +195,9 @@ def save_body(
             else:
                 key = (dep.flow, dep.task)
                 if key not in refs:
-                    refs[key] = _reference(dep.flow, dep.task, graph, flow_ids, len(refs))
+                    refs[key] = _reference(
+                        dep.flow, dep.task, graph, flow_ids, len(refs), task_ids or {}
+                    )
                 source = refs[key]["nodeId"]
             relations.append(
                 {"source": source, "target": target, "cycleGap": f"{cycle}0", "rerun": dep.rerun}
@@ -162,8 +224,15 @@ def save_body(
 
 
 def _reference(
-    flow: str, task: str, graph: Graph, flow_ids: Mapping[str, int], index: int
+    flow: str,
+    task: str,
+    graph: Graph,
+    flow_ids: Mapping[str, int],
+    index: int,
+    task_ids: Mapping[tuple[str, str], int],
 ) -> dict[str, Any]:
+    if task and (flow, task) in task_ids:
+        return _task_reference(task, task_ids[(flow, task)], graph, index)
     if task:
         node = graph.task_refs.get(task)
         if node is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from gitsync.codec import edit_view
+from gitsync.engine import links
 from gitsync.engine.access import Access
 from gitsync.engine.store import Store
 from gitsync.engine.store_flows import FlowRow, TaskRow
@@ -21,18 +22,22 @@ class Graphs:
         self, org_id: str, row: FlowRow, for_edit: bool
     ) -> tuple[list[dict[str, Any]], dict[str, str]]:
         """The reference nodes, and link id -> node id."""
-        d = row.definition
+        d = links.current(self.store, org_id, row.definition)
         nodes, node_of_link = [], {}
         for i, link in enumerate(d.get("flowLinks", []) + d.get("taskLinks", [])):
-            upstream = self.store.flow_by_name(org_id, link["sourceFlowName"])
-            up_id = upstream.id if upstream else 0
+            up_id = link.get(links.FLOW_ID)
+            if up_id is None:  # stored before links kept ids
+                upstream = self.store.flow_by_name(org_id, link["sourceFlowName"])
+                up_id = upstream.id if upstream else 0
             if "sourceTaskName" in link:
-                up_task = next(
-                    (t for t in self.store.tasks(up_id) if t.name == link["sourceTaskName"]), None
-                )
-                flow_id, name = edit_view.virtual_flow(
-                    up_task.id if up_task else 0, link["sourceTaskName"]
-                )
+                task_id = link.get(links.TASK_ID)
+                if task_id is None:
+                    up_task = next(
+                        (t for t in self.store.tasks(up_id) if t.name == link["sourceTaskName"]),
+                        None,
+                    )
+                    task_id = up_task.id if up_task else 0
+                flow_id, name = edit_view.virtual_flow(task_id, link["sourceTaskName"])
                 entry: dict[str, Any] = {"flowId": str(flow_id), "flowName": name}
                 entry["isVirtual"] = True
             else:

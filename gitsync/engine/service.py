@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gitsync.codec import flow_struct
+from gitsync.engine import links
 from gitsync.engine.access import NO_PRIVILEGE, Access, Caller, users
 from gitsync.engine.answers import ServiceError, bad, paginate
 from gitsync.engine.graphs import Graphs
@@ -80,19 +81,22 @@ class Service:
         if problems:
             raise bad("Workflow validation failed: " + "; ".join(problems))
 
-    def _dependents(self, caller: Caller, name: str, exclude: int) -> list[str]:
-        """The flows that link to ``name``. A definition that does holds the name as a JSON
-        string (store_flows.py writes it with json.dumps), so only the flows whose stored text
-        contains it are read: Delete and a renaming Save once read every flow of the org
-        (2.3 s with 10,000), which made replacing or pruning many of them quadratic."""
-        found = []
-        quoted = sorted({json.dumps(name), json.dumps(name, ensure_ascii=False)})
-        for row in self.store.flows_containing(caller.org_id, quoted):
-            if row.id == exclude:
-                continue
-            links = row.definition.get("flowLinks", []) + row.definition.get("taskLinks", [])
-            if any(link.get("sourceFlowName") == name for link in links):
-                found.append(row.name)
+    def _dependents(self, caller: Caller, row: FlowRow) -> list[str]:
+        """The flows that link to ``row``: by its id (links.py), and by its name where a link
+        was stored before links kept ids."""
+        found = links.referrers(self.store, caller.org_id, row.id, row.id)
+        quoted = sorted({json.dumps(row.name), json.dumps(row.name, ensure_ascii=False)})
+        for other in self.store.flows_containing(caller.org_id, quoted):
+            d = other.definition
+            if (
+                other.id != row.id
+                and other.name not in found
+                and any(
+                    link.get("sourceFlowName") == row.name and links.FLOW_ID not in link
+                    for link in d.get("flowLinks", []) + d.get("taskLinks", [])
+                )
+            ):
+                found.append(other.name)
         return found
 
     # -- directories -----------------------------------------------------------------------------
@@ -172,7 +176,9 @@ class Service:
                 org_id=caller.org_id,
                 dir_id=p["dirId"],
                 name=name,
-                definition=_stored(wf, flow_json.get("desc")),
+                definition=links.with_ids(
+                    self.store, caller.org_id, _stored(wf, flow_json.get("desc"))
+                ),
                 user=caller.name,
                 now=now,
                 wished_id=p.get("flowId"),
@@ -186,7 +192,8 @@ class Service:
 
     def export_flow(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
         row = self.access.flow(caller, p["flowId"])
-        data = dict(row.definition, name=row.name, submitter=self.access.do_as(caller.org_id))
+        definition = links.current(self.store, caller.org_id, row.definition, with_ids=False)
+        data = dict(definition, name=row.name, submitter=self.access.do_as(caller.org_id))
         data["tasks"] = [dict(t, submitter="") for t in data["tasks"]]
         data["active"] = row.active  # extension: saves a Get Flow per flow (docs/engine.md)
         return data
@@ -246,7 +253,7 @@ class Service:
             reason = name_problem(name)
             if reason:
                 raise bad(f"Incorrect parameter: name {reason}")
-            old = row.definition
+            old = links.current(self.store, caller.org_id, row.definition)
             struct = {
                 "cycle": p["cycle"],
                 "cron": p["freq"],
@@ -276,16 +283,13 @@ class Service:
             except CodecError as e:
                 raise bad(f"Incorrect parameter: {e}") from None
             self._check(caller, wf, row.id)
-            if name != row.name and self._dependents(caller, row.name, row.id):
-                raise bad(
-                    "Incorrect parameter: other workflows reference this workflow by "
-                    "name; it cannot be renamed"
-                )
             now = _stamp(self.clock())
             saved = self.store.update_flow(
                 row.id,
                 name=name,
-                definition=_stored(wf, struct.get("desc")),
+                definition=links.with_ids(
+                    self.store, caller.org_id, _stored(wf, struct.get("desc"))
+                ),
                 active=1 if p["active"] else 0,
                 user=caller.name,
                 now=now,
@@ -301,7 +305,7 @@ class Service:
     def delete_flow(self, caller: Caller, p: dict[str, Any]) -> str:
         with self.store.transaction():
             row = self.access.editable(caller, p["flowId"])
-            if self._dependents(caller, row.name, row.id):
+            if self._dependents(caller, row):
                 raise ServiceError(
                     Code.IN_USE,
                     "This workflow is relied on by other workflows and cannot be deleted.",

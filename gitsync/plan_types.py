@@ -1,0 +1,71 @@
+"""What a plan is made of: the remote state it starts from, its changes, the plan itself."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from gitsync.changes import Kind
+from gitsync.codec import marker
+from gitsync.model import Workflow
+
+Path_ = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RemoteFlow:
+    id: int
+    workflow: Workflow  # directory relative to the owned root
+    managed: bool
+    retired: marker.Retired | None = None  # a copy a replace or prune retired
+
+
+@dataclass(frozen=True)
+class RemoteState:
+    """The owned subtree as read, plus what planning needs to know about the rest."""
+
+    root: Path_  # the owned root, from the top "Workflow" directory
+    dirs: Mapping[Path_, str]  # every directory path from the top -> id ("" top = ())
+    flows: tuple[RemoteFlow, ...]  # flows inside the owned root
+    outside: Mapping[str, str]  # name -> location of flows outside the root
+    flow_ids: Mapping[str, int]  # every flow of the org by name
+    referrers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # in-root links
+    extensions: bool = False  # the bundled engine: it keeps ``local`` commands too
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: Kind
+    path: Path_  # from the owned root; a directory's path for create_dir
+    lines: tuple[str, ...] = ()
+    note: str = ""
+    desired: Workflow | None = None
+    flow_id: int | None = None
+    blocked: str = ""  # why apply will not send it
+    renamed_from: str = ""  # the remote workflow a rename (or renaming replace) continues
+    task_renames: tuple[tuple[str, str], ...] = ()  # (old, new) task names of a rename
+
+    @property
+    def name(self) -> str:
+        return "/".join(self.path)
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[Change, ...]
+    notes: tuple[str, ...] = ()
+    owned: int = 0
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.kind != Kind.CONFLICT for c in self.changes) or self.has_conflicts
+
+    @property
+    def has_conflicts(self) -> bool:
+        return any(c.kind == Kind.CONFLICT for c in self.changes)
+
+    def count(self, *kinds: str) -> int:
+        return sum(1 for c in self.changes if c.kind in kinds)
+
+    def listed(self) -> list[Change]:
+        return sorted(self.changes, key=lambda c: (c.kind.order, c.path))
