@@ -21,16 +21,15 @@ from urllib.parse import urlencode
 import httpx
 
 from gitsync import answers, protocol
+from gitsync.envelope import Retryable, unwrap, wrap_transport
 from gitsync.errors import RemoteError, TransportError
 from gitsync.gateway_auth import AuthError, Credentials, GatewayAuth
-from gitsync.printable import printable
 from gitsync.protocol import Operation
 
 __all__ = ["AuthError", "Client", "Credentials", "GatewayAuth"]
 
 T = TypeVar("T")
 log = logging.getLogger("gitsync.client")
-RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
 class Client:
@@ -104,7 +103,7 @@ class Client:
                     headers={"Content-Type": "application/json;charset=UTF-8"},
                 )
         except httpx.HTTPError as e:
-            raise _wrap_transport(e, op, self._http.base_url) from None
+            raise wrap_transport(e, op, self._http.base_url) from None
         if protocol.ENGINE_HEADER in response.headers:
             self.is_engine = True
         if log.isEnabledFor(logging.DEBUG):  # the operation and outcome; never headers, bodies
@@ -117,7 +116,7 @@ class Client:
                 response.status_code,
                 (time.perf_counter() - started) * 1000,
             )
-        return _unwrap(op, response)
+        return unwrap(op, response)
 
     def _url(self, op: Operation, params: dict[str, str]) -> str:
         """The whole URL as one string, encoded as httpx would: given a path and ``params``,
@@ -145,7 +144,7 @@ class Client:
                     if done is not None:
                         return done
                 raise e from None
-            except _Retryable as e:
+            except Retryable as e:
                 attempt += 1
                 log.debug("%s: %s (attempt %d of %d)", op.title, e.error, attempt, self.retries + 1)
                 if attempt > self.retries:
@@ -349,68 +348,3 @@ def _instance_id(data: Any, what: str) -> str:
     if isinstance(data, dict):
         data = data.get("flowInstanceId")
     return answers.text(data, f"{what}: flowInstanceId")
-
-
-class _Retryable(Exception):
-    def __init__(self, error: RemoteError, unsent: bool) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.unsent = unsent
-
-
-def _unwrap(op: Operation, response: httpx.Response) -> Any:
-    """The envelope's data, or the error it carries as an exception (one place for codes)."""
-    try:
-        answer = response.json()
-    except (ValueError, RecursionError):  # not JSON, or nested past what can be read
-        error = TransportError(
-            f"{op.title}: HTTP {response.status_code} with a body that is not JSON",
-            operation=op.title,
-        )
-        if response.status_code in RETRY_STATUSES:
-            raise _Retryable(error, unsent=False) from None
-        raise error from None
-    if not isinstance(answer, dict) or not ({"code", "status"} & set(answer)):
-        raise TransportError(
-            f"{op.title}: malformed envelope (no 'code'): {printable(str(answer)[:120])}",
-            operation=op.title,
-        )
-    code = answer["code"] if "code" in answer else answer["status"]  # gateway, V2.0: status
-    message = printable(str(answer.get("msg", "")).strip())
-    if not isinstance(code, int):
-        raise TransportError(f"{op.title}: malformed envelope (code {code!r})", operation=op.title)
-    if code == 0:
-        if response.status_code >= 500:
-            raise _Retryable(
-                TransportError(f"{op.title}: HTTP {response.status_code}", operation=op.title),
-                unsent=False,
-            )
-        return answer.get("data")
-    if "status" in answer and "code" not in answer:
-        raise AuthError(
-            f"{op.title}: the EnOS gateway refused the request (status {code}: {message})",
-            code=code,
-            operation=op.title,
-        )
-    failure = RemoteError(f"{op.title} failed ({code}): {message}", code=code, operation=op.title)
-    if response.status_code in RETRY_STATUSES or code == protocol.Code.INTERNAL:
-        raise _Retryable(failure, unsent=False)
-    raise failure
-
-
-def _wrap_transport(exc: httpx.HTTPError, op: Operation, base: httpx.URL) -> _Retryable:
-    unsent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
-    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
-    detail = str(exc).strip()
-    error = TransportError(
-        f"{op.title}: the request to {_origin(base)} {kind}: {type(exc).__name__}"
-        + (f" ({detail})" if detail else ""),
-        operation=op.title,
-    )
-    return _Retryable(error, unsent=unsent)
-
-
-def _origin(url: httpx.URL) -> str:
-    """Scheme, host and port only: never a user name or password written into the URL."""
-    host = f"[{url.host}]" if ":" in url.host else url.host
-    return f"{url.scheme}://{host}" + (f":{url.port}" if url.port else "")
