@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 import shutil
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,6 +36,16 @@ def eventually(check: Callable[[], object], what: str, limit: float = 15.0) -> N
     while not check():
         assert time.monotonic() < deadline, f"still not so after {limit} s: {what}"
         time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port that refuses connections while the block runs: bound but never
+    listening. Held, not closed at once, so that an engine another test starts meanwhile (the
+    suite runs in parallel workers) cannot be given the same port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
 
 
 def run_cli(*args: str) -> Result:
