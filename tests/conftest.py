@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +27,19 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 settings.load_profile("gitsync")
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """Does nothing: the test run's own stand-in for an ignored signal."""
+
+
+# A test run started in the background (`cmd &` in a script, nohup) ignores SIGINT and SIGHUP,
+# and a process it starts inherits that: the gitsync commands that the signal tests stop
+# would ignore the stop. A handler that does nothing ignores them here just the same, but is
+# not inherited (exec resets it), so every command starts with the usual defaults.
+for _sig in (signal.SIGINT, signal.SIGHUP):
+    if signal.getsignal(_sig) is signal.SIG_IGN:
+        signal.signal(_sig, _ignore)
 
 
 def eventually(check: Callable[[], object], what: str, limit: float = 15.0) -> None:
