@@ -151,6 +151,9 @@ def _ensure_dirs(client: Client, dirs: dict[Path_, str], path: Path_) -> str:
     return dirs[path]
 
 
+LOCK_TRIES = 3  # imports of the lock, when each is refused and the lock is gone by the read
+
+
 def acquire_lock(client: Client, root: Path_, owner: str, now: dt.datetime) -> int:
     """Take the target's lock or raise LockError saying who holds it and since when."""
     dirs, _ = _walk(client.list_workflow_directories())
@@ -158,12 +161,18 @@ def acquire_lock(client: Client, root: Path_, owner: str, now: dt.datetime) -> i
     name = lock_name(root)
     stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     lock = Workflow(name=name, description=f"gitsync apply lock held by {owner} since {stamp}")
-    try:
-        return client.import_flow(name, root_id, flow_struct.flow_struct_from_workflow(lock))
-    except RemoteError as e:
-        # refused: whether another apply holds the lock is read, not guessed from the words
-        if e.code != Code.BAD_PARAMETER or client.find_flow_id(name) is None:
-            raise
+    for attempt in range(1, LOCK_TRIES + 1):
+        try:
+            return client.import_flow(name, root_id, flow_struct.flow_struct_from_workflow(lock))
+        except RemoteError as e:
+            # refused: whether another apply holds the lock is read, not guessed from the words;
+            # refused, then not there: its holder released it in between, so take it now
+            if e.code != Code.BAD_PARAMETER:
+                raise
+            if client.find_flow_id(name) is not None:
+                break
+            if attempt == LOCK_TRIES:
+                raise
     held = describe_lock(client, root, now)
     raise LockError(
         f"another apply holds the lock of this target: {held}. If no apply is "

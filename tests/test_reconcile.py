@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from gitsync.engine.server import RunningEngine
@@ -273,6 +274,47 @@ def test_the_lock_is_exclusive_and_can_be_forced(project: Path, api: Api) -> Non
     forced = run_cli("apply", "--auto-approve", "--force-unlock")
     assert forced.exit_code == 0, forced.output
     assert not any(n.startswith("__gitsync_lock__") for n in remote_names(api))
+
+
+class HolderLeaves(httpx.BaseTransport):
+    """The engine, but another apply holds the lock when the first lock Import arrives, and
+    releases it as that Import is refused (two applies racing, the first about to end)."""
+
+    def __init__(self, api: Api) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.api = api
+        self.raced = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.read() or b"{}")
+        if self.raced or not str(body.get("flowName", "")).startswith("__gitsync_lock__"):
+            return self.inner.handle_request(request)
+        self.raced = True
+        held = self.api.import_flow(body["flowName"], body["flowJson"], body["dirId"])
+        refused = self.inner.handle_request(request)
+        refused.read()
+        self.api.data("GET", "flows", "delete", flowId=held)
+        return refused
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_lock_released_between_the_refusal_and_the_read_is_taken(api: Api) -> None:
+    """Refused because another apply held it, gone by the time that is read: the lock is
+    free, so it is taken (it was an error naming a refused Import)."""
+    import datetime as dt
+
+    from gitsync import remote
+    from gitsync.client import Client
+
+    transport = HolderLeaves(api)
+    url = str(api.http.base_url)
+    with Client(url, SPEC_ORG, SPEC_USER, transport=transport) as client:
+        lock_id = remote.acquire_lock(client, ("gitsync",), "me", dt.datetime.now(dt.UTC))
+    assert transport.raced
+    assert "__gitsync_lock__gitsync" in remote_names(api)
+    assert api.call("GET", "flows", "export", flowId=lock_id)["code"] == 0  # this one holds it
 
 
 def test_plan_outputs(project: Path) -> None:
