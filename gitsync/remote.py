@@ -165,26 +165,34 @@ def acquire_lock(client: Client, root: Path_, owner: str, now: dt.datetime) -> i
         try:
             return client.import_flow(name, root_id, flow_struct.flow_struct_from_workflow(lock))
         except RemoteError as e:
-            # refused: whether another apply holds the lock is read, not guessed from the words;
-            # refused, then not there: its holder released it in between, so take it now
+            # refused: whether another apply holds the lock is read, not guessed from the words
             if e.code != Code.BAD_PARAMETER:
                 raise
-            if client.find_flow_id(name) is not None:
-                break
+            held = lock_holder(client, root, now)
+            if held is not None:
+                raise LockError(
+                    f"another apply holds the lock of this target: {held}. If no apply is "
+                    "running (it was killed), run `gitsync apply --force-unlock`."
+                ) from None
             if attempt == LOCK_TRIES:
                 raise
-    held = describe_lock(client, root, now)
-    raise LockError(
-        f"another apply holds the lock of this target: {held}. If no apply is "
-        "running (it was killed), run `gitsync apply --force-unlock`."
-    )
+            # gone by the read: its holder released it in between, so it is free: take it
+    raise AssertionError("unreachable: the last try returns or raises")
 
 
-def describe_lock(client: Client, root: Path_, now: dt.datetime) -> str:
-    lock_id = client.find_flow_id(lock_name(root))
+def lock_holder(client: Client, root: Path_, now: dt.datetime) -> str | None:
+    """Who holds the lock and since when; None when no one does (any more: an apply that
+    ends releases it, between the search and the export too)."""
+    name = lock_name(root)
+    lock_id = client.find_flow_id(name)
     if lock_id is None:
-        return "(released meanwhile)"
-    desc = str(client.export_flow(lock_id).get("desc", ""))
+        return None
+    try:
+        desc = str(client.export_flow(lock_id).get("desc", ""))
+    except RemoteError as e:
+        if e.code == Code.BAD_PARAMETER and client.find_flow_id(name) is None:
+            return None
+        raise
     text = desc.removeprefix("gitsync apply lock held by ")
     owner, _, since = text.rpartition(" since ")
     try:
