@@ -161,6 +161,9 @@ def _ensure_dirs(client: Client, dirs: dict[Path_, str], path: Path_) -> str:
     return dirs[path]
 
 
+LOCK_TRIES = 3  # imports of the lock, when each is refused and the lock is gone by the read
+
+
 def acquire_lock(client: Client, root: Path_, owner: str, now: dt.datetime) -> int:
     """Take the target's lock or raise LockError saying who holds it and since when."""
     dirs, _ = _walk(client.list_workflow_directories())
@@ -168,24 +171,38 @@ def acquire_lock(client: Client, root: Path_, owner: str, now: dt.datetime) -> i
     name = lock_name(root)
     stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     lock = Workflow(name=name, description=f"gitsync apply lock held by {owner} since {stamp}")
-    try:
-        return client.import_flow(name, root_id, flow_struct.flow_struct_from_workflow(lock))
-    except RemoteError as e:
-        # refused: whether another apply holds the lock is read, not guessed from the words
-        if e.code != Code.BAD_PARAMETER or client.find_flow_id(name) is None:
-            raise
-    held = describe_lock(client, root, now)
-    raise LockError(
-        f"another apply holds the lock of this target: {held}. If no apply is "
-        "running (it was killed), run `gitsync apply --force-unlock`."
-    )
+    for attempt in range(1, LOCK_TRIES + 1):
+        try:
+            return client.import_flow(name, root_id, flow_struct.flow_struct_from_workflow(lock))
+        except RemoteError as e:
+            # refused: whether another apply holds the lock is read, not guessed from the words
+            if e.code != Code.BAD_PARAMETER:
+                raise
+            held = lock_holder(client, root, now)
+            if held is not None:
+                raise LockError(
+                    f"another apply holds the lock of this target: {held}. If no apply is "
+                    "running (it was killed), run `gitsync apply --force-unlock`."
+                ) from None
+            if attempt == LOCK_TRIES:
+                raise
+            # gone by the read: its holder released it in between, so it is free: take it
+    raise AssertionError("unreachable: the last try returns or raises")
 
 
-def describe_lock(client: Client, root: Path_, now: dt.datetime) -> str:
-    lock_id = client.find_flow_id(lock_name(root))
+def lock_holder(client: Client, root: Path_, now: dt.datetime) -> str | None:
+    """Who holds the lock and since when; None when no one does (any more: an apply that
+    ends releases it, between the search and the export too)."""
+    name = lock_name(root)
+    lock_id = client.find_flow_id(name)
     if lock_id is None:
-        return "(released meanwhile)"
-    desc = str(client.export_flow(lock_id).get("desc", ""))
+        return None
+    try:
+        desc = str(client.export_flow(lock_id).get("desc", ""))
+    except RemoteError as e:
+        if e.code == Code.BAD_PARAMETER and client.find_flow_id(name) is None:
+            return None
+        raise
     text = desc.removeprefix("gitsync apply lock held by ")
     owner, _, since = text.rpartition(" since ")
     try:

@@ -185,66 +185,129 @@ _PATTERN_WORDS = {
 }
 
 
-def issues_of(error: jsonschema.ValidationError) -> list[Issue]:
-    """Readable messages for one schema error; a path and whether it points at a key."""
-    where = tuple(error.absolute_path)
-    label = field_label(where) or "top level"
-    v: Any = error.validator
+# Each rule turns one kind of schema error into messages, or returns None when the error is
+# not its kind; ``issues_of`` tries them in order (a bad key name is told before its type).
+_Rule = Callable[[jsonschema.ValidationError, FieldPath, str], list[Issue] | None]
+
+
+def _unknown_keys(
+    error: jsonschema.ValidationError, where: FieldPath, _: str
+) -> list[Issue] | None:
     inst: Any = error.instance
-    arg: Any = error.validator_value
+    if error.validator != "additionalProperties" or not isinstance(inst, dict):
+        return None
     sub: Any = error.schema
-    if v == "additionalProperties" and isinstance(inst, dict):
-        known = sub.get("properties", {})
-        extras = [k for k in inst if k not in known]
-        return [
-            Issue(
-                (*where, k),
-                f"{field_label((*where, k))}: unknown key '{k}'{hint(k, known)}",
-                key=True,
-            )
-            for k in extras
-        ]
-    if v == "required":
-        missing = [k for k in arg if k not in inst]
-        on_key = bool(where) and isinstance(where[-1], str)
-        return [Issue(where, f"{label}: missing required key '{k}'", key=on_key) for k in missing]
-    if "propertyNames" in error.relative_schema_path:
-        return [
-            Issue(
-                (*where, str(inst)),
-                f"{label}: {_short(inst)} is not a valid name "
-                "(a letter or '_', then letters, digits, '_', '.' or '-')",
-                key=True,
-            )
-        ]
-    if v == "type":
-        wanted = [_WANTED[w] for w in ([arg] if isinstance(arg, str) else arg)]
-        words = " or ".join(filter(None, (", ".join(wanted[:-1]), wanted[-1])))
-        return [
-            Issue(
-                where,
-                f"{label}: expected {words}, got {type_name(inst)} {_short(inst)}"
-                if inst is not None
-                else f"{label}: expected {words}, got nothing",
-            )
-        ]
-    if v == "enum":
-        choices = ", ".join(str(c) for c in arg)
-        close = hint(inst, [str(c) for c in arg]) if isinstance(inst, str) else ""
-        return [Issue(where, f"{label}: {_short(inst)} is not one of: {choices}{close}")]
+    known = sub.get("properties", {})
+    return [
+        Issue(
+            (*where, k), f"{field_label((*where, k))}: unknown key '{k}'{hint(k, known)}", key=True
+        )
+        for k in inst
+        if k not in known
+    ]
+
+
+def _missing_keys(
+    error: jsonschema.ValidationError, where: FieldPath, label: str
+) -> list[Issue] | None:
+    if error.validator != "required":
+        return None
+    arg: Any = error.validator_value
+    inst: Any = error.instance
+    on_key = bool(where) and isinstance(where[-1], str)
+    missing = [k for k in arg if k not in inst]
+    return [Issue(where, f"{label}: missing required key '{k}'", key=on_key) for k in missing]
+
+
+def _bad_key_name(
+    error: jsonschema.ValidationError, where: FieldPath, label: str
+) -> list[Issue] | None:
+    if "propertyNames" not in error.relative_schema_path:
+        return None
+    inst = error.instance
+    return [
+        Issue(
+            (*where, str(inst)),
+            f"{label}: {_short(inst)} is not a valid name "
+            "(a letter or '_', then letters, digits, '_', '.' or '-')",
+            key=True,
+        )
+    ]
+
+
+def _wrong_type(
+    error: jsonschema.ValidationError, where: FieldPath, label: str
+) -> list[Issue] | None:
+    if error.validator != "type":
+        return None
+    arg: Any = error.validator_value
+    inst = error.instance
+    wanted = [_WANTED[w] for w in ([arg] if isinstance(arg, str) else arg)]
+    words = " or ".join(filter(None, (", ".join(wanted[:-1]), wanted[-1])))
+    if inst is None:
+        return [Issue(where, f"{label}: expected {words}, got nothing")]
+    return [Issue(where, f"{label}: expected {words}, got {type_name(inst)} {_short(inst)}")]
+
+
+def _not_a_choice(
+    error: jsonschema.ValidationError, where: FieldPath, label: str
+) -> list[Issue] | None:
+    if error.validator != "enum":
+        return None
+    arg: Any = error.validator_value
+    inst = error.instance
+    choices = ", ".join(str(c) for c in arg)
+    close = hint(inst, [str(c) for c in arg]) if isinstance(inst, str) else ""
+    return [Issue(where, f"{label}: {_short(inst)} is not one of: {choices}{close}")]
+
+
+def _out_of_bounds(
+    error: jsonschema.ValidationError, where: FieldPath, label: str
+) -> list[Issue] | None:
+    """Lengths, numeric limits and the pattern's rule in words."""
+    v: Any = error.validator
+    arg: Any = error.validator_value
     if v == "minLength" and arg == 1:
         return [Issue(where, f"{label}: must not be empty")]
     if v == "pattern":
         desc = _pattern_words().get(arg, f"must match {arg}")
-        return [Issue(where, f"{label}: {_short(inst)} is not valid: {desc}")]
+        return [Issue(where, f"{label}: {_short(error.instance)} is not valid: {desc}")]
     if v in ("minimum", "maximum"):
         word = "at least" if v == "minimum" else "at most"
-        return [Issue(where, f"{label}: must be {word} {arg}, got {_short(inst)}")]
+        return [Issue(where, f"{label}: must be {word} {arg}, got {_short(error.instance)}")]
     if v in ("minLength", "maxLength"):
         word = "at least" if v == "minLength" else "at most"
         return [Issue(where, f"{label}: must be {word} {arg} characters long")]
-    if v == "uniqueItems":
+    return None
+
+
+def _list_or_choice(
+    error: jsonschema.ValidationError, where: FieldPath, label: str
+) -> list[Issue] | None:
+    if error.validator == "uniqueItems":
         return [Issue(where, f"{label}: lists the same item twice")]
-    if v == "anyOf" and isinstance(inst, dict) and error.context:
+    if error.validator == "anyOf" and isinstance(error.instance, dict) and error.context:
         return [Issue(where, f"{label}: needs 'task' or 'flow'")]
+    return None
+
+
+_RULES: tuple[_Rule, ...] = (
+    _unknown_keys,
+    _missing_keys,
+    _bad_key_name,
+    _wrong_type,
+    _not_a_choice,
+    _out_of_bounds,
+    _list_or_choice,
+)
+
+
+def issues_of(error: jsonschema.ValidationError) -> list[Issue]:
+    """Readable messages for one schema error; a path and whether it points at a key."""
+    where = tuple(error.absolute_path)
+    label = field_label(where) or "top level"
+    for rule in _RULES:
+        found = rule(error, where, label)
+        if found is not None:
+            return found
     return [Issue(where, f"{label}: {error.message}")]

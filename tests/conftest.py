@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import shutil
+import signal
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,6 +29,19 @@ settings.register_profile(
 settings.load_profile("gitsync")
 
 
+def _ignore(signum: int, frame: object) -> None:
+    """Does nothing: the test run's own stand-in for an ignored signal."""
+
+
+# A test run started in the background (`cmd &` in a script, nohup) ignores SIGINT and SIGHUP,
+# and a process it starts inherits that: the gitsync commands that the signal tests stop
+# would ignore the stop. A handler that does nothing ignores them here just the same, but is
+# not inherited (exec resets it), so every command starts with the usual defaults.
+for _sig in (signal.SIGINT, signal.SIGHUP):
+    if signal.getsignal(_sig) is signal.SIG_IGN:
+        signal.signal(_sig, _ignore)
+
+
 def eventually(check: Callable[[], object], what: str, limit: float = 15.0) -> None:
     """Poll ``check`` until it is true; fail naming ``what`` after ``limit`` seconds."""
     import time
@@ -34,6 +50,16 @@ def eventually(check: Callable[[], object], what: str, limit: float = 15.0) -> N
     while not check():
         assert time.monotonic() < deadline, f"still not so after {limit} s: {what}"
         time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port that refuses connections while the block runs: bound but never
+    listening. Held, not closed at once, so that an engine another test starts meanwhile (the
+    suite runs in parallel workers) cannot be given the same port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
 
 
 def run_cli(*args: str) -> Result:

@@ -7,7 +7,6 @@ the engine and its answer be lost, which the engine alone would never do.
 from __future__ import annotations
 
 import shutil
-import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +18,15 @@ from gitsync import protocol
 from gitsync.client import AuthError, Client, Credentials, GatewayAuth
 from gitsync.engine.server import EngineOptions, RunningEngine, User
 from gitsync.errors import RemoteError, TransportError
-from tests.conftest import EXAMPLES, SPEC_ORG, SPEC_USER, run_cli, simple_flow, write_target
+from tests.conftest import (
+    EXAMPLES,
+    SPEC_ORG,
+    SPEC_USER,
+    refusing_port,
+    run_cli,
+    simple_flow,
+    write_target,
+)
 
 CANARY_KEY = "AK-canary-5acb82e7"
 CANARY_SECRET = "SK-canary-do-not-print-7f3e9c"
@@ -92,15 +99,13 @@ def test_reads_give_up_with_a_clear_error(faulty) -> None:  # type: ignore[no-un
 
 
 def test_an_unreachable_service_is_named_without_what_the_url_hides() -> None:
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://someone:hunter2@127.0.0.1:{port}/"
     slept: list[float] = []
-    with Client(url, "o", "u", retries=2, sleep=slept.append) as client:
-        with pytest.raises(TransportError) as raised:
-            client.list_workflow_directories()
-        assert client.requests == 3  # refused before it left: safe to send again, and sent
+    with refusing_port() as port:
+        url = f"http://someone:hunter2@127.0.0.1:{port}/"
+        with Client(url, "o", "u", retries=2, sleep=slept.append) as client:
+            with pytest.raises(TransportError) as raised:
+                client.list_workflow_directories()
+            assert client.requests == 3  # refused before it left: safe to send again, and sent
     message = str(raised.value)
     assert message.startswith(
         f"List Workflow Directories: the request to http://127.0.0.1:{port} failed: ConnectError"

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +25,16 @@ from gitsync.engine.server import EngineOptions, RunningEngine, User
 from gitsync.errors import GitsyncError
 from gitsync.model import Tree
 from gitsync.validate import validate_paths
-from tests.conftest import CASES, EXAMPLES, SPEC_ORG, SPEC_USER, Api, run_cli, simple_flow
+from tests.conftest import (
+    CASES,
+    EXAMPLES,
+    SPEC_ORG,
+    SPEC_USER,
+    Api,
+    refusing_port,
+    run_cli,
+    simple_flow,
+)
 
 ROOT = ("gitsync",)
 
@@ -324,25 +332,24 @@ def test_plan_reads_while_a_forked_child_checks_the_files(
 def test_the_files_problems_come_before_a_service_that_cannot_be_reached(
     tmp_path: Path,
 ) -> None:
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
-    repo = bad_repo(tmp_path, CASES / "invalid" / "cycle.yaml", closed)
-    planned = gitsync(repo, "plan", "--target", "t")
-    assert planned.returncode == 1
-    assert planned.stdout == "flows/cycle.yaml:4:17: dependency cycle: a -> b -> c -> a\n"
-    assert planned.stderr.splitlines()[-1] == (
-        "error: 1 problem in the workflow files; no plan was made"
-    )
+    with refusing_port() as port:
+        closed = f"http://127.0.0.1:{port}"
+        repo = bad_repo(tmp_path, CASES / "invalid" / "cycle.yaml", closed)
+        planned = gitsync(repo, "plan", "--target", "t")
+        assert planned.returncode == 1
+        assert planned.stdout == "flows/cycle.yaml:4:17: dependency cycle: a -> b -> c -> a\n"
+        assert planned.stderr.splitlines()[-1] == (
+            "error: 1 problem in the workflow files; no plan was made"
+        )
 
-    (repo / "flows" / "cycle.yaml").unlink()  # valid files: now the service is the problem
-    planned = gitsync(repo, "plan", "--target", "t")
-    assert planned.returncode == 1
-    assert planned.stdout == ""
-    assert "Traceback" not in planned.stderr
-    last = planned.stderr.splitlines()[-1]
-    assert last.startswith(f"error: List Workflow Directories: the request to {closed} failed:")
-    assert "ConnectError" in last and "refused" in last
+        (repo / "flows" / "cycle.yaml").unlink()  # valid files: now the service is the problem
+        planned = gitsync(repo, "plan", "--target", "t")
+        assert planned.returncode == 1
+        assert planned.stdout == ""
+        assert "Traceback" not in planned.stderr
+        last = planned.stderr.splitlines()[-1]
+        assert last.startswith(f"error: List Workflow Directories: the request to {closed} failed:")
+        assert "ConnectError" in last and "refused" in last
 
 
 def test_the_request_log_records_requests(tmp_path: Path) -> None:

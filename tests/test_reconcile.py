@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from gitsync.engine.server import RunningEngine
@@ -282,6 +283,57 @@ def test_the_lock_is_exclusive_and_can_be_forced(project: Path, api: Api) -> Non
     forced = run_cli("apply", "--auto-approve", "--force-unlock")
     assert forced.exit_code == 0, forced.output
     assert not any(n.startswith("__gitsync_lock__") for n in remote_names(api))
+
+
+class HolderLeaves(httpx.BaseTransport):
+    """The engine, but another apply holds the lock when the first lock Import arrives, and
+    releases it (it ends) just after that Import is refused, or just before its holder is
+    read (two applies racing, the first about to end)."""
+
+    def __init__(self, api: Api, when: str) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.api, self.when = api, when
+        self.held: int | None = None
+        self.released = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.read() or b"{}")
+        if self.held is None and str(body.get("flowName", "")).startswith("__gitsync_lock__"):
+            self.held = self.api.import_flow(body["flowName"], body["flowJson"], body["dirId"])
+            refused = self.inner.handle_request(request)
+            refused.read()
+            if self.when == "refused":
+                self.release()
+            return refused
+        if request.url.params.get("action") == "export" and self.held is not None:
+            self.release()
+        return self.inner.handle_request(request)
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self.api.data("GET", "flows", "delete", flowId=self.held)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.mark.parametrize("when", ["refused", "read"])
+def test_a_lock_released_while_its_holder_is_read_is_taken(api: Api, when: str) -> None:
+    """Refused because another apply held it, gone by the time its holder is read: the lock
+    is free, so it is taken (it was an error naming the refused Import, or the Export)."""
+    import datetime as dt
+
+    from gitsync import remote
+    from gitsync.client import Client
+
+    transport = HolderLeaves(api, when)
+    url = str(api.http.base_url)
+    with Client(url, SPEC_ORG, SPEC_USER, transport=transport) as client:
+        lock_id = remote.acquire_lock(client, ("gitsync",), "me", dt.datetime.now(dt.UTC))
+    assert transport.released
+    assert "__gitsync_lock__gitsync" in remote_names(api)
+    assert api.call("GET", "flows", "export", flowId=lock_id)["code"] == 0  # this one holds it
 
 
 def test_plan_outputs(project: Path) -> None:

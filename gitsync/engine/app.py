@@ -90,64 +90,82 @@ class RequestLog(Protocol):
 _ABOUT = ("flowName", "dirName", "parentId", "dirId", "flowId", "id", "name")
 
 
-def create_app(
-    operations: Operations,
-    gateway: Gateway | None = None,
-    max_body: int = protocol.MAX_BODY_BYTES,
-    record: RequestLog | None = None,
-) -> Starlette:
-    """The ASGI app. ``record`` sees every API request (the request log)."""
+def _operation_of(request: Request) -> protocol.Operation:
+    """The operation a request names by its method, resource and ``action``."""
+    resource = request.url.path.rsplit("/", 1)[-1]
+    action = request.query_params.get("action", "")
+    if not action:
+        raise bad("param: action cannot be empty")
+    op = protocol.BY_ROUTE.get((request.method, resource, action))
+    if op is None:
+        raise bad(
+            f"Invalid parameter: action '{action}' is not a {request.method} "
+            f"operation of /{resource}"
+        )
+    return op
 
-    async def operation(request: Request) -> Response:
-        seen = record.arrived() if record is not None else 0
+
+def _ids_of(request: Request) -> tuple[str, str]:
+    """The caller's ``userId`` and ``orgId``, both required."""
+    user_id = request.query_params.get("userId", "")
+    org_id = request.query_params.get("orgId", "")
+    for name, value in (("userId", user_id), ("orgId", org_id)):
+        if protocol.blank(value):
+            raise bad(f"param: {name} cannot be empty")
+    return user_id, org_id
+
+
+def _log_entry(request: Request, about: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "method": request.method,
+        "resource": request.url.path.rsplit("/", 1)[-1],
+        "action": request.query_params.get("action", ""),
+        **about,
+        "code": payload.get("code", payload.get("status")),
+    }
+
+
+def _token_error(code: int, msg: str) -> Response:
+    return _json({"status": code, "msg": msg, "business": "apim-token-service", "data": None})
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    return _json(
+        protocol.error(
+            Code.BAD_PARAMETER, f"No such resource: {request.method} {request.url.path}"
+        ),
+        status=status,
+    )
+
+
+class _Endpoints:
+    """The app's handlers, sharing what ``create_app`` was given."""
+
+    def __init__(
+        self,
+        operations: Operations,
+        gateway: Gateway | None,
+        max_body: int,
+        record: RequestLog | None,
+    ) -> None:
+        self.operations = operations
+        self.gateway = gateway
+        self.max_body = max_body
+        self.record = record
+
+    async def operation(self, request: Request) -> Response:
+        seen = self.record.arrived() if self.record is not None else 0
         about: dict[str, Any] = {}
-        payload, status = await answer(request, about)
-        if record is not None:
-            record.answered(
-                {
-                    "method": request.method,
-                    "resource": request.url.path.rsplit("/", 1)[-1],
-                    "action": request.query_params.get("action", ""),
-                    **about,
-                    "code": payload.get("code", payload.get("status")),
-                    "seen": seen,
-                }
-            )
+        payload, status = await self.answer(request, about)
+        if self.record is not None:
+            self.record.answered({**_log_entry(request, about, payload), "seen": seen})
         return _json(payload, status)
 
-    async def answer(request: Request, about: dict[str, Any]) -> tuple[dict[str, Any], int]:
-        """The envelope and HTTP status; ``about`` gets the names and ids the request was
-        about, and the ids it made, for the request log."""
-        resource = request.url.path.rsplit("/", 1)[-1]
+    async def answer(self, request: Request, about: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """The envelope and HTTP status, whatever happens."""
         try:
-            raw = await _read_body(request, max_body)
-            if gateway is not None:
-                gateway.verify(request.headers, list(request.query_params.multi_items()), raw)
-            action = request.query_params.get("action", "")
-            if not action:
-                raise bad("param: action cannot be empty")
-            op = protocol.BY_ROUTE.get((request.method, resource, action))
-            if op is None:
-                raise bad(
-                    f"Invalid parameter: action '{action}' is not a {request.method} "
-                    f"operation of /{resource}"
-                )
-            params = _params(op, request, raw)
-            about.update((k, params[k]) for k in _ABOUT if k in params)
-            caller = None
-            if op.needs_user:
-                user_id = request.query_params.get("userId", "")
-                org_id = request.query_params.get("orgId", "")
-                for name, value in (("userId", user_id), ("orgId", org_id)):
-                    if protocol.blank(value):
-                        raise bad(f"param: {name} cannot be empty")
-                caller = operations.access.caller(user_id, org_id)
-            data = await run_in_threadpool(operations.call, op.name, caller, params)
-            if isinstance(data, dict):
-                made = {k: data[k] for k in ("dirId", "flowId") if k in data}
-                if made:
-                    about["made"] = made
-            return protocol.ok(data), 200
+            return protocol.ok(await self.call(request, about)), 200
         except GatewayError as e:
             return protocol.gateway_error(e.code, e.msg), 401
         except ServiceError as e:
@@ -158,47 +176,60 @@ def create_app(
             log.exception("internal error in %s %s", request.method, request.url.path)
             return protocol.error(Code.INTERNAL, "Internal server exception"), 200
 
-    async def token(request: Request) -> Response:
-        assert gateway is not None
+    async def call(self, request: Request, about: dict[str, Any]) -> Any:
+        """Check and run the request's operation; ``about`` gets the names and ids the
+        request was about, and the ids it made, for the request log."""
+        raw = await _read_body(request, self.max_body)
+        if self.gateway is not None:
+            self.gateway.verify(request.headers, list(request.query_params.multi_items()), raw)
+        op = _operation_of(request)
+        params = _params(op, request, raw)
+        about.update((k, params[k]) for k in _ABOUT if k in params)
+        caller = self.operations.access.caller(*_ids_of(request)) if op.needs_user else None
+        data = await run_in_threadpool(self.operations.call, op.name, caller, params)
+        if isinstance(data, dict):
+            made = {k: data[k] for k in ("dirId", "flowId") if k in data}
+            if made:
+                about["made"] = made
+        return data
+
+    async def token(self, request: Request) -> Response:
+        assert self.gateway is not None
         try:
-            raw = await _read_body(request, max_body)
-            body = json.loads(raw)
+            body = json.loads(await _read_body(request, self.max_body))
             if not isinstance(body, dict):
                 raise ValueError
         except (ValueError, UnicodeDecodeError, ServiceError):
-            return _json(
-                {
-                    "status": int(protocol.GatewayCode.BAD_PARAMETER),
-                    "msg": "invalid parameter",
-                    "business": "apim-token-service",
-                    "data": None,
-                }
-            )
+            return _token_error(int(protocol.GatewayCode.BAD_PARAMETER), "invalid parameter")
         try:
             if request.url.path == protocol.TOKEN_REFRESH_PATH:
-                return _json(gateway.refresh(body))
-            return _json(gateway.issue(body))
+                return _json(self.gateway.refresh(body))
+            return _json(self.gateway.issue(body))
         except GatewayError as e:
-            return _json(
-                {"status": e.code, "msg": e.msg, "business": "apim-token-service", "data": None}
-            )
+            return _token_error(e.code, e.msg)
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        status = exc.status_code if isinstance(exc, HTTPException) else 500
-        return _json(
-            protocol.error(
-                Code.BAD_PARAMETER, f"No such resource: {request.method} {request.url.path}"
-            ),
-            status=status,
-        )
-
-    routes = [
-        Route(f"{protocol.PREFIX}/{r}", operation, methods=["GET", "POST"])
-        for r in protocol.RESOURCES
-    ]
-    if gateway is not None:
-        routes += [
-            Route(protocol.TOKEN_PATH, token, methods=["POST"]),
-            Route(protocol.TOKEN_REFRESH_PATH, token, methods=["POST"]),
+    def routes(self) -> list[Route]:
+        """The route table: every resource, and the token paths when a gateway guards it."""
+        routes = [
+            Route(f"{protocol.PREFIX}/{r}", self.operation, methods=["GET", "POST"])
+            for r in protocol.RESOURCES
         ]
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+        if self.gateway is not None:
+            routes += [
+                Route(protocol.TOKEN_PATH, self.token, methods=["POST"]),
+                Route(protocol.TOKEN_REFRESH_PATH, self.token, methods=["POST"]),
+            ]
+        return routes
+
+
+def create_app(
+    operations: Operations,
+    gateway: Gateway | None = None,
+    max_body: int = protocol.MAX_BODY_BYTES,
+    record: RequestLog | None = None,
+) -> Starlette:
+    """The ASGI app. ``record`` sees every API request (the request log)."""
+    endpoints = _Endpoints(operations, gateway, max_body, record)
+    return Starlette(
+        routes=endpoints.routes(), exception_handlers={404: _not_found, 405: _not_found}
+    )
