@@ -136,19 +136,24 @@ def read_state(client: Client, root: Path_, progress: Progress = no_progress) ->
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     flows = tuple(flows_read)
-    referrers: dict[str, list[str]] = {}
-    for flow in flows:
-        for up in sorted({d.flow for t in flow.workflow.tasks for d in t.depends_on if d.flow}):
-            referrers.setdefault(up, []).append(flow.workflow.name)
     return RemoteState(
         root=root,
         dirs=dirs,
         flows=flows,
         outside=outside,
         flow_ids={n.name: n.id for n in nodes},
-        referrers={k: tuple(v) for k, v in referrers.items()},
+        referrers=_referrers(flows),
         extensions=client.is_engine,
     )
+
+
+def _referrers(flows: tuple[RemoteFlow, ...]) -> dict[str, tuple[str, ...]]:
+    """Upstream workflow name -> the names of the flows read that reference it."""
+    referrers: dict[str, list[str]] = {}
+    for flow in flows:
+        for up in sorted({d.flow for t in flow.workflow.tasks for d in t.depends_on if d.flow}):
+            referrers.setdefault(up, []).append(flow.workflow.name)
+    return {k: tuple(v) for k, v in referrers.items()}
 
 
 # -- the lock ----------------------------------------------------------------------

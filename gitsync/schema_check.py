@@ -187,7 +187,7 @@ _PATTERN_WORDS = {
 
 # Each rule turns one kind of schema error into messages, or returns None when the error is
 # not its kind; ``issues_of`` tries them in order (a bad key name is told before its type).
-_Rule = Callable[[jsonschema.ValidationError, FieldPath, str], list[Issue] | None]
+_Rule = Callable[["jsonschema.ValidationError", FieldPath, str], "list[Issue] | None"]
 
 
 def _unknown_keys(

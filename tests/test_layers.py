@@ -140,3 +140,15 @@ def test_the_length_check_counts_a_long_function(tmp_path: Path) -> None:
     body = "".join(f"    x{i} = {i}\n" for i in range(60))
     (tmp_path / "m.py").write_text(f"def short():\n    pass\n\n\ndef long():\n{body}")
     assert long_functions(tmp_path) == {"m.py:long": 61}
+
+
+MAX_MODULE_LINES = 400
+
+
+def test_no_module_is_over_400_lines() -> None:
+    sizes = {
+        str(p.relative_to(PACKAGE)): len(p.read_text(encoding="utf-8").splitlines())
+        for p in PACKAGE.rglob("*.py")
+    }
+    assert sizes, "no modules found"
+    assert {k: v for k, v in sizes.items() if v > MAX_MODULE_LINES} == {}
