@@ -12,6 +12,7 @@ in place a few milliseconds after the interpreter starts.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -55,6 +56,14 @@ class _StopHandler:
 
         raise Interrupted(signum, signal.Signals(signum).name)
 
+    def finished(self) -> None:
+        """The command has ended and said what it did; a signal while the interpreter shuts
+        down (joining threads, flushing) ends the process quietly with the signal's code,
+        instead of an exception Python can only report as "ignored", with a traceback."""
+        for sig in STOP_SIGNALS:
+            if signal.getsignal(sig) is self:
+                signal.signal(sig, _exit_quietly)
+
     def start(self) -> None:
         """From now on a signal is raised; one that came before is raised now."""
         self.ready = True
@@ -87,3 +96,14 @@ def main() -> None:
     except Interrupted as e:  # past the command line's own handling (its last instant)
         sys.stderr.write("Interrupted.\n")
         sys.exit(e.exit_code)
+    finally:
+        handler.finished()
+
+
+def _exit_quietly(signum: int, frame: FrameType | None) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    with contextlib.suppress(OSError):
+        os.write(2, b"Interrupted.\n")
+    os._exit(128 + signum)

@@ -106,3 +106,37 @@ def test_ctrl_c_at_any_moment_gives_no_traceback(
     assert proc.returncode in (0, 130, -signal.SIGINT), (proc.returncode, err)
     if proc.returncode == 130:
         assert err.rstrip().endswith("Interrupted (SIGINT).") or err.rstrip() == "Interrupted.", err
+
+
+_ENDS_WITH_A_THREAD = """
+import sys, threading, time
+import gitsync.cli
+from gitsync import entry
+
+def command():
+    stop = threading.Event()
+    threading.Thread(target=stop.wait, args=(20,)).start()  # still running at exit
+    print("ended", flush=True)
+    sys.exit(0)
+
+gitsync.cli.main = command
+entry.main()
+"""
+
+
+def test_a_signal_while_the_interpreter_shuts_down_gives_no_traceback() -> None:
+    """After the command's last line Python joins its threads; a Ctrl-C then must end the
+    process quietly (it printed "Exception ignored ... Traceback" from threading)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _ENDS_WITH_A_THREAD],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "ended\n"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert err.strip() == "Interrupted.", err
