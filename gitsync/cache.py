@@ -34,6 +34,7 @@ _SOURCES = (
     "model.py",
     "cron.py",
     "dag.py",
+    "substitution.py",
 )
 _LIBRARIES = ("gitsync", "jsonschema", "jsonschema-rs", "pyyaml", "croniter")
 
@@ -63,9 +64,10 @@ class ValidationCache:
         self._used: set[str] = set()
         self._added = False
 
-    def key(self, content: bytes, name: str, directory: tuple[str, ...]) -> str:
+    def key(self, content: bytes, name: str, directory: tuple[str, ...], context: str = "") -> str:
+        """``context``: what else the outcome depends on (a target's variables)."""
         digest = hashlib.sha256(validator_fingerprint().encode())
-        digest.update(json.dumps([name, list(directory)]).encode())
+        digest.update(json.dumps([name, list(directory), context]).encode())
         digest.update(content)
         return digest.hexdigest()
 

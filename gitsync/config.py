@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -25,6 +25,7 @@ from gitsync.config_file import (
 )
 from gitsync.config_file import read as read_config_file
 from gitsync.errors import ConfigError
+from gitsync.substitution import Substitution
 
 __all__ = ["CONFIG_FILE", "DEFAULT_ROOT", "DEFAULT_TIMEOUT", "EMBEDDED", "Settings", "Target"]
 
@@ -87,10 +88,18 @@ class Settings:
         targets = self.file.targets
         if chosen not in targets:
             if chosen == DEFAULT_TARGET:
-                return LOCAL
+                return replace(LOCAL, vars=self.file.vars)
             known = ", ".join(sorted({DEFAULT_TARGET, *targets}))
             raise ConfigError(f"{CONFIG_FILE}: no target '{chosen}' (known: {known})")
         return targets[chosen]
+
+    def substitution(self, target: Target, secrets: bool = True) -> Substitution:
+        """``target``'s variables; with ``secrets``, ``${env:NAME}`` read from the environment."""
+        return Substitution(target.name, dict(target.vars), self.env if secrets else None)
+
+    def all_targets(self) -> list[Target]:
+        """Every target of gitsync.yaml (the embedded 'local' when it names none)."""
+        return list(self.file.targets.values()) or [self.target(DEFAULT_TARGET)]
 
     def credentials(self, target: Target) -> tuple[str, str, str] | None:
         """(access key, secret key, where they came from) for a remote target, or None for

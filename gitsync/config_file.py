@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import math
 import posixpath
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 64
 MAX_CONFIG_BYTES = 256 * 1024
-_TOP_KEYS = ("flows", "targets")
+_TOP_KEYS = ("flows", "targets", "vars")
 _TARGET_KEYS = (
     "url",
     "org_id",
@@ -34,12 +35,14 @@ _TARGET_KEYS = (
     "timeout",
     "concurrency",
     "retention",
+    "vars",
 )
 _RETENTION_KEYS = ("versions", "days")
 DEFAULT_RETENTION = (
     3,
     30,
 )  # the newest 3 retired copies of a workflow, and any younger than 30 days
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _SECRET_KEYS = ("secret", "secret_key", "app_secret", "access_key", "app_key", "password")
 
 
@@ -54,6 +57,7 @@ class Target:
     timeout: float = DEFAULT_TIMEOUT  # seconds per request
     concurrency: int = DEFAULT_CONCURRENCY  # requests at once: plan's reads, apply's writes
     retention: tuple[int, int] = DEFAULT_RETENTION  # retired copies kept: versions, days
+    vars: tuple[tuple[str, str], ...] = ()  # ${var.NAME} values, shared defaults included
 
     @property
     def embedded(self) -> bool:
@@ -73,6 +77,7 @@ class ConfigFile:
 
     flows: str | None = None
     targets: dict[str, Target] = field(default_factory=dict)
+    vars: tuple[tuple[str, str], ...] = ()  # the shared defaults (top-level ``vars:``)
 
 
 class _Reader:
@@ -139,7 +144,8 @@ def read(path: Path, display: str = CONFIG_FILE) -> ConfigFile:
     if not isinstance(doc.data, dict):
         raise reader.fail((), "expected a mapping with 'flows' and 'targets' at the top level")
     reader.known_keys((), doc.data, _TOP_KEYS)
-    return ConfigFile(_flows(reader, doc.data.get("flows")), _targets(reader, doc))
+    shared = _vars(reader, ("vars",), doc.data.get("vars"))
+    return ConfigFile(_flows(reader, doc.data.get("flows")), _targets(reader, doc, shared), shared)
 
 
 def _flows(reader: _Reader, value: Any) -> str | None:
@@ -152,7 +158,9 @@ def _flows(reader: _Reader, value: Any) -> str | None:
     return folder
 
 
-def _targets(reader: _Reader, doc: Document) -> dict[str, Target]:
+def _targets(
+    reader: _Reader, doc: Document, shared: tuple[tuple[str, str], ...]
+) -> dict[str, Target]:
     value = doc.data.get("targets")
     if value is None:
         return {}
@@ -167,11 +175,13 @@ def _targets(reader: _Reader, doc: Document) -> dict[str, Target]:
                 f"the target name {written} is read by YAML as {name}: quote it ('{written}':)",
                 key=True,
             )
-        targets[name] = _target(reader, name, data)
+        targets[name] = _target(reader, name, data, shared)
     return targets
 
 
-def _target(reader: _Reader, name: str, data: Any) -> Target:
+def _target(
+    reader: _Reader, name: str, data: Any, shared: tuple[tuple[str, str], ...] = ()
+) -> Target:
     where = ("targets", name)
     if not isinstance(data, dict):
         raise reader.fail(where, "expected a mapping with url, org_id, user_id, root")
@@ -200,6 +210,7 @@ def _target(reader: _Reader, name: str, data: Any) -> Target:
         _timeout(reader, (*where, "timeout"), data.get("timeout", DEFAULT_TIMEOUT)),
         _concurrency(reader, (*where, "concurrency"), data.get("concurrency", DEFAULT_CONCURRENCY)),
         _retention(reader, (*where, "retention"), data.get("retention", {})),
+        merged_vars(shared, _vars(reader, (*where, "vars"), data.get("vars"))),
     )
 
 
@@ -260,3 +271,34 @@ def _retention(reader: _Reader, path: tuple[str, ...], value: Any) -> tuple[int,
             raise reader.fail((*path, key), "must be a whole number from 0 to 100000")
         out.append(number)
     return out[0], out[1]
+
+
+def merged_vars(
+    shared: tuple[tuple[str, str], ...], own: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    """The shared defaults overridden by a target's own values, sorted by name."""
+    return tuple(sorted({**dict(shared), **dict(own)}.items()))
+
+
+def _vars(reader: _Reader, path: tuple[str, ...], value: Any) -> tuple[tuple[str, str], ...]:
+    """``NAME: value`` pairs; numbers become their text. Messages never quote a value."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise reader.fail(path, "must be a mapping of variable name to a string or number")
+    out = []
+    for name, item in value.items():
+        if not _VAR_NAME.match(name):
+            raise reader.fail(
+                (*path, name),
+                "a variable name is letters, digits and '_', not starting with a digit",
+                key=True,
+            )
+        number = isinstance(item, (int, float)) and not isinstance(item, bool)
+        if not (isinstance(item, str) or number):
+            raise reader.fail(
+                (*path, name),
+                "must be a string or a number (quote it if YAML reads it as another type)",
+            )
+        out.append((name, str(item)))
+    return tuple(out)

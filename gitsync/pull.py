@@ -18,6 +18,7 @@ from gitsync.model import Workflow
 from gitsync.plan import REPLACE_SUFFIX, RemoteState
 from gitsync.printable import printable
 from gitsync.schema_check import name_problem
+from gitsync.substitution import Secrets, Substitution
 from gitsync.validate import Validator
 
 SCHEMA_URL = "https://gitsync.dev/schemas/workflow.schema.json"
@@ -81,10 +82,16 @@ def _folded(parts: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def render(
-    state: RemoteState, flows_root: Path, repo: Path, skipped: list[tuple[str, str]] | None = None
+    state: RemoteState,
+    flows_root: Path,
+    repo: Path,
+    skipped: list[tuple[str, str]] | None = None,
+    secrets: Secrets | None = None,
 ) -> dict[Path, str]:
     """File path -> text for every workflow in the owned root that a file can hold (leftover
-    and retired copies excluded); the others go to ``skipped`` with the reason."""
+    and retired copies excluded); the others go to ``skipped`` with the reason. A secret's
+    value is written as its reference, never as itself."""
+    secrets = secrets or Secrets()
     candidates = []
     for flow in state.flows:
         wf = flow.workflow
@@ -103,21 +110,28 @@ def render(
                 skipped.append((_where(wf), clashes[wf.name]))
             continue
         path = flows_root.joinpath(*wf.directory, f"{wf.name}.yaml")
-        files[path] = dump_document(document.document_from_workflow(wf), schema_ref(path, repo))
+        doc = secrets.restore(document.document_from_workflow(wf))
+        files[path] = dump_document(doc, schema_ref(path, repo))
     return files
 
 
-def _same_meaning(path: Path, text: str) -> bool:
-    """The local file already says what ``text`` says (formatting and comments aside)."""
+def _same_meaning(path: Path, text: str, substitution: Substitution | None = None) -> bool:
+    """The local file already says what ``text`` says (formatting and comments aside), once
+    both have the target's variables and secrets substituted."""
     if path.read_text("utf-8", errors="replace") == text:
         return True
     try:
         doc, problems = read_document(path)
     except ReadError:
         return False
+    pulled = parse_yaml(text)[0]
+    if substitution is not None:
+        for one in (doc, pulled):
+            if substitution.document(one, path.stem)[0]:
+                return False
     directory = ()
     local, local_problems = Validator().validate_document(doc, str(path), path.stem, directory)
-    remote, _ = Validator().validate_document(parse_yaml(text)[0], str(path), path.stem, directory)
+    remote, _ = Validator().validate_document(pulled, str(path), path.stem, directory)
     if problems or local_problems or local is None or remote is None:
         return False
     strip = replace(local, tasks=tuple(replace(t, local=None) for t in local.tasks))
@@ -130,9 +144,18 @@ def _escapes(path: Path, flows_root: Path) -> bool:
     return not target.is_relative_to(flows_root.resolve())
 
 
-def pull(state: RemoteState, flows_root: Path, repo: Path, force: bool = False) -> PullResult:
+def pull(
+    state: RemoteState,
+    flows_root: Path,
+    repo: Path,
+    force: bool = False,
+    substitution: Substitution | None = None,
+    secrets: Secrets | None = None,
+) -> PullResult:
+    """Write the files; ``secrets`` (the files' own, resolved) are written back as references."""
     result = PullResult()
-    for path, text in sorted(render(state, flows_root, repo, result.skipped).items()):
+    rendered = render(state, flows_root, repo, result.skipped, secrets)
+    for path, text in sorted(rendered.items()):
         if _escapes(path, flows_root):
             where = printable(str(path.relative_to(flows_root)))
             result.skipped.append((where, "a link in its folder leads outside the flows folder"))
@@ -142,7 +165,7 @@ def pull(state: RemoteState, flows_root: Path, repo: Path, force: bool = False) 
             result.skipped.append((where, "the file there is a link or not a plain file"))
             continue
         if path.exists():
-            if _same_meaning(path, text):
+            if _same_meaning(path, text, substitution):
                 result.unchanged.append(path)
                 continue
             if not force:

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gitsync import guards, inspection, references, remote, report, steps
@@ -15,10 +15,11 @@ from gitsync.applying import ApplyResult
 from gitsync.client import Client, Credentials
 from gitsync.collecting import collecting_rarely
 from gitsync.config import Settings, Target
-from gitsync.errors import InvalidFilesError
+from gitsync.errors import ConfigError, InvalidFilesError
 from gitsync.forked import ChildFailed, Forked
 from gitsync.guards import OnActiveRuns
 from gitsync.model import Tree, Workflow
+from gitsync.substitution import Secrets
 from gitsync.validate import Problem, ValidationResult, validate_paths
 
 log = logging.getLogger("gitsync.sync")
@@ -51,11 +52,32 @@ def connect(settings: Settings, target: Target) -> Iterator[Client]:
         yield client
 
 
-def desired_tree(settings: Settings) -> Tree:
-    """The validated files, or InvalidFilesError carrying every problem (nothing is sent)."""
-    result = _validate_files(settings)
+def desired_tree(settings: Settings, target: Target | None = None) -> Tree:
+    """The validated files' tree for ``target`` (default: the chosen one), as desired_files."""
+    return desired_files(settings, target or settings.target()).tree()
+
+
+def desired_files(settings: Settings, target: Target) -> ValidationResult:
+    """The files validated for ``target`` (its variables and secrets resolved), or
+    InvalidFilesError carrying every problem (nothing is sent)."""
+    result = _validate_files(settings, target)
     _stop_if_invalid(result, "nothing was sent")
-    return result.tree()
+    return result
+
+
+def secrets_of_files(settings: Settings, target: Target, strict: bool = True) -> Secrets:
+    """The secrets the files reference for ``target`` (for pull, which writes them back as
+    references); when ``strict``, ConfigError if one is not in the environment."""
+    if not settings.flows.is_dir():
+        return Secrets()
+    secrets = _validate_files(settings, target).secrets
+    if strict and secrets.missing:
+        names = ", ".join(sorted(secrets.missing))
+        raise ConfigError(
+            f"the files reference environment variables that are not set ({names}); pull "
+            "needs them to write secret values back as references, so nothing was written"
+        )
+    return secrets
 
 
 def _require_flows_folder(settings: Settings) -> None:
@@ -67,11 +89,12 @@ def _require_flows_folder(settings: Settings) -> None:
         )
 
 
-def _validate_files(settings: Settings) -> ValidationResult:
+def _validate_files(settings: Settings, target: Target) -> ValidationResult:
     _require_flows_folder(settings)
     with collecting_rarely():  # every file's workflow lives on: nothing for the collector
         cache = settings.validation_cache()
-        return validate_paths([settings.flows], base=settings.flows, cache=cache)
+        substitution = settings.substitution(target)
+        return validate_paths([settings.flows], settings.flows, cache, substitution)
 
 
 def _stop_if_invalid(result: ValidationResult, after: str) -> None:
@@ -97,18 +120,20 @@ class FilesBeingChecked:
     credentials, a read) and the files are invalid, their problems are raised instead.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, target: Target | None = None) -> None:
         _require_flows_folder(settings)
+        target = target or settings.target()
         self._settings = settings
+        self._target = target
         self._child: Forked[ValidationResult] | None = None
         self._result: ValidationResult | None = None
         if Forked.possible():
             try:
-                self._child = Forked(lambda: _validate_files(settings))
+                self._child = Forked(lambda: _validate_files(settings, target))
             except OSError as e:
                 log.debug("files checked here: no process could be forked (%s)", e)
         if self._child is None:
-            self._result = _validate_files(settings)
+            self._result = _validate_files(settings, target)
         else:
             log.debug("files checked in a forked child while the service is read")
 
@@ -128,6 +153,10 @@ class FilesBeingChecked:
         _stop_if_invalid(result, _NO_PLAN)
         return result.tree()
 
+    def secrets(self) -> Secrets:
+        """What came from the environment (waits for the child)."""
+        return self._outcome().secrets
+
     def _outcome(self) -> ValidationResult:
         if self._result is None:
             assert self._child is not None
@@ -135,7 +164,7 @@ class FilesBeingChecked:
                 self._result = self._child.result()
             except ChildFailed as e:
                 log.debug("the files' child failed, so they are checked here: %s", e)
-                self._result = _validate_files(self._settings)  # the real outcome
+                self._result = _validate_files(self._settings, self._target)  # the real outcome
             finally:
                 self._child.close()
         return self._result
@@ -169,6 +198,7 @@ def make_plan(
     allow_mass_delete: bool = False,
     progress: steps.Progress = steps.no_progress,
     checks: Checks | None = None,
+    secrets: Secrets | None = None,
 ) -> Planned:
     """Read the target and compare. Files still being checked stop the reading as soon as
     they are known to be invalid, and the comparison waits for them. Then the guards
@@ -185,10 +215,29 @@ def make_plan(
         desired.stop_if_invalid()
         state = remote.read_state(client, target.root, watch)
         tree = desired.tree()
+        secrets = desired.secrets()
     checks = checks or Checks()
     retention = planner.Retention(*target.retention)
     plan = planner.compute(tree, state, prune, allow_mass_delete, retention, checks.now())
-    return Planned(_guarded(client, plan, tree, state, checks), state)
+    plan = _guarded(client, plan, tree, state, checks)
+    return Planned(masked(plan, secrets) if secrets is not None else plan, state)
+
+
+def masked(plan: planner.Plan, secrets: Secrets) -> planner.Plan:
+    """The plan with no secret's value in its change lines: a sensitive field's change says
+    so, and any other line loses the values (substitution.py)."""
+    if not secrets.values:
+        return plan
+    changes = tuple(
+        replace(
+            c,
+            lines=secrets.mask_lines(c.path[-1] if c.path else "", c.lines),
+            note=secrets.mask(c.note),
+            blocked=secrets.mask(c.blocked),
+        )
+        for c in plan.changes
+    )
+    return replace(plan, changes=changes, notes=tuple(secrets.mask(n) for n in plan.notes))
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from gitsync.schema_check import (
     type_name,
     validator,
 )
+from gitsync.substitution import Secrets, Substitution
 
 
 @dataclass(frozen=True, order=True)
@@ -54,6 +55,7 @@ class ValidationResult:
     files: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     workflows: list[Workflow] = field(default_factory=list)
+    secrets: Secrets = field(default_factory=Secrets)  # from ${env:...}, to mask in outputs
 
     @property
     def ok(self) -> bool:
@@ -177,9 +179,15 @@ class _File:
 class Validator:
     """Validates trees of workflow files; the schema validator is built once."""
 
-    def __init__(self, cache: ValidationCache | None = None, gate: Gate | None = None) -> None:
+    def __init__(
+        self,
+        cache: ValidationCache | None = None,
+        gate: Gate | None = None,
+        substitution: Substitution | None = None,
+    ) -> None:
         self._given_gate = gate
         self._cache = cache
+        self._substitution = substitution
 
     @functools.cached_property
     def _gate(self) -> Gate:
@@ -269,7 +277,8 @@ class Validator:
                 result.problems.append(Problem(display, 1, 1, f"{kind} name {reason}"))
         try:
             raw = read_bytes(path)
-            key = self._cache.key(raw, name, directory) if self._cache else ""
+            context = self._substitution.key() if self._substitution else ""
+            key = self._cache.key(raw, name, directory, context) if self._cache else ""
             cached = self._cache.get(key) if self._cache else None
             if cached is not None:
                 known = workflow_from_document(cached, name, directory)
@@ -284,11 +293,20 @@ class Validator:
                 Problem(display, p.line, p.col, p.message) for p in read_problems
             )
             return _File(path, doc.locate(("name",), key=True), None)
+        secrets = Secrets()
+        if self._substitution is not None:
+            undefined, secrets = self._substitution.document(doc, name)
+            result.secrets.merge(secrets)
+            if undefined:
+                result.problems.extend(
+                    Problem(display, *doc.locate(u.where), u.message) for u in undefined
+                )
+                return _File(path, doc.locate(("name",), key=True), None)
         wf, problems = self.validate_document(doc, display, name, directory)
         result.problems.extend(problems)
         if wf is not None and not problems:
             result.workflows.append(wf)
-            if self._cache is not None:
+            if self._cache is not None and not secrets.fields:  # never a secret on disk
                 self._cache.put(key, doc.data)
         return _File(path, doc.locate(("name",), key=True), wf)
 
@@ -324,6 +342,9 @@ class Validator:
 
 
 def validate_paths(
-    roots: Sequence[Path], base: Path | None = None, cache: ValidationCache | None = None
+    roots: Sequence[Path],
+    base: Path | None = None,
+    cache: ValidationCache | None = None,
+    substitution: Substitution | None = None,
 ) -> ValidationResult:
-    return Validator(cache).validate_paths(roots, base)
+    return Validator(cache, substitution=substitution).validate_paths(roots, base)

@@ -49,14 +49,15 @@ CASES = {
         "the repository with 'credentials:'"
     ),
     "flow: x\n": (
-        "gitsync.yaml:1:1: flow: unknown key (known: flows, targets); did you mean 'flows'?"
+        "gitsync.yaml:1:1: flow: unknown key (known: flows, targets, vars); did you mean 'flows'?"
     ),
     "target:\n  p: {}\n": (
-        "gitsync.yaml:1:1: target: unknown key (known: flows, targets); did you mean 'targets'?"
+        "gitsync.yaml:1:1: target: unknown key (known: flows, targets, vars); "
+        "did you mean 'targets'?"
     ),
     "targets:\n  p: {url: embedded, rot: x}\n": (
         "gitsync.yaml:2:22: targets.p.rot: unknown key (known: url, org_id, user_id, root, "
-        "credentials, timeout, concurrency, retention); did you mean 'root'?"
+        "credentials, timeout, concurrency, retention, vars); did you mean 'root'?"
     ),
     "flows: ../../etc\n": (
         "gitsync.yaml:1:8: flows: must be a folder inside the repository (a relative path)"

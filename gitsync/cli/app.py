@@ -15,8 +15,26 @@ import click
 from gitsync import __version__, config
 from gitsync.errors import GitsyncError, Interrupted, InvalidFilesError
 from gitsync.printable import printable_lines
+from gitsync.substitution import Secrets
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 0, 1, 2, 130
+_SECRETS: list[Secrets] = []  # resolved secrets of this command: masked in all it prints
+
+
+def mask_secrets(secrets: Secrets) -> None:
+    """From now on, every line this command prints or logs has ``secrets`` masked."""
+    _SECRETS.append(secrets)
+
+
+def masked(text: str) -> str:
+    for secrets in _SECRETS:
+        text = secrets.mask(text)
+    return text
+
+
+def echo(text: str = "", err: bool = False) -> None:
+    """click.echo behind the last-line masking filter (substitution.py)."""
+    click.echo(masked(text), err=err)
 
 
 class _Group(click.Group):
@@ -46,11 +64,11 @@ class _Group(click.Group):
             code = EXIT_INTERRUPTED
         except InvalidFilesError as e:
             for problem in e.problems:
-                click.echo(str(problem))
-            click.echo(f"error: {printable_lines(str(e))}", err=True)
+                echo(str(problem))
+            echo(f"error: {printable_lines(str(e))}", err=True)
             code = EXIT_ERROR
         except GitsyncError as e:
-            click.echo(f"error: {printable_lines(str(e))}", err=True)
+            echo(f"error: {printable_lines(str(e))}", err=True)
             code = EXIT_ERROR
         except Exception as e:  # a bug: one line for the user, the details in a log file
             click.echo(f"error: unexpected {type(e).__name__}: {_crash_log(e)}", err=True)
@@ -79,7 +97,7 @@ class _EchoHandler(logging.Handler):
     """Log lines to whatever stderr is now (click's test runner swaps it)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        click.echo(f"{record.levelname.lower()}: {self.format(record)}", err=True)
+        echo(f"{record.levelname.lower()}: {self.format(record)}", err=True)
 
 
 _HANDLER = _EchoHandler()
@@ -94,3 +112,4 @@ def cli(debug: bool) -> None:
     if _HANDLER not in logger.handlers:
         logger.addHandler(_HANDLER)
     logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    _SECRETS.clear()  # a new command (tests run many in one process)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from gitsync import config, report
-from gitsync.cli.app import EXIT_ERROR, EXIT_OK, cli
+from gitsync.cli.app import EXIT_ERROR, EXIT_OK, cli, echo, mask_secrets
 from gitsync.cli.options import target_option
 from gitsync.errors import InvalidFilesError
 from gitsync.validate import validate_paths
@@ -119,19 +119,20 @@ def run(
     overrides = _params(params)
     settings = config.load()
     target = settings.target(target_name)
-    result = validate_paths([path], base=settings.flows)
+    result = validate_paths([path], settings.flows, None, settings.substitution(target))
+    mask_secrets(result.secrets)
     if not result.ok:
         raise InvalidFilesError(f"{path} is not valid; nothing was sent", result.problems)
     workflow = result.workflows[0]
     with sync.connect(settings, target) as client:
         applied = sync.apply_one(client, target, workflow, config.who(), force_unlock)
         if applied.failed:
-            click.echo(report.apply_text(applied))
+            echo(report.apply_text(applied))
             return EXIT_ERROR
         instance_id = running.trigger(
             client, workflow.name, overrides, from_task, client.get_current_time()
         )
-        click.echo(f"{workflow.name}: instance {instance_id} on {target.describe()}")
+        echo(f"{workflow.name}: instance {instance_id} on {target.describe()}")
         end = None
         for event in running.follow(client, instance_id):
             if isinstance(event, running.RunEnd):
@@ -142,14 +143,14 @@ def run(
             took = f"{event.seconds:6.2f}s" if event.seconds is not None else ""
             if event.within is not None:
                 took = f"<{event.within:5.2f}s"
-            click.echo(
+            echo(
                 f"  {_MARK.get(event.status, event.status):<4} {event.task:<30} "
                 f"{event.status:<8} {took}".rstrip()
             )
     assert end is not None
     for task, log in end.logs:
-        click.echo(f"\n---- log of failed task {task} ----\n{log.rstrip()}")
-    click.echo(f"\n{workflow.name}: {end.status} ({end.instance_id})")
+        echo(f"\n---- log of failed task {task} ----\n{log.rstrip()}")
+    echo(f"\n{workflow.name}: {end.status} ({end.instance_id})")
     return EXIT_OK if end.status == "SUCCESS" else EXIT_ERROR
 
 
@@ -165,11 +166,11 @@ def instances(flow: str, target_name: str | None) -> int:
     with sync.connect(settings, target) as client:
         rows = running.instances_of(client, flow, client.get_current_time())
     if not rows:
-        click.echo(f"no instances of {flow}")
+        echo(f"no instances of {flow}")
         return EXIT_OK
-    click.echo(f"{'INSTANCE':<28} {'STATUS':<15} {'TRIGGER':<20} {'START':<20} {'END':<20} VERSION")
+    echo(f"{'INSTANCE':<28} {'STATUS':<15} {'TRIGGER':<20} {'START':<20} {'END':<20} VERSION")
     for row in rows:
-        click.echo(
+        echo(
             f"{row.instance_id:<28} {row.status:<15} {row.trigger_time:<20} "
             f"{row.start_time or '-':<20} {row.end_time or '-':<20} {row.version}"
         )
@@ -186,10 +187,11 @@ def logs(instance: str, task: str | None, target_name: str | None) -> int:
 
     settings = config.load()
     target = settings.target(target_name)
+    mask_secrets(sync.secrets_of_files(settings, target, strict=False))  # a task may echo one
     with sync.connect(settings, target) as client:
         found = running.logs_of(client, instance, task)
     for name, status, text in found:
-        click.echo(f"---- {name} ({status}) ----\n{text.rstrip()}\n")
+        echo(f"---- {name} ({status}) ----\n{text.rstrip()}\n")
     return EXIT_OK
 
 
@@ -204,5 +206,5 @@ def cancel(instance: str, target_name: str | None) -> int:
     target = settings.target(target_name)
     with sync.connect(settings, target) as client:
         client.cancel_flow_instance(instance)
-    click.echo(f"cancelled {instance}")
+    echo(f"cancelled {instance}")
     return EXIT_OK

@@ -8,8 +8,9 @@ import click
 
 from gitsync import config, report
 from gitsync.cli.app import EXIT_ERROR, EXIT_OK, cli
+from gitsync.cli.options import target_option
 from gitsync.errors import GitsyncError
-from gitsync.validate import validate_paths
+from gitsync.validate import ValidationResult, validate_paths
 
 
 @cli.command()
@@ -22,17 +23,26 @@ from gitsync.validate import validate_paths
     show_default=True,
     help="Output format.",
 )
-def validate(paths: tuple[Path, ...], fmt: str) -> int:
-    """Check workflow files offline: YAML, schema, DAG, cron, names.
+@target_option
+def validate(paths: tuple[Path, ...], fmt: str, target_name: str | None) -> int:
+    """Check workflow files offline: YAML, schema, DAG, cron, names, variables.
 
     PATHS are folders or files; default: the flows root from gitsync.yaml, else flows/.
+    The files are checked with each target's variables (``${env:...}`` is not read).
     """
     settings = config.load()
     roots = list(paths) or [settings.flows]
     missing = [p for p in roots if not p.exists()]
     if missing:
         raise GitsyncError(f"no such file or folder: {missing[0]}")
-    result = validate_paths(roots, base=settings.flows, cache=settings.validation_cache())
+    targets = [settings.target(target_name)] if target_name else settings.all_targets()
+    result = ValidationResult()
+    for target in targets:
+        substitution = settings.substitution(target, secrets=False)
+        one = validate_paths(roots, settings.flows, settings.validation_cache(), substitution)
+        result.files = one.files
+        result.workflows = one.workflows
+        result.problems = sorted({*result.problems, *one.problems})
     text = report.validation_json(result) if fmt == "json" else report.validation_text(result)
     click.echo(text)
     return EXIT_OK if result.ok else EXIT_ERROR

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from gitsync import config, report
-from gitsync.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, cli
+from gitsync.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, cli, echo, mask_secrets
 from gitsync.cli.options import (
     ProgressBar,
     duration,
@@ -18,6 +19,10 @@ from gitsync.cli.options import (
     target_option,
 )
 from gitsync.errors import PlanRefused
+
+if TYPE_CHECKING:  # the network side is imported only when a command needs it
+    from gitsync.applying import ApplyResult
+    from gitsync.plan import Plan
 
 
 @cli.command()
@@ -54,12 +59,14 @@ def plan(
     target = settings.target(target_name)
     checks = sync.Checks(settings.flows, OnActiveRuns(on_active_runs))
     bar = ProgressBar(quiet)
-    with sync.FilesBeingChecked(settings) as files, sync.connect(settings, target) as client:
+    files = sync.FilesBeingChecked(settings, target)
+    with files, sync.connect(settings, target) as client:
         try:
             planned = sync.make_plan(client, target, files, prune, allow_mass_delete, bar, checks)
         finally:
             bar.close()
-    click.echo(render(planned.plan, target.describe(), output))
+        mask_secrets(files.secrets())
+    echo(render(planned.plan, target.describe(), output))
     if detailed_exitcode and planned.plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
@@ -100,7 +107,9 @@ def apply(
     settings = config.load()
     target = settings.target(target_name)
     checks = sync.Checks(settings.flows, OnActiveRuns(on_active_runs))
-    tree = sync.desired_tree(settings)
+    desired = sync.desired_files(settings, target)
+    mask_secrets(desired.secrets)
+    tree = desired.tree()
     if not auto_approve and not sys.stdin.isatty():
         raise PlanRefused(
             "no terminal to confirm on: run `gitsync plan` to review, then "
@@ -112,9 +121,11 @@ def apply(
         sync.connect(settings, target) as client,
         sync.locked(client, target, config.who(), force_unlock),
     ):
-        planned = sync.make_plan(client, target, tree, prune, allow_mass_delete, bar, checks)
+        planned = sync.make_plan(
+            client, target, tree, prune, allow_mass_delete, bar, checks, desired.secrets
+        )
         bar.close()
-        click.echo(report.plan_text(planned.plan, target.describe()))
+        echo(report.plan_text(planned.plan, target.describe()))
         if not planned.plan.has_changes:
             return EXIT_OK
         if not auto_approve and not click.confirm("\nApply these changes?", err=True):
@@ -128,18 +139,22 @@ def apply(
         except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM, SIGHUP: the lock is released next
             stopped = e
     bar.close()
-    click.echo("")
-    click.echo(report.apply_text(result))
+    echo("")
+    echo(report.apply_text(result))
     if stopped is not None:
-        sent = [c for c in planned.plan.changes if c.kind.sent]
-        left = len(sent) - len(result.outcomes)
-        click.echo(
-            f"Stopped before {left} of {len(sent)} changes were done (a change "
-            "in flight may have landed); the lock was released. Run apply again to finish.",
-            err=True,
-        )
+        _say_stopped(planned.plan, result)
         raise stopped
     return EXIT_ERROR if result.failed else EXIT_OK
+
+
+def _say_stopped(plan: Plan, result: ApplyResult) -> None:
+    sent = [c for c in plan.changes if c.kind.sent]
+    left = len(sent) - len(result.outcomes)
+    echo(
+        f"Stopped before {left} of {len(sent)} changes were done (a change "
+        "in flight may have landed); the lock was released. Run apply again to finish.",
+        err=True,
+    )
 
 
 @cli.command()
@@ -153,19 +168,22 @@ def pull(target_name: str | None, force: bool, quiet: bool) -> int:
 
     settings = config.load()
     target = settings.target(target_name)
+    secrets = sync.secrets_of_files(settings, target)
+    mask_secrets(secrets)
     bar = ProgressBar(quiet)
     with sync.connect(settings, target) as client:
         state = remote.read_state(client, target.root, bar)
     bar.close()
-    result = puller.pull(state, settings.flows, settings.base, force)
+    substitution = settings.substitution(target)
+    result = puller.pull(state, settings.flows, settings.base, force, substitution, secrets)
     for path in result.written:
-        click.echo(f"wrote     {path}")
+        echo(f"wrote     {path}")
     for path in result.refused:
-        click.echo(f"differs   {path} (kept; --force overwrites it)")
+        echo(f"differs   {path} (kept; --force overwrites it)")
     for where, why in result.skipped:
-        click.echo(f"skipped   {where}: {why}")
+        echo(f"skipped   {where}: {why}")
     skipped = f", {len(result.skipped)} skipped" if result.skipped else ""
-    click.echo(
+    echo(
         f"Pulled {len(result.written)} written, {len(result.unchanged)} unchanged, "
         f"{len(result.refused)} kept{skipped} from {target.describe()}."
     )

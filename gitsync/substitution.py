@@ -1,0 +1,197 @@
+"""``${var.NAME}`` and ``${env:NAME}`` in a workflow file's string values, for one target.
+
+Done once, on the document's values after YAML reading and before the schema and the model,
+so every later check sees what will be sent. Only string values are substituted (a number
+field stays a number: ``timeout: "${var.T}"`` is a string, which the schema refuses) and
+keys never are. Any other ``${...}`` (``${cal_dt}``, a flow parameter) is the service's own
+and passes through untouched; ``$${var.X}`` and ``$${env:X}`` write ``${var.X}`` and
+``${env:X}`` literally.
+
+A value read from the environment is a secret: the fields it lands in are remembered (as
+the plan's change labels name them) so that outputs can mask them, and the values
+themselves so that a last filter can replace them wherever they still show.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gitsync.files import Document, Path_
+
+MASK = "***"
+MIN_MASKED = 4  # shorter values would mask ordinary text everywhere
+_LITERAL = re.compile(r"\$(\{(?:var\.|env:))")
+_REFERENCE = re.compile(r"\$(\$?)\{(var\.|env:)([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Undefined:
+    """A reference that cannot be resolved, at its value's path in the document."""
+
+    where: Path_
+    message: str
+
+
+@dataclass
+class Secrets:
+    """What came from the environment: change labels per workflow, and value -> reference."""
+
+    labels: dict[str, frozenset[str]] = field(default_factory=dict)
+    values: dict[str, str] = field(default_factory=dict)  # resolved value -> ``${env:NAME}``
+    fields: dict[str, str] = field(default_factory=dict)  # a whole resolved field -> as written
+    missing: set[str] = field(default_factory=set)  # referenced, but not in the environment
+
+    def merge(self, other: Secrets) -> None:
+        self.labels.update(other.labels)
+        self.values.update(other.values)
+        self.fields.update(other.fields)
+        self.missing |= other.missing
+
+    def restore(self, data: Any) -> Any:
+        """``data`` (a pulled document) as a file writes it: a secret's value as its reference
+        (a whole field as the file wrote it), and a literal ``${var.X}`` escaped."""
+        if isinstance(data, dict):
+            return {k: self.restore(v) for k, v in data.items()}
+        if isinstance(data, list):
+            return [self.restore(v) for v in data]
+        if not isinstance(data, str):
+            return data
+        if data in self.fields:
+            return self.fields[data]
+        data = _LITERAL.sub(r"$$\1", data)
+        for value in sorted(self.values, key=len, reverse=True):
+            if len(value) >= MIN_MASKED or value == data:
+                data = data.replace(value, self.values[value])
+        return data
+
+    def mask(self, text: str) -> str:
+        """``text`` with every secret value of at least MIN_MASKED characters as ``***``."""
+        for value in sorted(self.values, key=len, reverse=True):
+            if len(value) >= MIN_MASKED and value in text:
+                text = text.replace(value, MASK)
+        return text
+
+    def mask_lines(self, workflow: str, lines: tuple[str, ...]) -> tuple[str, ...]:
+        """A plan's change lines with a sensitive field's values never shown."""
+        labels = self.labels.get(workflow, frozenset())
+        return tuple(self.mask(_masked_line(line, labels)) for line in lines)
+
+
+def _masked_line(line: str, labels: frozenset[str]) -> str:
+    for label in labels:
+        if line.startswith((label + ":", label + ".", label + "[")):
+            rest = line[len(label) :].partition(": ")[2]
+            word = rest.split(" ", 1)[0] if rest.startswith(("added", "removed")) else "changed"
+            return f"{label}: (sensitive value {word})"
+    return line
+
+
+class Substitution:
+    """One target's variables, and the environment when secrets are resolved (plan, apply,
+    run, pull); without it (validate) ``${env:...}`` is left as written and only checked."""
+
+    def __init__(
+        self, target: str, variables: Mapping[str, str], env: Mapping[str, str] | None = None
+    ) -> None:
+        self.target = target
+        self.variables = dict(variables)
+        self.env = env
+        self._missing: list[str] = []
+
+    def key(self) -> str:
+        """What a file's outcome depends on besides its bytes (the validation cache's key)."""
+        mode = "secrets" if self.env is not None else "offline"
+        return repr((self.target, sorted(self.variables.items()), mode))
+
+    def document(self, doc: Document, workflow: str) -> tuple[list[Undefined], Secrets]:
+        """Substitute ``doc.data`` in place; the references that failed, and the secrets."""
+        problems: list[Undefined] = []
+        secrets = Secrets()
+        self._missing = []
+        labels: set[str] = set()
+        for path, text in list(_strings(doc.data, ())):
+            value, names = self._text(text, path, problems)
+            if value == text:
+                continue
+            _set(doc.data, path, value)
+            if names:
+                labels.add(_label(doc.data, path))
+                secrets.fields[value] = text
+                for name in names:
+                    secrets.values[self.env[name] if self.env else ""] = "${env:" + name + "}"
+        secrets.values.pop("", None)
+        secrets.missing.update(self._missing)
+        if labels:
+            secrets.labels[workflow] = frozenset(labels)
+        return problems, secrets
+
+    def _text(self, text: str, path: Path_, problems: list[Undefined]) -> tuple[str, list[str]]:
+        if "${" not in text:
+            return text, []
+        secret_names: list[str] = []
+        missing = self._missing
+
+        def one(match: re.Match[str]) -> str:
+            escaped, kind, name = match.groups()
+            if escaped:
+                return match.group(0)[1:]
+            if kind == "var.":
+                if name in self.variables:
+                    return self.variables[name]
+                problems.append(
+                    Undefined(
+                        path,
+                        f"${{var.{name}}}: variable '{name}' is not defined for "
+                        f"target '{self.target}' (add it to targets.{self.target}.vars "
+                        "or the shared vars in gitsync.yaml)",
+                    )
+                )
+                return match.group(0)
+            if self.env is None:
+                return match.group(0)
+            if name not in self.env:
+                missing.append(name)
+                problems.append(
+                    Undefined(
+                        path,
+                        f"${{env:{name}}}: the environment variable '{name}' is not set "
+                        f"(target '{self.target}'); nothing was sent",
+                    )
+                )
+                return match.group(0)
+            secret_names.append(name)
+            return self.env[name]
+
+        return _REFERENCE.sub(one, text), secret_names
+
+
+def _strings(data: Any, path: Path_) -> Iterator[tuple[Path_, str]]:
+    if isinstance(data, str):
+        yield path, data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _strings(value, (*path, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _strings(value, (*path, i))
+
+
+def _set(data: Any, path: Path_, value: str) -> None:
+    for part in path[:-1]:
+        data = data[part]
+    data[path[-1]] = value
+
+
+def _label(data: Any, path: Path_) -> str:
+    """The field as a plan's change lines name it (diff.py): ``tasks[load].command``."""
+    head = path[0]
+    if head == "tasks" and len(path) >= 3 and isinstance(data.get("tasks"), list):
+        task = data["tasks"][path[1]]
+        name = task.get("name") if isinstance(task, dict) else None
+        return f"tasks[{name}].{path[2]}"
+    if head in ("parameters", "schedule") and len(path) >= 2:
+        return f"{head}.{path[1]}"
+    return str(head)
