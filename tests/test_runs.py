@@ -310,7 +310,8 @@ def test_a_bug_in_the_runner_ends_that_instance_not_the_engine(
     with RunningEngine(options) as engine:
         api = Api(engine.url)
         body = flow(
-            ("boom", "true"),
+            # boom ends only once slow has started (at most 30 s), so slow is running then
+            ("boom", f"for i in $(seq 3000); do [ -s {pids} ] && break; sleep 0.01; done"),
             ("slow", f"sleep 60 & echo $! >> {pids}; echo $$ >> {pids}; wait"),
             ("after", "true"),
             relations=[("boom", "after")],
