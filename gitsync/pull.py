@@ -110,7 +110,7 @@ def render(
                 skipped.append((_where(wf), clashes[wf.name]))
             continue
         path = flows_root.joinpath(*wf.directory, f"{wf.name}.yaml")
-        doc = secrets.restore(document.document_from_workflow(wf))
+        doc = secrets.restore_document(document.document_from_workflow(wf), wf.name)
         files[path] = dump_document(doc, schema_ref(path, repo))
     return files
 

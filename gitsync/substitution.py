@@ -43,12 +43,29 @@ class Secrets:
     values: dict[str, str] = field(default_factory=dict)  # resolved value -> ``${env:NAME}``
     fields: dict[str, str] = field(default_factory=dict)  # a whole resolved field -> as written
     missing: set[str] = field(default_factory=set)  # referenced, but not in the environment
+    # workflow -> field (tasks by name) -> the text as written, for every field that holds a
+    # reference to a secret: pull writes those back as written, whatever the service holds
+    written: dict[str, dict[Path_, str]] = field(default_factory=dict)
 
     def merge(self, other: Secrets) -> None:
         self.labels.update(other.labels)
         self.values.update(other.values)
         self.fields.update(other.fields)
         self.missing |= other.missing
+        self.written.update(other.written)
+
+    def restore_document(self, data: Any, workflow: str) -> Any:
+        """A pulled document as the file writes it (``restore``), and every field the file
+        fills from a secret as the file wrote it: after a rotation the service still holds
+        the old value, which must not land in git."""
+        data = self.restore(data)
+        fields = self.written.get(workflow, {})
+        if fields:
+            for path, _ in list(_strings(data, ())):
+                written = fields.get(_stable(data, path))
+                if written is not None:
+                    _set(data, path, written)
+        return data
 
     def restore(self, data: Any) -> Any:
         """``data`` (a pulled document) as a file writes it: a secret's value as its reference
@@ -119,6 +136,7 @@ class Substitution:
             _set(doc.data, path, value)
             if names:
                 labels.add(_label(doc.data, path))
+                secrets.written.setdefault(workflow, {})[_stable(doc.data, path)] = text
                 secrets.fields[value] = text
                 for name in names:
                     secrets.values[self.env[name] if self.env else ""] = "${env:" + name + "}"
@@ -195,3 +213,12 @@ def _label(data: Any, path: Path_) -> str:
     if head in ("parameters", "schedule") and len(path) >= 2:
         return f"{head}.{path[1]}"
     return str(head)
+
+
+def _stable(data: Any, path: Path_) -> Path_:
+    """A field's path with its task named rather than numbered (the order may differ)."""
+    if len(path) >= 2 and path[0] == "tasks" and isinstance(data.get("tasks"), list):
+        task = data["tasks"][path[1]] if isinstance(path[1], int) else None
+        if isinstance(task, dict) and isinstance(task.get("name"), str):
+            return ("tasks", task["name"], *path[2:])
+    return path

@@ -261,6 +261,10 @@ class Validator:
             for path, directory in pairs:
                 seen_files.append(self._one(path, tuple(directory), result))
         self._check_tree(seen_files, result)
+        if result.secrets.values:  # a problem may quote a value a secret gave: never shown
+            result.problems = [
+                replace(p, message=result.secrets.mask(p.message)) for p in result.problems
+            ]
         result.problems.sort()
         if self._cache is not None:
             self._cache.save()

@@ -143,6 +143,36 @@ def test_a_secret_never_shows_and_its_change_is_masked(
         assert CANARY not in text and CANARY_2 not in text, path
 
 
+def test_pull_after_a_rotation_keeps_the_reference_not_the_old_value(
+    repo: Path, engine: RunningEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service still holds the old secret after the environment's rotates: pull must
+    write the file's reference back, never that old value (it is no longer a known secret)."""
+    _apply("dev")
+    monkeypatch.setenv("GS_TEST_DB_PASSWORD", CANARY_2)
+    (repo / "flows" / "load.yaml").write_text(FLOW.replace("load for", "loading for"))
+    pulled = run_cli("pull", "--target", "dev", "--force")
+    assert pulled.exit_code == 0, pulled.output
+    text = (repo / "flows" / "load.yaml").read_text()
+    assert CANARY not in text and CANARY_2 not in text
+    assert "DB_PASSWORD: ${env:GS_TEST_DB_PASSWORD}" in text
+    assert "description: load for dev" in text  # the rest is what the service holds
+
+
+def test_a_problem_never_quotes_a_secret(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (repo / "flows" / "load.yaml").write_text(
+        FLOW.replace('start: "2024-01-01"', "start: ${env:GS_TEST_DB_PASSWORD}").replace(
+            "command:", "depends_on: [{flow: '${env:GS_TEST_DB_PASSWORD}'}]\n    command:"
+        )
+    )
+    for command in ("plan", "apply"):
+        result = run_cli(
+            *([command, "--auto-approve"] if command == "apply" else [command]), "--target", "dev"
+        )
+        assert result.exit_code == 1, result.output
+        assert CANARY not in result.output and "***" in result.output, result.output
+
+
 def test_an_unset_secret_stops_plan_naming_it_and_its_place(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

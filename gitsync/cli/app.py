@@ -87,7 +87,7 @@ def _crash_log(error: Exception) -> str:
         with path.open("a", encoding="utf-8") as log:
             log.write(f"---- {dt.datetime.now(dt.UTC).isoformat()} gitsync {__version__} ")
             log.write(" ".join(sys.argv[1:2]) + "\n")  # the command, never its arguments
-            log.write("".join(traceback.format_exception(error)))
+            log.write(masked("".join(traceback.format_exception(error))))
     except OSError:
         return "a bug in gitsync (no log file could be written)"
     return f"a bug in gitsync; the details are in {path}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ from gitsync.cli.options import (
     runs_option,
     target_option,
 )
-from gitsync.errors import PlanRefused
+from gitsync.errors import GitsyncError, PlanRefused
 
 if TYPE_CHECKING:  # the network side is imported only when a command needs it
     from gitsync.applying import ApplyResult
@@ -63,6 +64,10 @@ def plan(
     with files, sync.connect(settings, target) as client:
         try:
             planned = sync.make_plan(client, target, files, prune, allow_mass_delete, bar, checks)
+        except GitsyncError:  # its message may quote a secret's value: masked like the rest
+            with contextlib.suppress(GitsyncError):
+                mask_secrets(files.secrets())
+            raise
         finally:
             bar.close()
         mask_secrets(files.secrets())
