@@ -216,6 +216,9 @@ def make_plan(
         state = remote.read_state(client, target.root, watch)
         tree = desired.tree()
         secrets = desired.secrets()
+    naming = target.naming()
+    tree = naming.to_remote(tree)
+    state = naming.own(state)
     checks = checks or Checks()
     retention = planner.Retention(*target.retention)
     plan = planner.compute(tree, state, prune, allow_mass_delete, retention, checks.now())
@@ -285,9 +288,10 @@ def locked(
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> Iterator[None]:
     """Hold the target's apply lock for the duration; released even on failure."""
+    tag = target.naming().tag
     if force_unlock:
-        remote.force_unlock(client, target.root)
-    lock_id = remote.acquire_lock(client, target.root, owner, now())
+        remote.force_unlock(client, target.root, tag)
+    lock_id = remote.acquire_lock(client, target.root, owner, now(), tag)
     try:
         yield
     finally:
@@ -299,7 +303,8 @@ def apply_one(
 ) -> ApplyResult:
     """Make the target hold exactly this one workflow as its file says; nothing else changes."""
     with locked(client, target, owner, force_unlock):
-        state = remote.read_state(client, target.root)
-        plan = planner.compute(Tree.of([workflow]), state, guess_renames=False)
+        naming = target.naming()
+        state = naming.own(remote.read_state(client, target.root))
+        plan = planner.compute(naming.to_remote(Tree.of([workflow])), state, guess_renames=False)
         runs = inspection.RunGuard(client, state, inspection.RunPolicy())  # never kills a run
         return remote.apply(client, plan, state, runs=runs)

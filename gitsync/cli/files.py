@@ -58,15 +58,31 @@ def init(force: bool) -> int:
     path = settings.base / config.CONFIG_FILE
     if path.exists() and not force:
         raise GitsyncError(f"{path} exists (use --force to overwrite it)")
-    path.write_text(config.STARTER, "utf-8")
+    path.write_text(config.STARTER_HEADER + config.STARTER, "utf-8")
     (settings.base / config.DEFAULT_FLOWS).mkdir(exist_ok=True)
-    schema = settings.base / "schemas" / "workflow.schema.json"
-    if not schema.exists():
-        schema.parent.mkdir(exist_ok=True)
-        text = resources.files("gitsync").joinpath("schemas/workflow.schema.json").read_text()
-        schema.write_text(text, "utf-8")
+    for name in ("workflow.schema.json", "gitsync.schema.json"):
+        schema = settings.base / "schemas" / name
+        if not schema.exists():
+            schema.parent.mkdir(exist_ok=True)
+            text = resources.files("gitsync").joinpath(f"schemas/{name}").read_text()
+            schema.write_text(text, "utf-8")
+    _ignore_engine_data(settings.base / ".gitignore")
     click.echo(f"wrote {path}; put workflow files under {config.DEFAULT_FLOWS}/")
     return EXIT_OK
+
+
+def _ignore_engine_data(path: Path) -> None:
+    """``.gitsync/`` (the engine's database and logs) in .gitignore: appended once, so that
+    ``git add -A`` never stages it; the user's lines are kept as they are."""
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        text = ""
+    lines = {line.strip() for line in text.splitlines()}
+    if lines & {".gitsync/", ".gitsync", "/.gitsync/", "/.gitsync"}:
+        return
+    gap = "" if not text or text.endswith("\n") else "\n"
+    path.write_text(f"{text}{gap}# gitsync's engine data (database, logs)\n.gitsync/\n", "utf-8")
 
 
 # -- runs -----------------------------------------------------------------------------------

@@ -175,6 +175,7 @@ def pull(target_name: str | None, force: bool, quiet: bool) -> int:
         state = remote.read_state(client, target.root, bar)
     bar.close()
     substitution = settings.substitution(target)
+    state, foreign = target.naming().to_files(state)
     result = puller.pull(state, settings.flows, settings.base, force, substitution, secrets)
     for path in result.written:
         echo(f"wrote     {path}")
@@ -182,6 +183,8 @@ def pull(target_name: str | None, force: bool, quiet: bool) -> int:
         echo(f"differs   {path} (kept; --force overwrites it)")
     for where, why in result.skipped:
         echo(f"skipped   {where}: {why}")
+    for where, why in foreign:  # another target's, in a shared root: not an error
+        echo(f"left      {where}: {why}")
     skipped = f", {len(result.skipped)} skipped" if result.skipped else ""
     echo(
         f"Pulled {len(result.written)} written, {len(result.unchanged)} unchanged, "
