@@ -44,6 +44,15 @@ class Naming:
             return None
         return name[len(self.prefix) : len(name) - len(self.suffix)]
 
+    def name_problem(self, name: str) -> str | None:
+        """Why the service would refuse the file's ``name`` under this target's affixes."""
+        from gitsync.schema_check import name_problem
+
+        if self.plain:
+            return None
+        why = name_problem(self.remote(name))
+        return f"on target '{self.target}' (its name affixes) {why}" if why else None
+
     def to_remote(self, tree: Tree) -> Tree:
         """The files' tree under the service's names, references renamed alike."""
         if self.plain:

@@ -89,14 +89,15 @@ def _walk(tree: list[dict[str, Any]]) -> tuple[dict[Path_, str], list[_FlowNode]
     return dirs, flows
 
 
+def _is_lock(node: _FlowNode, root: Path_) -> bool:
+    """Any target's lock in this root: ``<lock>`` or ``<lock>@<tag>``."""
+    lock = lock_name(root)
+    return node.name == lock or node.name.startswith(lock + "@")
+
+
 def read_state(client: Client, root: Path_, progress: Progress = no_progress) -> RemoteState:
     dirs, nodes = _walk(client.list_workflow_directories())
-    lock = lock_name(root)  # any target's lock in this root: "<lock>" or "<lock>@<tag>"
-    inside = [
-        n
-        for n in nodes
-        if n.directory[: len(root)] == root and n.name != lock and not n.name.startswith(lock + "@")
-    ]
+    inside = [n for n in nodes if n.directory[: len(root)] == root and not _is_lock(n, root)]
     outside = {
         n.name: "Workflow/" + "/".join(n.directory)
         for n in nodes

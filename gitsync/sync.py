@@ -20,7 +20,7 @@ from gitsync.forked import ChildFailed, Forked
 from gitsync.guards import OnActiveRuns
 from gitsync.model import Tree, Workflow
 from gitsync.substitution import Secrets
-from gitsync.validate import Problem, ValidationResult, validate_paths
+from gitsync.validate import Problem, ValidationResult, name_problems, validate_paths
 
 log = logging.getLogger("gitsync.sync")
 
@@ -94,7 +94,10 @@ def _validate_files(settings: Settings, target: Target) -> ValidationResult:
     with collecting_rarely():  # every file's workflow lives on: nothing for the collector
         cache = settings.validation_cache()
         substitution = settings.substitution(target)
-        return validate_paths([settings.flows], settings.flows, cache, substitution)
+        result = validate_paths([settings.flows], settings.flows, cache, substitution)
+    named = name_problems(target.naming(), result.workflows, settings.flows)
+    result.problems = sorted({*result.problems, *named})
+    return result
 
 
 def _stop_if_invalid(result: ValidationResult, after: str) -> None:

@@ -9,6 +9,7 @@ import click
 
 from gitsync import config, report
 from gitsync.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, cli, echo, mask_secrets
+from gitsync.cli.files import copy_schemas
 from gitsync.cli.options import (
     ProgressBar,
     duration,
@@ -176,6 +177,8 @@ def pull(target_name: str | None, force: bool, quiet: bool) -> int:
     bar.close()
     substitution = settings.substitution(target)
     state, foreign = target.naming().to_files(state)
+    if state.flows:  # the files' header points at the local schema, as init's do
+        copy_schemas(settings.base, ("workflow.schema.json",))
     result = puller.pull(state, settings.flows, settings.base, force, substitution, secrets)
     for path in result.written:
         echo(f"wrote     {path}")
