@@ -138,3 +138,18 @@ def test_init_ignores_the_engine_data_once(
     assert header == "# yaml-language-server: $schema=schemas/gitsync.schema.json"
     assert (tmp_path / "schemas/gitsync.schema.json").read_text() == SCHEMA.read_text()
     config_file.read(tmp_path / "gitsync.yaml")  # the starter passes its own checks
+
+
+def test_the_embedded_engine_of_a_subfolder_is_the_repositorys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / "flows" / "sales").mkdir(parents=True)
+    (repo / "gitsync.yaml").write_text("flows: flows\n")
+    (repo / "flows/sales/etl.yaml").write_text("tasks:\n  - name: a\n    command: echo a\n")
+    monkeypatch.chdir(repo / "flows" / "sales")
+    result = run_cli("run", "etl.yaml")
+    assert result.exit_code == 0, result.output
+    assert (repo / ".gitsync/engine").is_dir()
+    assert not (repo / "flows/sales/.gitsync").exists()
+    assert run_cli("plan", "--detailed-exitcode", "-q").exit_code == 0
