@@ -148,14 +148,17 @@ def find_base(start: Path) -> Path:
     """The folder of the nearest gitsync.yaml at or above ``start``, written relative to
     ``start``; ``start`` itself when none is found. The walk stops at the filesystem root and
     after a folder holding ``.git`` (the repository's top: a parent belongs to someone else)."""
-    here = start.absolute()
-    for folder in (here, *here.parents):
-        if (folder / CONFIG_FILE).is_file():
-            if folder == here:
-                return start
-            return folder if start.is_absolute() else Path(os.path.relpath(folder))
-        if (folder / ".git").exists():
-            break
+    try:
+        here = start.absolute()
+        for folder in (here, *here.parents):
+            if (folder / CONFIG_FILE).is_file():
+                if folder == here:
+                    return start
+                return folder if start.is_absolute() else Path(os.path.relpath(folder))
+            if (folder / ".git").exists():
+                break
+    except OSError:  # the current folder was deleted, or a parent cannot be read: stop there
+        pass
     return start
 
 

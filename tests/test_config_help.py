@@ -153,3 +153,14 @@ def test_the_embedded_engine_of_a_subfolder_is_the_repositorys(
     assert (repo / ".gitsync/engine").is_dir()
     assert not (repo / "flows/sales/.gitsync").exists()
     assert run_cli("plan", "--detailed-exitcode", "-q").exit_code == 0
+
+
+def test_a_deleted_current_folder_ends_the_walk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)  # and back to the worker's folder afterwards
+    gone.rmdir()
+    assert config.load(env={}).base == Path()  # no config: defaults, no traceback
+    assert run_cli("validate").output.startswith("error: no such file or folder")
