@@ -33,6 +33,7 @@ DEFAULT_FLOWS = "flows"
 DEFAULT_TARGET = LOCAL.name
 ENV_CREDENTIALS = "ENOS_ACCESS_KEY and ENOS_SECRET_KEY"
 
+STARTER_HEADER = "# yaml-language-server: $schema=schemas/gitsync.schema.json\n"
 STARTER = """\
 # gitsync configuration. Commit this file; never put credentials in it.
 # Credentials for EnOS targets come from ENOS_ACCESS_KEY / ENOS_SECRET_KEY, or from the
@@ -131,11 +132,42 @@ def _read_credentials(path: Path) -> tuple[str, str]:
 
 
 def load(cwd: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    base = Path() if cwd is None else cwd
+    """The settings of the repository around ``cwd``: gitsync.yaml is looked for there and in
+    each parent, as git looks for its repository, so every command works from a subfolder.
+    Every path it names (flows, credentials, the engine's ``.gitsync/``) is relative to it."""
+    start = Path() if cwd is None else cwd
+    base = find_base(start)
     environ = dict(os.environ if env is None else env)
     file = read_config_file(base / CONFIG_FILE, str(base / CONFIG_FILE))
+    file = replace(file, targets={n: _anchored(t, base) for n, t in file.targets.items()})
     flows = environ.get("GITSYNC_FLOWS") or file.flows or DEFAULT_FLOWS
     return Settings(base=base, flows=base / flows, env=environ, file=file)
+
+
+def find_base(start: Path) -> Path:
+    """The folder of the nearest gitsync.yaml at or above ``start``, written relative to
+    ``start``; ``start`` itself when none is found. The walk stops at the filesystem root and
+    after a folder holding ``.git`` (the repository's top: a parent belongs to someone else)."""
+    try:
+        here = start.absolute()
+        for folder in (here, *here.parents):
+            if (folder / CONFIG_FILE).is_file():
+                if folder == here:
+                    return start
+                return folder if start.is_absolute() else Path(os.path.relpath(folder))
+            if (folder / ".git").exists():
+                break
+    except OSError:  # the current folder was deleted, or a parent cannot be read: stop there
+        pass
+    return start
+
+
+def _anchored(target: Target, base: Path) -> Target:
+    """``target`` with a relative credentials file read from gitsync.yaml's folder."""
+    creds = target.credentials_file
+    if creds is None or creds.is_absolute():
+        return target
+    return replace(target, credentials_file=base / creds)
 
 
 def _cache_folder(env: Mapping[str, str]) -> Path | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from gitsync.errors import ConfigError
 from gitsync.files import Document, ReadError, decode_document
+from gitsync.naming import Naming
 
 CONFIG_FILE = "gitsync.yaml"
 DEFAULT_ROOT = "gitsync"
@@ -36,6 +37,8 @@ _TARGET_KEYS = (
     "concurrency",
     "retention",
     "vars",
+    "name_prefix",
+    "name_suffix",
 )
 _RETENTION_KEYS = ("versions", "days")
 DEFAULT_RETENTION = (
@@ -58,6 +61,11 @@ class Target:
     concurrency: int = DEFAULT_CONCURRENCY  # requests at once: plan's reads, apply's writes
     retention: tuple[int, int] = DEFAULT_RETENTION  # retired copies kept: versions, days
     vars: tuple[tuple[str, str], ...] = ()  # ${var.NAME} values, shared defaults included
+    name_prefix: str = ""  # around every workflow name on the service (naming.py)
+    name_suffix: str = ""
+
+    def naming(self) -> Naming:
+        return Naming(self.name_prefix, self.name_suffix, self.name)
 
     @property
     def embedded(self) -> bool:
@@ -211,7 +219,22 @@ def _target(
         _concurrency(reader, (*where, "concurrency"), data.get("concurrency", DEFAULT_CONCURRENCY)),
         _retention(reader, (*where, "retention"), data.get("retention", {})),
         merged_vars(shared, _vars(reader, (*where, "vars"), data.get("vars"))),
+        *(_affix(reader, (*where, key), data.get(key)) for key in ("name_prefix", "name_suffix")),
     )
+
+
+def _affix(reader: _Reader, path: tuple[str, ...], value: Any) -> str:
+    """A name prefix or suffix: what it adds must itself be allowed in a workflow name."""
+    from gitsync.schema_check import name_problem
+
+    if value is None or value == "":
+        return ""
+    text = reader.text(path, value, "text added to every workflow name")
+    if name_problem(f"x{text}x") or len(text) > 64:
+        raise reader.fail(
+            path, "must be at most 64 characters a workflow name accepts (letters, digits, _ -)"
+        )
+    return text
 
 
 def _url(reader: _Reader, path: tuple[str, ...], value: Any) -> str:

@@ -50,8 +50,10 @@ from gitsync.protocol import Code
 from gitsync.steps import Progress, no_progress
 
 
-def lock_name(root: Path_) -> str:
-    return LOCK_PREFIX + ".".join(root)
+def lock_name(root: Path_, tag: str = "") -> str:
+    """The lock of a root, or of one target's names in it (``tag``: naming.py), so that
+    targets sharing a root never wait for each other."""
+    return LOCK_PREFIX + ".".join(root) + (f"@{tag}" if tag else "")
 
 
 # -- reading -----------------------------------------------------------------------
@@ -87,10 +89,15 @@ def _walk(tree: list[dict[str, Any]]) -> tuple[dict[Path_, str], list[_FlowNode]
     return dirs, flows
 
 
+def _is_lock(node: _FlowNode, root: Path_) -> bool:
+    """Any target's lock in this root: ``<lock>`` or ``<lock>@<tag>``."""
+    lock = lock_name(root)
+    return node.name == lock or node.name.startswith(lock + "@")
+
+
 def read_state(client: Client, root: Path_, progress: Progress = no_progress) -> RemoteState:
     dirs, nodes = _walk(client.list_workflow_directories())
-    lock = lock_name(root)
-    inside = [n for n in nodes if n.directory[: len(root)] == root and n.name != lock]
+    inside = [n for n in nodes if n.directory[: len(root)] == root and not _is_lock(n, root)]
     outside = {
         n.name: "Workflow/" + "/".join(n.directory)
         for n in nodes
@@ -169,11 +176,11 @@ def _ensure_dirs(client: Client, dirs: dict[Path_, str], path: Path_) -> str:
 LOCK_TRIES = 3  # imports of the lock, when each is refused and the lock is gone by the read
 
 
-def acquire_lock(client: Client, root: Path_, owner: str, now: dt.datetime) -> int:
+def acquire_lock(client: Client, root: Path_, owner: str, now: dt.datetime, tag: str = "") -> int:
     """Take the target's lock or raise LockError saying who holds it and since when."""
     dirs, _ = _walk(client.list_workflow_directories())
     root_id = _ensure_dirs(client, dirs, root)
-    name = lock_name(root)
+    name = lock_name(root, tag)
     stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     lock = Workflow(name=name, description=f"gitsync apply lock held by {owner} since {stamp}")
     for attempt in range(1, LOCK_TRIES + 1):
@@ -183,7 +190,7 @@ def acquire_lock(client: Client, root: Path_, owner: str, now: dt.datetime) -> i
             # refused: whether another apply holds the lock is read, not guessed from the words
             if e.code != Code.BAD_PARAMETER:
                 raise
-            held = lock_holder(client, root, now)
+            held = lock_holder(client, root, now, tag)
             if held is not None:
                 raise LockError(
                     f"another apply holds the lock of this target: {held}. If no apply is "
@@ -195,10 +202,10 @@ def acquire_lock(client: Client, root: Path_, owner: str, now: dt.datetime) -> i
     raise AssertionError("unreachable: the last try returns or raises")
 
 
-def lock_holder(client: Client, root: Path_, now: dt.datetime) -> str | None:
+def lock_holder(client: Client, root: Path_, now: dt.datetime, tag: str = "") -> str | None:
     """Who holds the lock and since when; None when no one does (any more: an apply that
     ends releases it, between the search and the export too)."""
-    name = lock_name(root)
+    name = lock_name(root, tag)
     lock_id = client.find_flow_id(name)
     if lock_id is None:
         return None
@@ -222,8 +229,8 @@ def release_lock(client: Client, lock_id: int) -> None:
     client.delete_flow(lock_id)
 
 
-def force_unlock(client: Client, root: Path_) -> bool:
-    lock_id = client.find_flow_id(lock_name(root))
+def force_unlock(client: Client, root: Path_, tag: str = "") -> bool:
+    lock_id = client.find_flow_id(lock_name(root, tag))
     if lock_id is None:
         return False
     client.delete_flow(lock_id)

@@ -20,7 +20,7 @@ from gitsync.forked import ChildFailed, Forked
 from gitsync.guards import OnActiveRuns
 from gitsync.model import Tree, Workflow
 from gitsync.substitution import Secrets
-from gitsync.validate import Problem, ValidationResult, validate_paths
+from gitsync.validate import Problem, ValidationResult, name_problems, validate_paths
 
 log = logging.getLogger("gitsync.sync")
 
@@ -94,7 +94,10 @@ def _validate_files(settings: Settings, target: Target) -> ValidationResult:
     with collecting_rarely():  # every file's workflow lives on: nothing for the collector
         cache = settings.validation_cache()
         substitution = settings.substitution(target)
-        return validate_paths([settings.flows], settings.flows, cache, substitution)
+        result = validate_paths([settings.flows], settings.flows, cache, substitution)
+    named = name_problems(target.naming(), result.workflows, settings.flows)
+    result.problems = sorted({*result.problems, *named})
+    return result
 
 
 def _stop_if_invalid(result: ValidationResult, after: str) -> None:
@@ -216,6 +219,9 @@ def make_plan(
         state = remote.read_state(client, target.root, watch)
         tree = desired.tree()
         secrets = desired.secrets()
+    naming = target.naming()
+    tree = naming.to_remote(tree)
+    state = naming.own(state)
     checks = checks or Checks()
     retention = planner.Retention(*target.retention)
     plan = planner.compute(tree, state, prune, allow_mass_delete, retention, checks.now())
@@ -285,9 +291,10 @@ def locked(
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> Iterator[None]:
     """Hold the target's apply lock for the duration; released even on failure."""
+    tag = target.naming().tag
     if force_unlock:
-        remote.force_unlock(client, target.root)
-    lock_id = remote.acquire_lock(client, target.root, owner, now())
+        remote.force_unlock(client, target.root, tag)
+    lock_id = remote.acquire_lock(client, target.root, owner, now(), tag)
     try:
         yield
     finally:
@@ -299,7 +306,8 @@ def apply_one(
 ) -> ApplyResult:
     """Make the target hold exactly this one workflow as its file says; nothing else changes."""
     with locked(client, target, owner, force_unlock):
-        state = remote.read_state(client, target.root)
-        plan = planner.compute(Tree.of([workflow]), state, guess_renames=False)
+        naming = target.naming()
+        state = naming.own(remote.read_state(client, target.root))
+        plan = planner.compute(naming.to_remote(Tree.of([workflow])), state, guess_renames=False)
         runs = inspection.RunGuard(client, state, inspection.RunPolicy())  # never kills a run
         return remote.apply(client, plan, state, runs=runs)

@@ -26,6 +26,7 @@ from gitsync.files import (
     read_document,
 )
 from gitsync.model import Task, Tree, Workflow
+from gitsync.naming import Naming
 from gitsync.schema_check import (
     Gate,
     Issue,
@@ -352,3 +353,13 @@ def validate_paths(
     substitution: Substitution | None = None,
 ) -> ValidationResult:
     return Validator(cache, substitution=substitution).validate_paths(roots, base)
+
+
+def name_problems(naming: Naming, workflows: list[Workflow], flows: Path) -> list[Problem]:
+    """The workflows whose names the target's prefix or suffix makes too long or invalid."""
+    found = []
+    for wf in workflows:
+        why = naming.name_problem(wf.name)
+        if why:
+            found.append(Problem(str(references.file_of(flows, wf)), 1, 1, why))
+    return found

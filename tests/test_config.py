@@ -57,7 +57,8 @@ CASES = {
     ),
     "targets:\n  p: {url: embedded, rot: x}\n": (
         "gitsync.yaml:2:22: targets.p.rot: unknown key (known: url, org_id, user_id, root, "
-        "credentials, timeout, concurrency, retention, vars); did you mean 'root'?"
+        "credentials, timeout, concurrency, retention, vars, name_prefix, name_suffix); "
+        "did you mean 'root'?"
     ),
     "flows: ../../etc\n": (
         "gitsync.yaml:1:8: flows: must be a folder inside the repository (a relative path)"

@@ -129,8 +129,9 @@ def run(
         if applied.failed:
             echo(report.apply_text(applied))
             return EXIT_ERROR
+        remote_name = target.naming().remote(workflow.name)
         instance_id = running.trigger(
-            client, workflow.name, overrides, from_task, client.get_current_time()
+            client, remote_name, overrides, from_task, client.get_current_time()
         )
         echo(f"{workflow.name}: instance {instance_id} on {target.describe()}")
         end = None
@@ -164,7 +165,7 @@ def instances(flow: str, target_name: str | None) -> int:
     settings = config.load()
     target = settings.target(target_name)
     with sync.connect(settings, target) as client:
-        rows = running.instances_of(client, flow, client.get_current_time())
+        rows = running.instances_of(client, target.naming().remote(flow), client.get_current_time())
     if not rows:
         echo(f"no instances of {flow}")
         return EXIT_OK

@@ -10,6 +10,7 @@ import click
 
 from gitsync import config, report
 from gitsync.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, cli, echo, mask_secrets
+from gitsync.cli.files import copy_schemas
 from gitsync.cli.options import (
     ProgressBar,
     duration,
@@ -180,6 +181,9 @@ def pull(target_name: str | None, force: bool, quiet: bool) -> int:
         state = remote.read_state(client, target.root, bar)
     bar.close()
     substitution = settings.substitution(target)
+    state, foreign = target.naming().to_files(state)
+    if state.flows:  # the files' header points at the local schema, as init's do
+        copy_schemas(settings.base, ("workflow.schema.json",))
     result = puller.pull(state, settings.flows, settings.base, force, substitution, secrets)
     for path in result.written:
         echo(f"wrote     {path}")
@@ -187,6 +191,8 @@ def pull(target_name: str | None, force: bool, quiet: bool) -> int:
         echo(f"differs   {path} (kept; --force overwrites it)")
     for where, why in result.skipped:
         echo(f"skipped   {where}: {why}")
+    for where, why in foreign:  # another target's, in a shared root: not an error
+        echo(f"left      {where}: {why}")
     skipped = f", {len(result.skipped)} skipped" if result.skipped else ""
     echo(
         f"Pulled {len(result.written)} written, {len(result.unchanged)} unchanged, "
