@@ -25,6 +25,7 @@ MASK = "***"
 MIN_MASKED = 4  # shorter values would mask ordinary text everywhere
 _LITERAL = re.compile(r"\$(\{(?:var\.|env:))")
 _REFERENCE = re.compile(r"\$(\$?)\{(var\.|env:)([A-Za-z_][A-Za-z0-9_]*)\}")
+_STARTED = re.compile(r"(?<!\$)\$\{(?:var\.|env:)")  # begins a reference (not an escaped one)
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,16 @@ class Substitution:
             secret_names.append(name)
             return self.env[name]
 
+        references = [m for m in _REFERENCE.finditer(text) if not m.group(1)]
+        if len(_STARTED.findall(text)) != len(references):
+            problems.append(
+                Undefined(
+                    path,
+                    "a reference that is not well formed: write ${var.NAME} or ${env:NAME} "
+                    "(NAME: letters, digits and '_'); $${var.NAME} writes the text ${var.NAME}",
+                )
+            )
+            return text, []
         return _REFERENCE.sub(one, text), secret_names
 
 

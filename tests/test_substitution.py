@@ -8,7 +8,7 @@ from gitsync.files import parse_yaml
 from gitsync.substitution import MASK, Secrets, Substitution
 
 TEXT = """\
-description: ${var.A}-${var.A} $${var.A} ${cal_dt} ${A} ${var.} ${var.1X} $${cal_dt} ${env:}
+description: ${var.A}-${var.A} $${var.A} ${cal_dt} ${A} $${var.} $${cal_dt} $${env:}
 parameters:
   ${var.A}: ${env:PW}
   N: 5
@@ -30,7 +30,7 @@ def _run(env: dict[str, str] | None) -> tuple[dict[str, object], Secrets, list[s
 def test_only_our_references_in_string_values_are_substituted() -> None:
     data, secrets, undefined = _run({"PW": "s3cr3t-value"})
     assert undefined == []
-    description = "a$1\\g<0>-a$1\\g<0> ${var.A} ${cal_dt} ${A} ${var.} ${var.1X} $${cal_dt} ${env:}"
+    description = "a$1\\g<0>-a$1\\g<0> ${var.A} ${cal_dt} ${A} $${var.} $${cal_dt} $${env:}"
     assert data["description"] == description  # a value is inserted as it is, never re-read
     params = data["parameters"]
     assert isinstance(params, dict)
@@ -80,3 +80,15 @@ def test_restore_writes_references_back_and_escapes_literals() -> None:
     )
     data = {"x": ["a s3cr3t-value", "b s3cr3t-value", "${var.A} ${cal_dt}", 3]}
     assert secrets.restore(data) == {"x": ["a ${env:PW}", "b ${env:PW}", "$${var.A} ${cal_dt}", 3]}
+
+
+@pytest.mark.parametrize(
+    "text", ["${var.}", "${var.1X}", "${env:}", "${env:X:-d}", "${var.A", "ok ${var.A} ${env:"]
+)
+def test_a_reference_that_is_not_well_formed_is_a_problem(text: str) -> None:
+    """A typo in a reference must not ship the placeholder to the service unnoticed."""
+    doc, problems = parse_yaml(f"description: '{text}'\n")
+    assert not problems
+    undefined, _ = Substitution("dev", {"A": "a"}, {"X": "x"}).document(doc, "wf")
+    assert [u.where for u in undefined] == [("description",)]
+    assert "not well formed" in undefined[0].message
