@@ -226,10 +226,12 @@ def make_plan(
     retention = planner.Retention(*target.retention)
     plan = planner.compute(tree, state, prune, allow_mass_delete, retention, checks.now())
     plan = _guarded(client, plan, tree, state, checks)
-    return Planned(masked(plan, secrets) if secrets is not None else plan, state)
+    return Planned(masked(plan, secrets, naming.file) if secrets is not None else plan, state)
 
 
-def masked(plan: planner.Plan, secrets: Secrets) -> planner.Plan:
+def masked(
+    plan: planner.Plan, secrets: Secrets, file_name: Callable[[str], str | None] = lambda n: n
+) -> planner.Plan:
     """The plan with no secret's value in its change lines: a sensitive field's change says
     so, and any other line loses the values (substitution.py)."""
     if not secrets.values:
@@ -237,13 +239,19 @@ def masked(plan: planner.Plan, secrets: Secrets) -> planner.Plan:
     changes = tuple(
         replace(
             c,
-            lines=secrets.mask_lines(c.path[-1] if c.path else "", c.lines),
+            lines=secrets.mask_lines(_file_name(c, file_name), c.lines),
             note=secrets.mask(c.note),
             blocked=secrets.mask(c.blocked),
         )
         for c in plan.changes
     )
     return replace(plan, changes=changes, notes=tuple(secrets.mask(n) for n in plan.notes))
+
+
+def _file_name(change: planner.Change, file_name: Callable[[str], str | None]) -> str:
+    """The workflow's name in the files (the secrets know fields by it), not the target's."""
+    name = change.path[-1] if change.path else ""
+    return file_name(name) or name
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,24 @@ def test_a_secret_never_shows_and_its_change_is_masked(
         assert CANARY not in text and CANARY_2 not in text, path
 
 
+def test_a_rotated_secret_is_masked_on_a_target_with_a_name_prefix(
+    repo: Path, engine: RunningEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan names the flow as the target does (dev_load); the secrets know the file's
+    name (load): the old value, no longer a known secret, must still never show."""
+    config = _config(engine.url).replace(
+        "    root: gitsync/dev\n", "    root: gitsync/dev\n    name_prefix: dev_\n"
+    )
+    (repo / "gitsync.yaml").write_text(config)
+    _apply("dev")
+    monkeypatch.setenv("GS_TEST_DB_PASSWORD", CANARY_2)
+    for fmt in ("text", "json", "markdown"):
+        result = run_cli("plan", "--target", "dev", "-o", fmt)
+        assert result.exit_code == 0, result.output
+        assert CANARY not in result.output and CANARY_2 not in result.output, result.output
+    assert "parameters.DB_PASSWORD: (sensitive value changed)" in result.output
+
+
 def test_pull_after_a_rotation_keeps_the_reference_not_the_old_value(
     repo: Path, engine: RunningEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
