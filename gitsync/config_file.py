@@ -184,7 +184,33 @@ def _targets(
                 key=True,
             )
         targets[name] = _target(reader, name, data, shared)
+        _not_twice(reader, targets, name)
     return targets
+
+
+def _not_twice(reader: _Reader, targets: dict[str, Target], name: str) -> None:
+    """Two targets that would write the same workflows would undo each other's applies."""
+    new = targets[name]
+    place = (new.url, new.org_id, new.root, new.name_prefix, new.name_suffix)
+    for other in targets.values():
+        if (
+            other is not new
+            and (
+                other.url,
+                other.org_id,
+                other.root,
+                other.name_prefix,
+                other.name_suffix,
+            )
+            == place
+        ):
+            raise reader.fail(
+                ("targets", name),
+                f"writes the same workflows as target '{other.name}' (same service, "
+                "organization, root and names): each apply would undo the other's; give one "
+                "a name_prefix or another root",
+                key=True,
+            )
 
 
 def _target(
@@ -232,7 +258,9 @@ def _affix(reader: _Reader, path: tuple[str, ...], value: Any) -> str:
     text = reader.text(path, value, "text added to every workflow name")
     if name_problem(f"x{text}x") or len(text) > 64:
         raise reader.fail(
-            path, "must be at most 64 characters a workflow name accepts (letters, digits, _ -)"
+            path,
+            "must be at most 64 characters, each one a workflow name accepts "
+            "(letters, digits, '_' and '-')",
         )
     return text
 

@@ -60,6 +60,11 @@ CASES = {
         "credentials, timeout, concurrency, retention, vars, name_prefix, name_suffix); "
         "did you mean 'root'?"
     ),
+    "targets:\n  dev: {root: g, name_prefix: ''}\n  prod: {root: g}\n": (
+        "gitsync.yaml:3:3: targets.prod: writes the same workflows as target 'dev' (same "
+        "service, organization, root and names): each apply would undo the other's; give one "
+        "a name_prefix or another root"
+    ),
     "flows: ../../etc\n": (
         "gitsync.yaml:1:8: flows: must be a folder inside the repository (a relative path)"
     ),
