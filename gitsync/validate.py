@@ -92,6 +92,24 @@ def check_workflow(wf: Workflow) -> list[Issue]:
     return issues + _schedule_issues(wf)
 
 
+_GITSYNC_LINES = ("[managed by gitsync", "[gitsync target:")
+
+
+def _gitsync_lines(wf: Workflow) -> list[Issue]:
+    """A line gitsync writes into descriptions (ownership, retirement, target) cannot come
+    from a file: it would make the flow look owned, retired or another target's."""
+    lines = wf.description.splitlines()
+    if any(line.lstrip().startswith(_GITSYNC_LINES) for line in lines):
+        return [
+            Issue(
+                ("description",),
+                "description: a line starting '[managed by gitsync' or '[gitsync target:' is "
+                "written by gitsync itself and cannot be in a file",
+            )
+        ]
+    return []
+
+
 def _in_document(data: dict[str, Any], wf: Workflow, issue: Issue) -> Issue:
     """The issue with its path in the file's terms: the model sorts a task's upstreams, so a
     ``depends_on`` entry is found in the file by what it says, not by its index."""
@@ -237,7 +255,8 @@ class Validator:
         if problems:
             return None, problems
         wf = workflow_from_document(data, name, directory)
-        return wf, [at(_in_document(data, wf, i)) for i in check_workflow(wf)]
+        issues = [_in_document(data, wf, i) for i in check_workflow(wf)]
+        return wf, [at(i) for i in issues + _gitsync_lines(wf)]
 
     def validate_paths(self, roots: Sequence[Path], base: Path | None = None) -> ValidationResult:
         """Validate each root: a folder (its whole tree) or one file.

@@ -154,3 +154,13 @@ def test_binary_garbage_never_crashes(in_tmp: Path) -> None:
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert result.output.endswith("9 problems in 9 of 9 files\n")
+
+
+def test_a_line_gitsync_writes_cannot_come_from_a_file(in_tmp: Path) -> None:
+    (in_tmp / "flows").mkdir()
+    for marker in ("[gitsync target: dev]", "[managed by gitsync]"):
+        text = f'description: "hello\\n\\n{marker}"\ntasks:\n  - name: t\n    command: x\n'
+        (in_tmp / "flows" / "w.yaml").write_text(text)
+        result = run_cli("validate")
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith("flows/w.yaml:1:14: description: a line starting")
