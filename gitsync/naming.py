@@ -69,7 +69,16 @@ class Naming:
         description carries its tag (or no tag: a flow from before tags, or made by hand); a
         plain target leaves out every tagged flow."""
         flows = tuple(f for f in state.flows if self._mine(f))
-        return state if len(flows) == len(state.flows) else replace(state, flows=flows)
+        if len(flows) == len(state.flows):
+            return state
+        others = {  # their names are taken: a file of that name is a conflict, not a create
+            f.workflow.name: "Workflow/"
+            + "/".join((*state.root, *f.workflow.directory))
+            + f" ({self._why_not_mine(f)})"
+            for f in state.flows
+            if not self._mine(f)
+        }
+        return replace(state, flows=flows, outside={**state.outside, **others})
 
     def _mine(self, flow: RemoteFlow) -> bool:
         found = _TAG.search(flow.retired.text if flow.retired else flow.workflow.description)

@@ -184,3 +184,14 @@ def test_prefix_and_suffix_both_must_be_there(name: str, file: str | None) -> No
     assert naming.file(name) == file
     if file is not None:
         assert naming.remote(file) == name
+
+
+def test_a_file_named_like_dev_s_flow_is_a_conflict_for_prod(repo: Path) -> None:
+    """dev owns dev_load; a file dev_load.yaml would make prod create a flow of that name,
+    which the organization already has: a conflict in the plan, not a create that fails."""
+    _apply_both()
+    (repo / "flows/sales/dev_load.yaml").write_text(LOAD)
+    result = run_cli("plan", "--target", "prod")
+    assert result.exit_code == 0, result.output
+    assert "! conflict" in result.output and "dev_load" in result.output, result.output
+    assert "+ create  sales/dev_load" not in result.output
