@@ -351,5 +351,11 @@ def _vars(reader: _Reader, path: tuple[str, ...], value: Any) -> tuple[tuple[str
                 (*path, name),
                 "must be a string or a number (quote it if YAML reads it as another type)",
             )
+        if isinstance(item, str) and ("${env:" in item or "${var." in item):
+            raise reader.fail(
+                (*path, name),
+                "a variable's value is inserted as it is, never read again: write the "
+                "${env:...} or ${var....} reference in the workflow file instead",
+            )
         out.append((name, str(item)))
     return tuple(out)

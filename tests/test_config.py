@@ -65,6 +65,10 @@ CASES = {
         "service, organization, root and names): each apply would undo the other's; give one "
         "a name_prefix or another root"
     ),
+    "vars:\n  PW: ${env:DB_PASSWORD}\n": (
+        "gitsync.yaml:2:7: vars.PW: a variable's value is inserted as it is, never read "
+        "again: write the ${env:...} or ${var....} reference in the workflow file instead"
+    ),
     "flows: ../../etc\n": (
         "gitsync.yaml:1:8: flows: must be a folder inside the repository (a relative path)"
     ),
