@@ -321,3 +321,65 @@ def test_a_retired_copy_referenced_from_outside_is_held_not_deleted(repo: Path, 
     assert_no_changes()
     assert ids(api)[f"up__retired_{old}"] == old
     assert graph(api, other)["flows"][0]["flowId"] == str(old)
+
+
+def _save(api: Api, flow_id: int, **changes: Any) -> None:
+    """A Save as the console makes it: the flow as it is, with ``changes``."""
+    detail: Any = api.data("GET", "flows", "loadForEdit", flowId=flow_id)
+    found = json.loads(detail["graph"])
+    flows = [{**f, "flowName": f.pop("flow_name", f.get("flowName"))} for f in found["flows"]]
+    body = {
+        "id": str(flow_id),
+        **{k: detail[k] for k in ("type", "freq", "cycle", "alertMode", "doAs", "active")},
+        **{k: detail[k] for k in ("desc", "parameters")},
+        "name": detail["flowName"],
+        "owners": detail["owner"],
+        "visitors": detail["visitor"],
+        "tasks": found["tasks"],
+        "flows": flows,
+        "relations": found["relations"],
+        **changes,
+    }
+    api.data("POST", "flows", "save", body)
+
+
+@pytest.mark.parametrize("retention", ["", "    retention: {versions: 0, days: 0}\n"])
+def test_a_retired_copy_renamed_back_by_hand_is_the_live_flow_and_keeps_its_runs(
+    repo: Path, api: Api, retention: str
+) -> None:
+    config = repo / "gitsync.yaml"
+    config.write_text(config.read_text() + retention)
+    path = write(repo, "a", UP)
+    apply_ok()
+    old = ids(api)["a"]
+    instance = run("a")
+    path.write_text(UP.replace("up-one", "up-two"))
+    apply_ok()  # the replace: the old flow is a__retired_<old>
+    api.data("GET", "flows", "delete", flowId=ids(api)["a"])
+    _save(api, old, name="a")  # renamed back by hand, its retired marker still there
+    path.write_text(UP)  # and the file back to that version
+    plan = run_cli("plan")
+    assert "~ update   team/a" in plan.output and "delete" not in plan.output, plan.output
+    apply_ok()
+    assert_no_changes()
+    assert ids(api)["a"] == old
+    desc: Any = api.data("GET", "flows", "get", flowId=old)
+    assert "retired" not in desc["desc"]
+    assert instance in run_cli("instances", "a").output
+
+
+def test_a_retired_copy_renamed_to_another_name_is_not_deleted_by_retention(
+    repo: Path, api: Api
+) -> None:
+    config = repo / "gitsync.yaml"
+    config.write_text(config.read_text() + "    retention: {versions: 0, days: 0}\n")
+    path = write(repo, "a", UP)
+    apply_ok()
+    old = ids(api)["a"]
+    path.write_text(UP.replace("up-one", "up-two"))
+    apply_ok()
+    _save(api, old, name="a_old")
+    plan = run_cli("plan")
+    assert "delete" not in plan.output and "a_old" in plan.output, plan.output
+    apply_ok()
+    assert ids(api)["a_old"] == old
