@@ -383,3 +383,27 @@ def test_a_retired_copy_renamed_to_another_name_is_not_deleted_by_retention(
     assert "delete" not in plan.output and "a_old" in plan.output, plan.output
     apply_ok()
     assert ids(api)["a_old"] == old
+
+
+def test_swapping_two_task_names_is_one_save_that_keeps_both_tasks(
+    repo: Path, api: Api, capfd: pytest.CaptureFixture[str]
+) -> None:
+    two = (
+        "tasks:\n  - {name: x, command: 'echo 1'}\n"
+        "  - {name: y, command: 'echo 2', depends_on: [x]}\n"
+    )
+    write(repo, "f", two)
+    apply_ok()
+    tasks = {t["taskName"]: t["taskId"] for t in graph(api, ids(api)["f"])["tasks"]}
+    swapped = (
+        "tasks:\n  - {name: y, command: 'echo 1'}\n"
+        "  - {name: x, command: 'echo 2', depends_on: [y]}\n"
+    )
+    write(repo, "f", swapped)
+    plan = run_cli("plan")
+    assert "~ update   team/f" in plan.output, plan.output
+    apply_ok()
+    assert_no_changes()
+    after = {t["taskName"]: t["taskId"] for t in graph(api, ids(api)["f"])["tasks"]}
+    assert after == {"y": tasks["x"], "x": tasks["y"]}
+    assert "Traceback" not in capfd.readouterr().err
