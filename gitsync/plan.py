@@ -191,6 +191,11 @@ def _renamed(
 ) -> list[Change]:
     """A new file that continues the remote workflow ``source``: one Save renames it in
     place, or, when Save cannot make the change, a replace of it under the new name."""
+    if wf.name in state.outside:
+        return [_conflict(wf, state.outside[wf.name])]
+    if state.flow_ids.get(wf.name, source.flow_id) != source.flow_id:
+        taken = f"another workflow of the organization (flow {state.flow_ids[wf.name]}) is named"
+        return [replace(_conflict(wf, ""), note=f"{taken} '{wf.name}'; rename the file")]
     remote = plan_history.followed(plan_history.renamed(wf, source), successors)
     task_renames = tuple((o, n) for o, n in source.tasks.items() if o != n)
     how = "named by renamed_from" if source.explicit else "same task bodies"

@@ -223,3 +223,18 @@ def test_a_pruned_workflows_copy_is_kept_for_days_only() -> None:
     pruned = [replace(c, retired=replace(c.retired, successor="")) for c in (young, old)]  # type: ignore[type-var]
     plan = planner.compute(Tree.of([]), state(*pruned), retention=Retention(3, 30), now=NOW)
     assert kinds(plan) == [("delete_flow", marker.retired_name("b", 11))]
+
+
+def test_a_rename_into_a_name_taken_outside_or_in_the_org_is_a_conflict() -> None:
+    old = RemoteFlow(5, wf("a"), True)
+    desired = Tree((replace(wf("b"), renamed_from="a"),))
+    outside = replace(state(old), outside={"b": "Workflow/other"}, flow_ids={"a": 5, "b": 9})
+    plan = planner.compute(desired, outside)
+    assert kinds(plan) == [("conflict", "b")], kinds(plan)
+    assert "outside the owned root, at Workflow/other" in (plan.changes[0].note or "")
+    taken = replace(state(old), flow_ids={"a": 5, "b": 9})
+    plan = planner.compute(desired, taken)
+    assert kinds(plan) == [("conflict", "b")], kinds(plan)
+    assert "(flow 9) is named 'b'" in (plan.changes[0].note or "")
+    guessed = planner.compute(Tree((wf("b"),)), outside)  # found by its task bodies
+    assert kinds(guessed) == [("conflict", "b")], kinds(guessed)
