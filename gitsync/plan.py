@@ -32,11 +32,19 @@ from gitsync.changes import Kind
 from gitsync.codec import marker
 from gitsync.errors import PlanRefused
 from gitsync.model import Tree, Workflow
-from gitsync.plan_history import REPLACE_SUFFIX, Retention, Source
+from gitsync.plan_history import LOCK_PREFIX, REPLACE_SUFFIX, Retention, Source
 from gitsync.plan_types import Change, Path_, Plan, RemoteFlow, RemoteState
 
-__all__ = ["REPLACE_SUFFIX", "Change", "Path_", "Plan", "RemoteFlow", "RemoteState", "Retention"]
-LOCK_PREFIX = "__gitsync_lock__"
+__all__ = [
+    "LOCK_PREFIX",
+    "REPLACE_SUFFIX",
+    "Change",
+    "Path_",
+    "Plan",
+    "RemoteFlow",
+    "RemoteState",
+    "Retention",
+]
 MASS_DELETE_COUNT = 10
 MASS_DELETE_SHARE = 0.30
 

@@ -14,6 +14,20 @@ from gitsync.model import Dependency, Task, Workflow
 from gitsync.plan_types import Change, RemoteFlow, RemoteState
 
 REPLACE_SUFFIX = "__gitsync_replace"
+LOCK_PREFIX = "__gitsync_lock__"
+
+
+def reserved(name: str) -> str | None:
+    """Why a workflow name is one gitsync makes itself (a retired copy, the copy of a
+    replace, the apply lock), so no file may have it; None for any other name."""
+    stem, infix, tail = name.rpartition(marker.RETIRED_INFIX)
+    if stem and infix and tail.isdigit():
+        return f"'{name}' has the form <name>{marker.RETIRED_INFIX}<id> of a retired copy"
+    if name.endswith(REPLACE_SUFFIX):
+        return f"'{name}' ends with {REPLACE_SUFFIX}, the copy a replace imports"
+    if name.startswith(LOCK_PREFIX):
+        return f"'{name}' starts with {LOCK_PREFIX}, the apply lock"
+    return None
 
 
 def leftover(name: str, flow: RemoteFlow) -> bool:

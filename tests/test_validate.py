@@ -154,3 +154,22 @@ def test_binary_garbage_never_crashes(in_tmp: Path) -> None:
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert result.output.endswith("9 problems in 9 of 9 files\n")
+
+
+def test_names_gitsync_reserves_for_itself(in_tmp: Path) -> None:
+    flows = in_tmp / "flows"
+    flows.mkdir()
+    reserved = ["a__retired_1001", "x__gitsync_replace", "__gitsync_lock__team"]
+    for name in [*reserved, "a__retired_", "a__retired_x", "__retired_5", "gitsync_replace"]:
+        (flows / f"{name}.yaml").write_text(GOOD)
+    result = run_cli("validate")
+    assert result.exit_code == 1, result.output
+    flagged = sorted(
+        line.split(".yaml:1:1: ")[0].removeprefix("flows/")
+        for line in result.output.splitlines()
+        if "reserved for gitsync" in line
+    )
+    assert flagged == sorted(reserved), result.output
+    assert "flows/a__retired_1001.yaml:1:1: workflow name 'a__retired_1001' has the form" in (
+        result.output
+    )
