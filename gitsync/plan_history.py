@@ -199,6 +199,28 @@ def followed(wf: Workflow, successors: Mapping[str, str]) -> Workflow:
     return replace(wf, tasks=tasks)
 
 
+Follow = Mapping[str, tuple[str, Mapping[str, str]]]  # old flow name -> new, task renames
+
+
+def following(wf: Workflow, follow: Follow) -> Workflow:
+    """``wf`` with its references to workflows renamed in place in this plan (flow or task
+    names) under their new names: what the service shows once those Saves ran, since it
+    keeps references by id."""
+    if not any(d.flow in follow for t in wf.tasks for d in t.depends_on):
+        return wf
+
+    def dep(d: Dependency) -> Dependency:
+        if d.flow not in follow:
+            return d
+        new, tasks = follow[d.flow]
+        return replace(d, flow=new, task=tasks.get(d.task, d.task) if d.task else "")
+
+    tasks = tuple(
+        replace(t, depends_on=tuple(sorted(map(dep, t.depends_on), key=_dep_key))) for t in wf.tasks
+    )
+    return replace(wf, tasks=tasks)
+
+
 # -- retention ----------------------------------------------------------------------------
 
 

@@ -407,3 +407,58 @@ def test_swapping_two_task_names_is_one_save_that_keeps_both_tasks(
     after = {t["taskName"]: t["taskId"] for t in graph(api, ids(api)["f"])["tasks"]}
     assert after == {"y": tasks["x"], "x": tasks["y"]}
     assert "Traceback" not in capfd.readouterr().err
+
+
+T1 = "tasks:\n  - {name: t1, command: 'echo a', allow_reference: true}\n"
+
+
+def _referrers(repo: Path) -> None:
+    write(repo, "a", T1)
+    write(repo, "ref", "tasks:\n  - {name: r, command: 'echo r', depends_on: [{flow: a}]}\n")
+    write(
+        repo,
+        "ref2",
+        "tasks:\n  - {name: r, command: 'echo r', depends_on: [{flow: a, task: t1}]}\n",
+    )
+    apply_ok()
+
+
+def test_a_referrer_following_a_task_rename_needs_no_change(repo: Path, api: Api) -> None:
+    _referrers(repo)
+    before = ids(api)
+    write(repo, "a", T1.replace("t1", "t9"))
+    ref2 = repo / "flows/team/ref2.yaml"
+    ref2.write_text(ref2.read_text().replace("task: t1", "task: t9"))
+    plan = run_cli("plan", "--detailed-exitcode")
+    assert "~ update   team/a" in plan.output and "ref2" not in plan.output, plan.output
+    apply_ok()
+    assert_no_changes()
+    assert ids(api) == before
+
+
+def test_a_referrer_following_a_flow_rename_is_not_replaced(repo: Path, api: Api) -> None:
+    _referrers(repo)
+    before = ids(api)
+    (repo / "flows/team/a.yaml").rename(repo / "flows/team/a9.yaml")
+    for name in ("ref", "ref2"):
+        path = repo / f"flows/team/{name}.yaml"
+        path.write_text(
+            path.read_text().replace("flow: a}", "flow: a9}").replace("flow: a,", "flow: a9,")
+        )
+    plan = run_cli("plan")
+    assert "~ rename   team/a9" in plan.output and "replace" not in plan.output, plan.output
+    assert "ref" not in plan.output.replace("references", ""), plan.output
+    apply_ok()
+    assert_no_changes()
+    assert ids(api)["ref2"] == before["ref2"] and ids(api)["a9"] == before["a"]
+
+
+def test_a_replaced_referrer_of_a_task_rename_waits_for_it(repo: Path, api: Api) -> None:
+    _referrers(repo)
+    write(repo, "a", T1.replace("t1", "t9"))
+    ref2 = repo / "flows/team/ref2.yaml"
+    ref2.write_text(ref2.read_text().replace("task: t1", "task: t9").replace("echo r", "echo s"))
+    plan = run_cli("plan")
+    assert "± replace  team/ref2" in plan.output and "~ update   team/a" in plan.output
+    apply_ok()  # the first apply: ref2's import waits for a's task rename
+    assert_no_changes()
