@@ -27,7 +27,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import replace
 
-from gitsync import dag, diff, plan_history
+from gitsync import dag, diff, plan_history, plan_renamed_from
 from gitsync.changes import Kind
 from gitsync.codec import marker
 from gitsync.errors import PlanRefused
@@ -66,6 +66,7 @@ def compute(
     workflow, where every other one would look like it lost its file)."""
     live = {f.workflow.name: f for f in state.flows if f.retired is None}
     wanted = {w.name: w for w in desired.workflows}
+    checked = plan_renamed_from.check(wanted, live)
     renames = _renames(live, wanted, guess_renames)
     successors = {
         f.workflow.name: f.retired.successor
@@ -81,7 +82,7 @@ def compute(
     repoints, notes = plan_history.repoints(changes, live, wanted, state)
     changes.extend(repoints)
     deletions, more = plan_history.without_files(live, wanted, renames.used, prune)
-    notes = [*renames.notes, *notes, *more]
+    notes = [*checked, *renames.notes, *notes, *more]
     owned = _owned(state)
     if deletions and not allow_mass_delete:
         _guard_mass_delete(sum(1 for c in deletions if c.kind == Kind.RETIRE), owned)

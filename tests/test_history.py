@@ -462,3 +462,18 @@ def test_a_replaced_referrer_of_a_task_rename_waits_for_it(repo: Path, api: Api)
     assert "± replace  team/ref2" in plan.output and "~ update   team/a" in plan.output
     apply_ok()  # the first apply: ref2's import waits for a's task rename
     assert_no_changes()
+
+
+def test_a_chain_of_renamed_from_is_refused_and_nothing_is_sent(repo: Path, api: Api) -> None:
+    write(repo, "a", "tasks:\n  - {name: t, command: 'echo a'}\n")
+    write(repo, "b", "tasks:\n  - {name: t, command: 'echo b'}\n")
+    apply_ok()
+    before = ids(api)
+    (repo / "flows/team/a.yaml").unlink()
+    write(repo, "x", "renamed_from: a\ntasks:\n  - {name: t, command: 'echo a'}\n")
+    (repo / "flows/team/b.yaml").unlink()
+    write(repo, "a", "renamed_from: b\ntasks:\n  - {name: t, command: 'echo b'}\n")
+    result = run_cli("apply", "--auto-approve")
+    assert result.exit_code == 1, result.output
+    assert "team/x: renamed_from 'a', but team/a still has that name" in result.output
+    assert ids(api) == before

@@ -238,3 +238,34 @@ def test_a_rename_into_a_name_taken_outside_or_in_the_org_is_a_conflict() -> Non
     assert "(flow 9) is named 'b'" in (plan.changes[0].note or "")
     guessed = planner.compute(Tree((wf("b"),)), outside)  # found by its task bodies
     assert kinds(guessed) == [("conflict", "b")], kinds(guessed)
+
+
+def _named(name: str, old: str, command: str = "echo") -> Workflow:
+    return replace(wf(name, command), renamed_from=old)
+
+
+@pytest.mark.parametrize(
+    ("files", "why"),
+    [
+        ((_named("x", "a"), _named("a", "b", "echo b")), "x: renamed_from 'a', but a still has"),
+        ((_named("a", "b", "echo b"), _named("b", "a")), "a: renamed_from 'b', but b still has"),
+        ((_named("x", "a"), _named("y", "a")), "x, y: each says renamed_from 'a'"),
+        ((_named("b", "a"),), "b: renamed_from 'a', but a workflow named 'b' already exists"),
+    ],
+)
+def test_an_ambiguous_renamed_from_is_refused_naming_the_file(
+    files: tuple[Workflow, ...], why: str
+) -> None:
+    remote = state(RemoteFlow(1, wf("a"), True), RemoteFlow(2, wf("b", "echo b"), True))
+    with pytest.raises(PlanRefused, match="renamed_from cannot be honoured") as refused:
+        planner.compute(Tree(files), remote)
+    assert why in str(refused.value), str(refused.value)
+
+
+def test_a_harmless_renamed_from_is_noted_not_ignored() -> None:
+    remote = state(RemoteFlow(1, wf("a"), True), RemoteFlow(2, wf("u", "echo u"), False))
+    plan = planner.compute(Tree((_named("a", "a"), _named("z", "u", "echo z"))), remote)
+    assert "a: renamed_from names the file itself; nothing to rename" in plan.notes, plan.notes
+    assert any("z: renamed_from 'u' names a workflow not managed" in n for n in plan.notes)
+    alone = planner.compute(Tree((_named("n", "n"),)), state())
+    assert any("n: renamed_from 'n' names no managed workflow" in n for n in alone.notes)
