@@ -122,6 +122,17 @@ def test_a_schedule_change_shows_the_next_fires_in_the_target_zone() -> None:
     assert guards.guard(plan, state(before), Facts()).changes[0].lines == ()  # zone not read
 
 
+def test_a_schedule_change_riding_a_rename_shows_the_next_fires() -> None:
+    later = wf("b", schedule=Schedule("periodic", "day", "0 30 6 * * ? *", "2026-12-10", True))
+    rename = Change(Kind.RENAME, ("b",), ("renamed from a",), "", later, 1, renamed_from="a")
+    facts = Facts(zone=dt.timezone(dt.timedelta(hours=8)), zone_name="GMT+8", now=NOW)
+    (change,) = guards.guard(Plan((rename,)), state(wf("a")), facts).changes
+    assert change.lines[1:] == (
+        "fires before (GMT+8): 2026-12-02 05:00:00, 2026-12-03 05:00:00, 2026-12-04 05:00:00",
+        "fires after  (GMT+8): 2026-12-10 06:30:00, 2026-12-11 06:30:00, 2026-12-12 06:30:00",
+    )
+
+
 @pytest.mark.parametrize(
     ("name", "offset"),
     [
