@@ -164,9 +164,12 @@ def _held_deletes(plan: Plan, state: RemoteState) -> dict[str, str]:
                 if r != name and _keeps(r, name, desired, deleted, held)
             ]
             if keeping:
+                what = "retire" if deleted[name].kind == Kind.RETIRE else "delete"
+                keep = "keeps" if len(keeping) == 1 else "keep"
                 held[name] = (
-                    f"still referenced by {', '.join(sorted(keeping))}, which keep referencing "
-                    "it: remove those references (or delete them too), and the delete follows"
+                    f"still referenced by {', '.join(sorted(keeping))}, which {keep} "
+                    f"referencing it: remove those references (or delete them too), and the "
+                    f"{what} follows"
                 )
                 changed = True
     return {deleted[n].name: reason for n, reason in held.items()}

@@ -93,7 +93,7 @@ def compute(
     notes.extend(kept)
     if prune:
         notes.extend(_empty_directories(desired, state, wanted))
-    return Plan(tuple(changes), tuple(notes), owned)
+    return Plan(tuple(changes), tuple(dict.fromkeys(notes)), owned)  # each note once
 
 
 _leftover = plan_history.leftover

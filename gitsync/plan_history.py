@@ -276,7 +276,7 @@ def repoints(
     notes = []
     for old, change in sorted(replaced.items()):
         successor = change.path[-1]
-        for referrer in state.referrers.get(old, ()):
+        for referrer in sorted(set(state.referrers.get(old, ()))):  # one note each
             flow = live.get(referrer)
             if flow is None or referrer in busy or referrer in out:
                 continue
@@ -362,7 +362,7 @@ def retention_deletes(
     names = {c.name for c in gone}
     out, notes = [], []
     for copy in gone:
-        users = [r for r in state.referrers.get(copy.name, ()) if r not in names]
+        users = sorted({r for r in state.referrers.get(copy.name, ()) if r not in names})
         if copy.held:
             notes.append(
                 f"{'/'.join(copy.path)}: retired copy past its retention, held: workflows "
@@ -373,10 +373,11 @@ def retention_deletes(
         if users:
             notes.append(
                 f"{'/'.join(copy.path)}: retired copy past its retention, kept: "
-                f"{', '.join(users)} still reference it"
+                f"{', '.join(users)} still {'references' if len(users) == 1 else 'reference'} it"
             )
             continue
         when = copy.when.strftime("%Y-%m-%d")
-        note = f"retired copy past its retention (retired {when}, of {copy.of})"
+        of = copy.name.rpartition(marker.RETIRED_INFIX)[0] if copy.pruned else copy.of
+        note = f"retired copy past its retention (retired {when}, of {of or copy.name})"
         out.append(Change(Kind.DELETE_FLOW, copy.path, note=note, flow_id=copy.flow_id))
     return out, notes

@@ -52,9 +52,17 @@ def test_a_delete_is_held_while_a_referrer_keeps_its_reference() -> None:
     remote = state(wf("up"), wf("down", "up"), wf("far", "down"))
     plan = Plan((delete("up", 1),))
     assert blocked(guards.guard(plan, remote, Facts())) == {
-        "delete up": "still referenced by down, which keep referencing it: remove those "
+        "delete up": "still referenced by down, which keeps referencing it: remove those "
         "references (or delete them too), and the delete follows"
     }
+    retire = Plan((Change(Kind.RETIRE, ("up",), flow_id=1),))
+    assert blocked(guards.guard(retire, remote, Facts()))["retire up"].endswith(
+        "(or delete them too), and the retire follows"
+    )
+    both = state(wf("up"), wf("down", "up"), wf("side", "up"))
+    assert blocked(guards.guard(plan, both, Facts()))["delete up"].startswith(
+        "still referenced by down, side, which keep referencing it"
+    )
     # the referrer changes away from it, in the same plan: nothing is held
     update = Change(Kind.UPDATE_FLOW, ("down",), desired=wf("down"), flow_id=2)
     assert blocked(guards.guard(Plan((delete("up", 1), update)), remote, Facts())) == {}
