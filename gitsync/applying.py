@@ -6,10 +6,10 @@ each change waits only for the changes it needs (steps.py runs them):
 - a directory waits for its parent;
 - an import (create, replace, move) or a rename (one Save of the old flow under the new
   name) waits for its directory, for the clean-up of a copy an
-  interrupted replace left under its temporary name, and for the imports of the workflows it
-  references (Import checks references);
-- an update, adopt or re-point (Load For Edit, Save) waits for the imports and renames of the
-  workflows it references (Save needs their new ids);
+  interrupted replace left under its temporary name, and for the imports, renames and
+  task-renaming updates of the workflows it references (Import checks references);
+- an update, adopt or re-point (Load For Edit, Save) waits for the same (Save needs their
+  new ids and names); an update that renames tasks runs with the imports, upstream first;
 - an enable or disable waits for the import or update of its own workflow, and is skipped if
   the import failed;
 - a retire (``--prune``) waits for nothing: referrers keep pointing at the flow by id;
@@ -127,7 +127,7 @@ def _run_order(plan: Plan, state: RemoteState) -> list[Change]:
     by_kind: dict[Kind, list[Change]] = {kind: [] for kind in Kind}
     for change in sent:
         by_kind[change.kind].append(change)
-    imports = [c for c in sent if c.kind.imports or c.kind == Kind.RENAME]
+    imports = [c for c in sent if _renames_or_imports(c)]
     by_name = {c.desired.name: c for c in imports if c.desired}
     deleted = {c.path[-1]: c for c in by_kind[Kind.DELETE_FLOW]}
     old = [f.workflow for f in state.flows if f.workflow.name in deleted]
@@ -136,7 +136,7 @@ def _run_order(plan: Plan, state: RemoteState) -> list[Change]:
         *by_kind[Kind.CLEANUP],
         *sorted(by_kind[Kind.CREATE_DIR], key=lambda c: (len(c.path), c.path)),
         *(by_name[w.name] for w in creation_order([c.desired for c in imports if c.desired])),
-        *by_kind[Kind.UPDATE_FLOW],
+        *(c for c in by_kind[Kind.UPDATE_FLOW] if not c.task_renames),
         *by_kind[Kind.ADOPT],
         *by_kind[Kind.REPOINT],
         *by_kind[Kind.ENABLE],
@@ -157,11 +157,22 @@ def _upstreams(wf: Workflow) -> set[str]:
     return {d.flow for t in wf.tasks for d in t.depends_on if d.flow}
 
 
+def _renames_or_imports(change: Change) -> bool:
+    """What a referrer's import or Save waits for: the upstream's new id or new names (an
+    update that renames tasks is ordered with the imports, upstream first)."""
+    kind = change.kind
+    return (
+        kind.imports
+        or kind == Kind.RENAME
+        or bool(kind == Kind.UPDATE_FLOW and change.task_renames)
+    )
+
+
 def _waits(order: list[Change], state: RemoteState) -> list[tuple[int, ...]]:
     """For each change, the indexes of the changes it waits for; only ever earlier ones."""
     mkdir = {c.path: i for i, c in enumerate(order) if c.kind == Kind.CREATE_DIR}
     cleanup = {c.path[-1]: i for i, c in enumerate(order) if c.kind == Kind.CLEANUP}
-    imported = {_name(c): i for i, c in enumerate(order) if c.kind.imports or c.kind == Kind.RENAME}
+    imported = {_name(c): i for i, c in enumerate(order) if _renames_or_imports(c)}
     written = {_name(c): i for i, c in enumerate(order) if c.kind.imports or c.kind.saves}
     of_flow: dict[str, list[int]] = {}
     referrers: dict[str, set[str]] = {k: set(v) for k, v in state.referrers.items()}

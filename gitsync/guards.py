@@ -88,13 +88,14 @@ def runs_to_check(plan: Plan) -> list[int]:
 
 def schedule_changes(plan: Plan, state: RemoteState) -> dict[str, tuple[Schedule, Schedule]]:
     """Workflow name -> (schedule before, after) for the existing workflows whose cron, cycle,
-    start, type or scheduling state changes."""
+    start, type or scheduling state changes (a renamed one's before is under its old name)."""
     before = {f.workflow.name: f.workflow.schedule for f in state.flows}
     out = {}
     for change in plan.changes:
         wf = change.desired
-        if wf is not None and wf.name in before and before[wf.name] != wf.schedule:
-            out[wf.name] = (before[wf.name], wf.schedule)
+        old = change.renamed_from or (wf.name if wf is not None else "")
+        if wf is not None and old in before and before[old] != wf.schedule:
+            out[wf.name] = (before[old], wf.schedule)
     return out
 
 
@@ -163,9 +164,12 @@ def _held_deletes(plan: Plan, state: RemoteState) -> dict[str, str]:
                 if r != name and _keeps(r, name, desired, deleted, held)
             ]
             if keeping:
+                what = "retire" if deleted[name].kind == Kind.RETIRE else "delete"
+                keep = "keeps" if len(keeping) == 1 else "keep"
                 held[name] = (
-                    f"still referenced by {', '.join(sorted(keeping))}, which keep referencing "
-                    "it: remove those references (or delete them too), and the delete follows"
+                    f"still referenced by {', '.join(sorted(keeping))}, which {keep} "
+                    f"referencing it: remove those references (or delete them too), and the "
+                    f"{what} follows"
                 )
                 changed = True
     return {deleted[n].name: reason for n, reason in held.items()}

@@ -27,16 +27,24 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import replace
 
-from gitsync import dag, diff, plan_history
+from gitsync import dag, diff, plan_history, plan_renamed_from
 from gitsync.changes import Kind
 from gitsync.codec import marker
 from gitsync.errors import PlanRefused
 from gitsync.model import Tree, Workflow
-from gitsync.plan_history import REPLACE_SUFFIX, Retention, Source
+from gitsync.plan_history import LOCK_PREFIX, REPLACE_SUFFIX, Retention, Source
 from gitsync.plan_types import Change, Path_, Plan, RemoteFlow, RemoteState
 
-__all__ = ["REPLACE_SUFFIX", "Change", "Path_", "Plan", "RemoteFlow", "RemoteState", "Retention"]
-LOCK_PREFIX = "__gitsync_lock__"
+__all__ = [
+    "LOCK_PREFIX",
+    "REPLACE_SUFFIX",
+    "Change",
+    "Path_",
+    "Plan",
+    "RemoteFlow",
+    "RemoteState",
+    "Retention",
+]
 MASS_DELETE_COUNT = 10
 MASS_DELETE_SHARE = 0.30
 
@@ -58,6 +66,7 @@ def compute(
     workflow, where every other one would look like it lost its file)."""
     live = {f.workflow.name: f for f in state.flows if f.retired is None}
     wanted = {w.name: w for w in desired.workflows}
+    checked = plan_renamed_from.check(wanted, live)
     renames = _renames(live, wanted, guess_renames)
     successors = {
         f.workflow.name: f.retired.successor
@@ -65,15 +74,15 @@ def compute(
         if f.retired is not None and f.retired.successor in wanted
     }
     changes = [*_cleanups(live, renames.used), *_directories(desired, state)]
-    for name, wf in sorted(wanted.items()):
-        if name in renames.sources:
-            changes.extend(_renamed(wf, renames.sources[name], state, successors))
-        else:
-            changes.extend(_flow_changes(wf, live.get(name), state, successors))
+    each = _each_workflow(wanted, live, renames, state, successors, {})
+    follow = _in_place_renames(each)
+    if follow:  # referrers that only follow those renames need no change
+        each = _each_workflow(wanted, live, renames, state, successors, follow)
+    changes.extend(each)
     repoints, notes = plan_history.repoints(changes, live, wanted, state)
     changes.extend(repoints)
     deletions, more = plan_history.without_files(live, wanted, renames.used, prune)
-    notes = [*renames.notes, *notes, *more]
+    notes = [*checked, *renames.notes, *notes, *more]
     owned = _owned(state)
     if deletions and not allow_mass_delete:
         _guard_mass_delete(sum(1 for c in deletions if c.kind == Kind.RETIRE), owned)
@@ -84,10 +93,50 @@ def compute(
     notes.extend(kept)
     if prune:
         notes.extend(_empty_directories(desired, state, wanted))
-    return Plan(tuple(changes), tuple(notes), owned)
+    return Plan(tuple(changes), tuple(dict.fromkeys(notes)), owned)  # each note once
 
 
 _leftover = plan_history.leftover
+
+
+def _each_workflow(
+    wanted: Mapping[str, Workflow],
+    live: Mapping[str, RemoteFlow],
+    renames: plan_history.Renames,
+    state: RemoteState,
+    successors: Mapping[str, str],
+    follow: plan_history.Follow,
+) -> list[Change]:
+    out: list[Change] = []
+    for name, wf in sorted(wanted.items()):
+        if name in renames.sources:
+            out.extend(_renamed(wf, renames.sources[name], state, successors, follow))
+        else:
+            out.extend(_flow_changes(wf, live.get(name), state, successors, follow))
+    return out
+
+
+def _in_place_renames(changes: list[Change]) -> dict[str, tuple[str, Mapping[str, str]]]:
+    """Old flow name -> its new name and task renames, for the Saves that rename a flow or
+    its tasks in place (the ids stay, so references to them stay too)."""
+    return {
+        (c.renamed_from or c.path[-1]): (c.path[-1], dict(c.task_renames))
+        for c in changes
+        if c.kind == Kind.RENAME or (c.kind == Kind.UPDATE_FLOW and c.task_renames)
+    }
+
+
+def _references(wf: Workflow) -> set[tuple[str, str, str, bool]]:
+    return {(t.name, d.flow, d.task, d.rerun) for t in wf.tasks for d in t.depends_on if d.flow}
+
+
+def _as_followed(remote: Workflow, wf: Workflow, follow: plan_history.Follow) -> Workflow:
+    """The remote workflow with references under the names this plan renames them to,
+    unless the file still names them as they were (then it is stale, and noted)."""
+    moved = plan_history.following(remote, follow)
+    if moved is remote or _references(remote) == _references(wf) != _references(moved):
+        return remote
+    return moved
 
 
 def _renames(
@@ -131,7 +180,11 @@ def _directories(desired: Tree, state: RemoteState) -> list[Change]:
 
 
 def _flow_changes(
-    wf: Workflow, current: RemoteFlow | None, state: RemoteState, successors: Mapping[str, str]
+    wf: Workflow,
+    current: RemoteFlow | None,
+    state: RemoteState,
+    successors: Mapping[str, str],
+    follow: plan_history.Follow,
 ) -> list[Change]:
     """Create, replace, move, update, re-point or adopt one workflow, and switch its
     scheduling."""
@@ -141,7 +194,8 @@ def _flow_changes(
         created = [Change(Kind.CREATE_FLOW, wf.path, desired=wf)]
         return created + ([Change(Kind.ENABLE, wf.path, desired=wf)] if wf.schedule.enabled else [])
     adopting = "" if current.managed else "adopts a workflow made outside gitsync; "
-    remote = plan_history.followed(current.workflow, successors)
+    moved = _as_followed(current.workflow, wf, follow)
+    remote = plan_history.followed(moved, successors)
     out: list[Change] = []
     if not diff.same(remote, wf, state.extensions):
         remote, renames = _task_renames(remote, wf, current.id)
@@ -155,8 +209,8 @@ def _flow_changes(
         out.append(
             Change(Kind.UPDATE_FLOW, wf.path, lines, note, wf, current.id, task_renames=renames)
         )
-    elif remote is not current.workflow:
-        out.append(_repoint(wf, current.workflow, current.id, successors))
+    elif remote is not moved:
+        out.append(_repoint(wf, moved, current.id, successors))
     elif not current.managed:
         note = "made outside gitsync and the same as its file: Save adds the ownership marker"
         out.append(Change(Kind.ADOPT, wf.path, note=note, desired=wf, flow_id=current.id))
@@ -187,11 +241,21 @@ def _repoint(wf: Workflow, remote: Workflow, flow_id: int, successors: Mapping[s
 
 
 def _renamed(
-    wf: Workflow, source: Source, state: RemoteState, successors: Mapping[str, str]
+    wf: Workflow,
+    source: Source,
+    state: RemoteState,
+    successors: Mapping[str, str],
+    follow: plan_history.Follow,
 ) -> list[Change]:
     """A new file that continues the remote workflow ``source``: one Save renames it in
     place, or, when Save cannot make the change, a replace of it under the new name."""
-    remote = plan_history.followed(plan_history.renamed(wf, source), successors)
+    if wf.name in state.outside:
+        return [_conflict(wf, state.outside[wf.name])]
+    if state.flow_ids.get(wf.name, source.flow_id) != source.flow_id:
+        taken = f"another workflow of the organization (flow {state.flow_ids[wf.name]}) is named"
+        return [replace(_conflict(wf, ""), note=f"{taken} '{wf.name}'; rename the file")]
+    moved = _as_followed(plan_history.renamed(wf, source), wf, follow)
+    remote = plan_history.followed(moved, successors)
     task_renames = tuple((o, n) for o, n in source.tasks.items() if o != n)
     how = "named by renamed_from" if source.explicit else "same task bodies"
     if source.name.endswith(REPLACE_SUFFIX):
@@ -205,7 +269,7 @@ def _renamed(
     if reasons and source.name.endswith(REPLACE_SUFFIX):  # a copy with no history: redo it
         return [
             *_cleanups({source.name: RemoteFlow(source.flow_id, source.workflow, True)}, set()),
-            *_flow_changes(wf, None, state, successors),
+            *_flow_changes(wf, None, state, successors, follow),
         ]
     if reasons:
         current = RemoteFlow(source.flow_id, source.workflow, True)

@@ -14,6 +14,20 @@ from gitsync.model import Dependency, Task, Workflow
 from gitsync.plan_types import Change, RemoteFlow, RemoteState
 
 REPLACE_SUFFIX = "__gitsync_replace"
+LOCK_PREFIX = "__gitsync_lock__"
+
+
+def reserved(name: str) -> str | None:
+    """Why a workflow name is one gitsync makes itself (a retired copy, the copy of a
+    replace, the apply lock), so no file may have it; None for any other name."""
+    stem, infix, tail = name.rpartition(marker.RETIRED_INFIX)
+    if stem and infix and tail.isdigit():
+        return f"'{name}' has the form <name>{marker.RETIRED_INFIX}<id> of a retired copy"
+    if name.endswith(REPLACE_SUFFIX):
+        return f"'{name}' ends with {REPLACE_SUFFIX}, the copy a replace imports"
+    if name.startswith(LOCK_PREFIX):
+        return f"'{name}' starts with {LOCK_PREFIX}, the apply lock"
+    return None
 
 
 def leftover(name: str, flow: RemoteFlow) -> bool:
@@ -185,6 +199,28 @@ def followed(wf: Workflow, successors: Mapping[str, str]) -> Workflow:
     return replace(wf, tasks=tasks)
 
 
+Follow = Mapping[str, tuple[str, Mapping[str, str]]]  # old flow name -> new, task renames
+
+
+def following(wf: Workflow, follow: Follow) -> Workflow:
+    """``wf`` with its references to workflows renamed in place in this plan (flow or task
+    names) under their new names: what the service shows once those Saves ran, since it
+    keeps references by id."""
+    if not any(d.flow in follow for t in wf.tasks for d in t.depends_on):
+        return wf
+
+    def dep(d: Dependency) -> Dependency:
+        if d.flow not in follow:
+            return d
+        new, tasks = follow[d.flow]
+        return replace(d, flow=new, task=tasks.get(d.task, d.task) if d.task else "")
+
+    tasks = tuple(
+        replace(t, depends_on=tuple(sorted(map(dep, t.depends_on), key=_dep_key))) for t in wf.tasks
+    )
+    return replace(wf, tasks=tasks)
+
+
 # -- retention ----------------------------------------------------------------------------
 
 
@@ -240,7 +276,7 @@ def repoints(
     notes = []
     for old, change in sorted(replaced.items()):
         successor = change.path[-1]
-        for referrer in state.referrers.get(old, ()):
+        for referrer in sorted(set(state.referrers.get(old, ()))):  # one note each
             flow = live.get(referrer)
             if flow is None or referrer in busy or referrer in out:
                 continue
@@ -326,7 +362,7 @@ def retention_deletes(
     names = {c.name for c in gone}
     out, notes = [], []
     for copy in gone:
-        users = [r for r in state.referrers.get(copy.name, ()) if r not in names]
+        users = sorted({r for r in state.referrers.get(copy.name, ()) if r not in names})
         if copy.held:
             notes.append(
                 f"{'/'.join(copy.path)}: retired copy past its retention, held: workflows "
@@ -337,10 +373,11 @@ def retention_deletes(
         if users:
             notes.append(
                 f"{'/'.join(copy.path)}: retired copy past its retention, kept: "
-                f"{', '.join(users)} still reference it"
+                f"{', '.join(users)} still {'references' if len(users) == 1 else 'reference'} it"
             )
             continue
         when = copy.when.strftime("%Y-%m-%d")
-        note = f"retired copy past its retention (retired {when}, of {copy.of})"
+        of = copy.name.rpartition(marker.RETIRED_INFIX)[0] if copy.pruned else copy.of
+        note = f"retired copy past its retention (retired {when}, of {of or copy.name})"
         out.append(Change(Kind.DELETE_FLOW, copy.path, note=note, flow_id=copy.flow_id))
     return out, notes

@@ -124,6 +124,8 @@ def read_state(client: Client, root: Path_, progress: Progress = no_progress) ->
                 f"{node.name} cannot be read: {e}"
             ) from None
         retired = marker.retirement(str(struct.get("desc") or ""))
+        if retired is not None and not marker.is_retired_copy(node.name, node.id, retired):
+            return RemoteFlow(node.id, wf, True, None)  # renamed by hand: no longer a copy
         return RemoteFlow(node.id, wf, marker.is_managed(struct), retired)
 
     # the threads only wait on the network; decoding happens here, as answers arrive, so they

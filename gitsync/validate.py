@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gitsync import cron, dag, references
+from gitsync import cron, dag, plan_history, references
 from gitsync.cache import ValidationCache
 from gitsync.codec.document import dependency_of, workflow_from_document
 from gitsync.files import (
@@ -299,6 +299,11 @@ class Validator:
             if reason:
                 kind = "workflow" if part == name else "directory"
                 result.problems.append(Problem(display, 1, 1, f"{kind} name {reason}"))
+        taken = plan_history.reserved(name)
+        if taken:
+            result.problems.append(
+                Problem(display, 1, 1, f"workflow name {taken}: reserved for gitsync")
+            )
         try:
             raw = read_bytes(path)
             context = self._substitution.key() if self._substitution else ""

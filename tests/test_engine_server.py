@@ -311,3 +311,21 @@ def test_a_broken_users_file_is_a_clear_error(tmp_path: Path) -> None:
     (data / "users.yaml").write_text("users:\n  - {name: nobody}\n")
     with pytest.raises(ConfigError, match=r"users\.yaml: expected"):
         RunningEngine(EngineOptions(data))
+
+
+def test_an_unexpected_fault_in_a_handler_is_62109_and_one_log_line(
+    api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from gitsync.engine.store_flows import FlowTables
+
+    def broken(self: FlowTables, org_id: str) -> list[Any]:
+        raise sqlite3.IntegrityError("UNIQUE constraint failed:\nsomewhere")
+
+    monkeypatch.setattr(FlowTables, "flows", broken)
+    with caplog.at_level("ERROR", logger="gitsync.engine"):
+        answer = api.call("POST", "flows", "search", {})
+    assert answer["code"] == protocol.Code.INTERNAL, answer
+    records = [r for r in caplog.records if r.name == "gitsync.engine"]
+    assert len(records) == 1 and records[0].exc_info is None, records
+    line = records[0].getMessage()
+    assert "\n" not in line and "IntegrityError: UNIQUE constraint failed" in line, line

@@ -52,9 +52,17 @@ def test_a_delete_is_held_while_a_referrer_keeps_its_reference() -> None:
     remote = state(wf("up"), wf("down", "up"), wf("far", "down"))
     plan = Plan((delete("up", 1),))
     assert blocked(guards.guard(plan, remote, Facts())) == {
-        "delete up": "still referenced by down, which keep referencing it: remove those "
+        "delete up": "still referenced by down, which keeps referencing it: remove those "
         "references (or delete them too), and the delete follows"
     }
+    retire = Plan((Change(Kind.RETIRE, ("up",), flow_id=1),))
+    assert blocked(guards.guard(retire, remote, Facts()))["retire up"].endswith(
+        "(or delete them too), and the retire follows"
+    )
+    both = state(wf("up"), wf("down", "up"), wf("side", "up"))
+    assert blocked(guards.guard(plan, both, Facts()))["delete up"].startswith(
+        "still referenced by down, side, which keep referencing it"
+    )
     # the referrer changes away from it, in the same plan: nothing is held
     update = Change(Kind.UPDATE_FLOW, ("down",), desired=wf("down"), flow_id=2)
     assert blocked(guards.guard(Plan((delete("up", 1), update)), remote, Facts())) == {}
@@ -120,6 +128,17 @@ def test_a_schedule_change_shows_the_next_fires_in_the_target_zone() -> None:
         (change,) = guards.guard(plan, state(before), facts).changes
         assert change.lines[-1] == f"fires after  (GMT+8): never ({words})"
     assert guards.guard(plan, state(before), Facts()).changes[0].lines == ()  # zone not read
+
+
+def test_a_schedule_change_riding_a_rename_shows_the_next_fires() -> None:
+    later = wf("b", schedule=Schedule("periodic", "day", "0 30 6 * * ? *", "2026-12-10", True))
+    rename = Change(Kind.RENAME, ("b",), ("renamed from a",), "", later, 1, renamed_from="a")
+    facts = Facts(zone=dt.timezone(dt.timedelta(hours=8)), zone_name="GMT+8", now=NOW)
+    (change,) = guards.guard(Plan((rename,)), state(wf("a")), facts).changes
+    assert change.lines[1:] == (
+        "fires before (GMT+8): 2026-12-02 05:00:00, 2026-12-03 05:00:00, 2026-12-04 05:00:00",
+        "fires after  (GMT+8): 2026-12-10 06:30:00, 2026-12-11 06:30:00, 2026-12-12 06:30:00",
+    )
 
 
 @pytest.mark.parametrize(

@@ -321,3 +321,159 @@ def test_a_retired_copy_referenced_from_outside_is_held_not_deleted(repo: Path, 
     assert_no_changes()
     assert ids(api)[f"up__retired_{old}"] == old
     assert graph(api, other)["flows"][0]["flowId"] == str(old)
+
+
+def _save(api: Api, flow_id: int, **changes: Any) -> None:
+    """A Save as the console makes it: the flow as it is, with ``changes``."""
+    detail: Any = api.data("GET", "flows", "loadForEdit", flowId=flow_id)
+    found = json.loads(detail["graph"])
+    flows = [{**f, "flowName": f.pop("flow_name", f.get("flowName"))} for f in found["flows"]]
+    body = {
+        "id": str(flow_id),
+        **{k: detail[k] for k in ("type", "freq", "cycle", "alertMode", "doAs", "active")},
+        **{k: detail[k] for k in ("desc", "parameters")},
+        "name": detail["flowName"],
+        "owners": detail["owner"],
+        "visitors": detail["visitor"],
+        "tasks": found["tasks"],
+        "flows": flows,
+        "relations": found["relations"],
+        **changes,
+    }
+    api.data("POST", "flows", "save", body)
+
+
+@pytest.mark.parametrize("retention", ["", "    retention: {versions: 0, days: 0}\n"])
+def test_a_retired_copy_renamed_back_by_hand_is_the_live_flow_and_keeps_its_runs(
+    repo: Path, api: Api, retention: str
+) -> None:
+    config = repo / "gitsync.yaml"
+    config.write_text(config.read_text() + retention)
+    path = write(repo, "a", UP)
+    apply_ok()
+    old = ids(api)["a"]
+    instance = run("a")
+    path.write_text(UP.replace("up-one", "up-two"))
+    apply_ok()  # the replace: the old flow is a__retired_<old>
+    api.data("GET", "flows", "delete", flowId=ids(api)["a"])
+    _save(api, old, name="a")  # renamed back by hand, its retired marker still there
+    path.write_text(UP)  # and the file back to that version
+    plan = run_cli("plan")
+    assert "~ update   team/a" in plan.output and "delete" not in plan.output, plan.output
+    apply_ok()
+    assert_no_changes()
+    assert ids(api)["a"] == old
+    desc: Any = api.data("GET", "flows", "get", flowId=old)
+    assert "retired" not in desc["desc"]
+    assert instance in run_cli("instances", "a").output
+
+
+def test_a_retired_copy_renamed_to_another_name_is_not_deleted_by_retention(
+    repo: Path, api: Api
+) -> None:
+    config = repo / "gitsync.yaml"
+    config.write_text(config.read_text() + "    retention: {versions: 0, days: 0}\n")
+    path = write(repo, "a", UP)
+    apply_ok()
+    old = ids(api)["a"]
+    path.write_text(UP.replace("up-one", "up-two"))
+    apply_ok()
+    _save(api, old, name="a_old")
+    plan = run_cli("plan")
+    assert "delete" not in plan.output and "a_old" in plan.output, plan.output
+    apply_ok()
+    assert ids(api)["a_old"] == old
+
+
+def test_swapping_two_task_names_is_one_save_that_keeps_both_tasks(
+    repo: Path, api: Api, capfd: pytest.CaptureFixture[str]
+) -> None:
+    two = (
+        "tasks:\n  - {name: x, command: 'echo 1'}\n"
+        "  - {name: y, command: 'echo 2', depends_on: [x]}\n"
+    )
+    write(repo, "f", two)
+    apply_ok()
+    tasks = {t["taskName"]: t["taskId"] for t in graph(api, ids(api)["f"])["tasks"]}
+    swapped = (
+        "tasks:\n  - {name: y, command: 'echo 1'}\n"
+        "  - {name: x, command: 'echo 2', depends_on: [y]}\n"
+    )
+    write(repo, "f", swapped)
+    plan = run_cli("plan")
+    assert "~ update   team/f" in plan.output, plan.output
+    apply_ok()
+    assert_no_changes()
+    after = {t["taskName"]: t["taskId"] for t in graph(api, ids(api)["f"])["tasks"]}
+    assert after == {"y": tasks["x"], "x": tasks["y"]}
+    assert "Traceback" not in capfd.readouterr().err
+
+
+T1 = "tasks:\n  - {name: t1, command: 'echo a', allow_reference: true}\n"
+
+
+def _referrers(repo: Path) -> None:
+    write(repo, "a", T1)
+    write(repo, "ref", "tasks:\n  - {name: r, command: 'echo r', depends_on: [{flow: a}]}\n")
+    write(
+        repo,
+        "ref2",
+        "tasks:\n  - {name: r, command: 'echo r', depends_on: [{flow: a, task: t1}]}\n",
+    )
+    apply_ok()
+
+
+def test_a_referrer_following_a_task_rename_needs_no_change(repo: Path, api: Api) -> None:
+    _referrers(repo)
+    before = ids(api)
+    write(repo, "a", T1.replace("t1", "t9"))
+    ref2 = repo / "flows/team/ref2.yaml"
+    ref2.write_text(ref2.read_text().replace("task: t1", "task: t9"))
+    plan = run_cli("plan", "--detailed-exitcode")
+    assert "~ update   team/a" in plan.output and "ref2" not in plan.output, plan.output
+    apply_ok()
+    assert_no_changes()
+    assert ids(api) == before
+
+
+def test_a_referrer_following_a_flow_rename_is_not_replaced(repo: Path, api: Api) -> None:
+    _referrers(repo)
+    before = ids(api)
+    (repo / "flows/team/a.yaml").rename(repo / "flows/team/a9.yaml")
+    for name in ("ref", "ref2"):
+        path = repo / f"flows/team/{name}.yaml"
+        path.write_text(
+            path.read_text().replace("flow: a}", "flow: a9}").replace("flow: a,", "flow: a9,")
+        )
+    plan = run_cli("plan")
+    assert "~ rename   team/a9" in plan.output and "replace" not in plan.output, plan.output
+    assert "ref" not in plan.output.replace("references", ""), plan.output
+    apply_ok()
+    assert_no_changes()
+    assert ids(api)["ref2"] == before["ref2"] and ids(api)["a9"] == before["a"]
+
+
+def test_a_replaced_referrer_of_a_task_rename_waits_for_it(repo: Path, api: Api) -> None:
+    _referrers(repo)
+    write(repo, "a", T1.replace("t1", "t9"))
+    ref2 = repo / "flows/team/ref2.yaml"
+    ref2.write_text(ref2.read_text().replace("task: t1", "task: t9").replace("echo r", "echo s"))
+    plan = run_cli("plan")
+    assert "± replace  team/ref2" in plan.output and "~ update   team/a" in plan.output
+    apply_ok()  # the first apply: ref2's import waits for a's task rename
+    assert_no_changes()
+
+
+def test_a_chain_of_renamed_from_is_refused_and_nothing_is_sent(repo: Path, api: Api) -> None:
+    write(repo, "a", "tasks:\n  - {name: t, command: 'echo a'}\n")
+    write(repo, "b", "tasks:\n  - {name: t, command: 'echo b'}\n")
+    apply_ok()
+    before = ids(api)
+    (repo / "flows/team/a.yaml").unlink()
+    write(repo, "x", "renamed_from: a\ntasks:\n  - {name: t, command: 'echo a'}\n")
+    (repo / "flows/team/b.yaml").unlink()
+    write(repo, "a", "renamed_from: b\ntasks:\n  - {name: t, command: 'echo b'}\n")
+    result = run_cli("apply", "--auto-approve")
+    assert result.exit_code == 1, result.output
+    assert "team/x: renamed_from 'a', but team/a still has that name" in result.output
+    assert ids(api) == before

@@ -73,7 +73,7 @@ def test_a_referenced_retired_copy_is_kept_and_named() -> None:
         now=NOW,
     )
     assert not plan.changes
-    assert any("theirs still reference it" in n for n in plan.notes)
+    assert any("theirs still references it" in n for n in plan.notes)
 
 
 def test_a_copy_left_after_the_old_flow_was_retired_is_renamed_not_deleted() -> None:
@@ -114,7 +114,7 @@ def test_owned_referrers_of_a_replaced_workflow_are_repointed_once() -> None:
         RemoteFlow(2 + i, wf(n, "echo", dep), True) for i, n in enumerate(["a", "b", "c"])
     ]
     desired = Tree.of([wf("up", "echo 2"), wf("a", "echo", dep), wf("b", "echo x", dep)])
-    plan = planner.compute(desired, state(*flows, referrers={"up": ("a", "b", "c")}))
+    plan = planner.compute(desired, state(*flows, referrers={"up": ("a", "b", "c", "c")}))
     # a: re-pointed; b: replaced anyway (points at the new ids); c: no file, keeps the copy
     assert kinds(plan) == [
         ("no_file", "c"),
@@ -122,9 +122,9 @@ def test_owned_referrers_of_a_replaced_workflow_are_repointed_once() -> None:
         ("replace_flow", "up"),
         ("repoint", "a"),
     ]
-    assert any(
-        "c: no file for it; it keeps pointing at the retired copy of up" in n for n in plan.notes
-    )
+    assert [n for n in plan.notes if "keeps pointing" in n] == [
+        "c: no file for it; it keeps pointing at the retired copy of up"
+    ]  # once, though c references up twice
 
 
 def test_prune_retires_and_counts_against_the_mass_delete_guard() -> None:
@@ -223,3 +223,65 @@ def test_a_pruned_workflows_copy_is_kept_for_days_only() -> None:
     pruned = [replace(c, retired=replace(c.retired, successor="")) for c in (young, old)]  # type: ignore[type-var]
     plan = planner.compute(Tree.of([]), state(*pruned), retention=Retention(3, 30), now=NOW)
     assert kinds(plan) == [("delete_flow", marker.retired_name("b", 11))]
+    assert plan.changes[0].note.endswith(", of b)"), plan.changes[0].note
+
+
+def test_retention_notes_agree_and_come_once() -> None:
+    live = RemoteFlow(1, wf("etl"), True)
+    old = retired(10, "etl", 90)
+    for users, said in ((("t", "t"), "t still references"), (("u", "t"), "t, u still reference")):
+        plan = planner.compute(
+            Tree.of([wf("etl")]),
+            state(live, old, referrers={old.workflow.name: users}),
+            retention=Retention(0, 30),
+            now=NOW,
+        )
+        assert [n for n in plan.notes if "retention" in n] == [
+            f"{'/'.join(old.workflow.path)}: retired copy past its retention, kept: {said} it"
+        ], plan.notes
+
+
+def test_a_rename_into_a_name_taken_outside_or_in_the_org_is_a_conflict() -> None:
+    old = RemoteFlow(5, wf("a"), True)
+    desired = Tree((replace(wf("b"), renamed_from="a"),))
+    outside = replace(state(old), outside={"b": "Workflow/other"}, flow_ids={"a": 5, "b": 9})
+    plan = planner.compute(desired, outside)
+    assert kinds(plan) == [("conflict", "b")], kinds(plan)
+    assert "outside the owned root, at Workflow/other" in (plan.changes[0].note or "")
+    taken = replace(state(old), flow_ids={"a": 5, "b": 9})
+    plan = planner.compute(desired, taken)
+    assert kinds(plan) == [("conflict", "b")], kinds(plan)
+    assert "(flow 9) is named 'b'" in (plan.changes[0].note or "")
+    guessed = planner.compute(Tree((wf("b"),)), outside)  # found by its task bodies
+    assert kinds(guessed) == [("conflict", "b")], kinds(guessed)
+
+
+def _named(name: str, old: str, command: str = "echo") -> Workflow:
+    return replace(wf(name, command), renamed_from=old)
+
+
+@pytest.mark.parametrize(
+    ("files", "why"),
+    [
+        ((_named("x", "a"), _named("a", "b", "echo b")), "x: renamed_from 'a', but a still has"),
+        ((_named("a", "b", "echo b"), _named("b", "a")), "a: renamed_from 'b', but b still has"),
+        ((_named("x", "a"), _named("y", "a")), "x, y: each says renamed_from 'a'"),
+        ((_named("b", "a"),), "b: renamed_from 'a', but a workflow named 'b' already exists"),
+    ],
+)
+def test_an_ambiguous_renamed_from_is_refused_naming_the_file(
+    files: tuple[Workflow, ...], why: str
+) -> None:
+    remote = state(RemoteFlow(1, wf("a"), True), RemoteFlow(2, wf("b", "echo b"), True))
+    with pytest.raises(PlanRefused, match="renamed_from cannot be honoured") as refused:
+        planner.compute(Tree(files), remote)
+    assert why in str(refused.value), str(refused.value)
+
+
+def test_a_harmless_renamed_from_is_noted_not_ignored() -> None:
+    remote = state(RemoteFlow(1, wf("a"), True), RemoteFlow(2, wf("u", "echo u"), False))
+    plan = planner.compute(Tree((_named("a", "a"), _named("z", "u", "echo z"))), remote)
+    assert "a: renamed_from names the file itself; nothing to rename" in plan.notes, plan.notes
+    assert any("z: renamed_from 'u' names a workflow not managed" in n for n in plan.notes)
+    alone = planner.compute(Tree((_named("n", "n"),)), state())
+    assert any("n: renamed_from 'n' names no managed workflow" in n for n in alone.notes)

@@ -164,3 +164,22 @@ def test_a_line_gitsync_writes_cannot_come_from_a_file(in_tmp: Path) -> None:
         result = run_cli("validate")
         assert result.exit_code == 1, result.output
         assert result.output.startswith("flows/w.yaml:1:14: description: a line starting")
+
+
+def test_names_gitsync_reserves_for_itself(in_tmp: Path) -> None:
+    flows = in_tmp / "flows"
+    flows.mkdir()
+    reserved = ["a__retired_1001", "x__gitsync_replace", "__gitsync_lock__team"]
+    for name in [*reserved, "a__retired_", "a__retired_x", "__retired_5", "gitsync_replace"]:
+        (flows / f"{name}.yaml").write_text(GOOD)
+    result = run_cli("validate")
+    assert result.exit_code == 1, result.output
+    flagged = sorted(
+        line.split(".yaml:1:1: ")[0].removeprefix("flows/")
+        for line in result.output.splitlines()
+        if "reserved for gitsync" in line
+    )
+    assert flagged == sorted(reserved), result.output
+    assert "flows/a__retired_1001.yaml:1:1: workflow name 'a__retired_1001' has the form" in (
+        result.output
+    )

@@ -85,3 +85,14 @@ def retired_name(name: str, flow_id: int) -> str:
     length limit (the workflow's name is cut, never the id)."""
     suffix = f"{RETIRED_INFIX}{flow_id}"
     return name[: NAME_LIMIT - len(suffix)].rstrip() + suffix
+
+
+def is_retired_copy(name: str, flow_id: int, retired: Retired) -> bool:
+    """Whether a flow whose marker says retired still is the copy gitsync retired: its name
+    has the retired form with its own id (``<successor>__retired_<id>``). A copy someone
+    renamed (back to the live name, or to anything else) is an ordinary managed flow, never
+    deleted by retention."""
+    if retired.successor:
+        return name == retired_name(retired.successor, flow_id)
+    stem, infix, tail = name.rpartition(RETIRED_INFIX)
+    return bool(stem and infix) and tail == str(flow_id)

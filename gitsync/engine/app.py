@@ -172,8 +172,14 @@ class _Endpoints:
             return protocol.error(e.code, e.msg), 200
         except protocol.ParamError as e:
             return protocol.error(Code.BAD_PARAMETER, str(e)), 200
-        except Exception:
-            log.exception("internal error in %s %s", request.method, request.url.path)
+        except Exception as e:  # one line for the serving terminal, no traceback
+            log.error(
+                "internal error in %s %s: %s: %s",
+                request.method,
+                request.url.path,
+                type(e).__name__,
+                str(e).replace("\n", " ")[:500],
+            )
             return protocol.error(Code.INTERNAL, "Internal server exception"), 200
 
     async def call(self, request: Request, about: dict[str, Any]) -> Any:

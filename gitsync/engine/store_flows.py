@@ -177,6 +177,9 @@ class FlowTables(Database):
                 f"DELETE FROM tasks WHERE flow_id=? AND id NOT IN ({','.join('?' * len(keep))})",
                 (flow_id, *keep),
             )
+            # names first out of the way (no task name has a NUL), so that renames that swap
+            # or shift names are one change, as the unique (flow, name) sees it
+            db.executemany("UPDATE tasks SET name=? WHERE id=?", [(f"\0{i}", i) for i in keep])
             for position, (task_id, task_name, x, y) in enumerate(tasks):
                 db.execute(
                     "UPDATE tasks SET name=?, position=?, x=?, y=? WHERE id=?",
