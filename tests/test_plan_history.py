@@ -187,7 +187,9 @@ def test_retention_is_checked_with_its_place(tmp_path, retention: str, message: 
 
 def test_retention_defaults_and_values(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "gitsync.yaml"
-    path.write_text("targets:\n  t: {url: embedded, retention: {days: 7}}\n  u: {url: embedded}\n")
+    path.write_text(
+        "targets:\n  t: {url: embedded, retention: {days: 7}}\n  u: {url: embedded, root: other}\n"
+    )
     targets = read_config(path).targets
     assert targets["t"].retention == (3, 7) and targets["u"].retention == (3, 30)
 
