@@ -35,8 +35,11 @@ class _StopHandler:
         self.received = 0
         self.held: int | None = None  # a signal that came before it was safe to raise
         self.ready = False  # the command line is loaded
+        self.done = False  # the command has ended: the interpreter is shutting down
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.done:
+            _exit_quietly(signum)
         if not self.ready:
             self.held = self.held or signum
             return
@@ -60,9 +63,7 @@ class _StopHandler:
         """The command has ended and said what it did; a signal while the interpreter shuts
         down (joining threads, flushing) ends the process quietly with the signal's code,
         instead of an exception Python can only report as "ignored", with a traceback."""
-        for sig in STOP_SIGNALS:
-            if signal.getsignal(sig) is self:
-                signal.signal(sig, _exit_quietly)
+        self.done = True
 
     def start(self) -> None:
         """From now on a signal is raised; one that came before is raised now."""
@@ -92,15 +93,16 @@ def main() -> None:
         sys.stderr.write("Interrupted.\n")
         sys.exit(getattr(e, "exit_code", 130))
     try:
-        run()
+        try:
+            run()
+        finally:
+            handler.finished()
     except Interrupted as e:  # past the command line's own handling (its last instant)
         sys.stderr.write("Interrupted.\n")
         sys.exit(e.exit_code)
-    finally:
-        handler.finished()
 
 
-def _exit_quietly(signum: int, frame: FrameType | None) -> None:
+def _exit_quietly(signum: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
