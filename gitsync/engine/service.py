@@ -254,20 +254,7 @@ class Service:
             if reason:
                 raise bad(f"Incorrect parameter: name {reason}")
             old = links.current(self.store, caller.org_id, row.definition)
-            struct = {
-                "cycle": p["cycle"],
-                "cron": p["freq"],
-                "type": p["type"],
-                "alertMode": p["alertMode"],
-                "owners": p["owners"],
-                "visitors": p["visitors"],
-                "startTime": p.get("startTime") or old["startTime"],
-                "parameters": p["parameters"]
-                if p.get("parameters") is not None
-                else old["parameters"],
-                "desc": p["desc"] if p.get("desc") is not None else old["desc"],
-                "syncType": old["syncType"],
-            }
+            struct = _saved_settings(p, old)
             if p.get("tasks") is None:
                 kept = [(t.id, t.name, t.x, t.y) for t in self.store.tasks(row.id)]
                 struct.update(
@@ -386,3 +373,19 @@ def _stored(wf: Workflow, desc: Any) -> dict[str, Any]:
     definition = flow_struct.flow_struct_from_workflow(wf, extensions=True)
     definition["desc"] = str(desc or "")
     return definition
+
+
+def _saved_settings(p: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """The flow-level fields of a Save (SPEC §3.7); what it leaves out stays as it was."""
+    return {
+        "cycle": p["cycle"],
+        "cron": p["freq"],
+        "type": p["type"],
+        "alertMode": p["alertMode"],
+        "owners": p["owners"],
+        "visitors": p["visitors"],
+        "startTime": p.get("startTime") or old["startTime"],
+        "parameters": p["parameters"] if p.get("parameters") is not None else old["parameters"],
+        "desc": p["desc"] if p.get("desc") is not None else old["desc"],
+        "syncType": old["syncType"],
+    }
