@@ -146,11 +146,16 @@ def _task_reference(task: str, task_id: int, graph: Graph, index: int) -> dict[s
         if edit_view_task_id(node) == task_id:
             return dict(node)
     flow_id, name = virtual_flow(task_id, task)
+    return _new_reference_node(flow_id, name, True, index)
+
+
+def _new_reference_node(flow_id: int, name: str, virtual: bool, index: int) -> dict[str, Any]:
+    """A reference node the graph does not have yet, placed as the index-th reference."""
     x, y = reference_position(index)
     return {
         "flowId": str(flow_id),
         "flowName": name,
-        "isVirtual": True,
+        "isVirtual": virtual,
         "nodeId": flow_node(flow_id),
         "x": x,
         "y": y,
@@ -246,13 +251,4 @@ def _reference(
         return dict(node)
     if flow not in flow_ids:
         raise NotSaveable(f"upstream workflow '{flow}' does not exist")
-    flow_id = flow_ids[flow]
-    x, y = reference_position(index)
-    return {
-        "flowId": str(flow_id),
-        "flowName": flow,
-        "isVirtual": False,
-        "nodeId": flow_node(flow_id),
-        "x": x,
-        "y": y,
-    }
+    return _new_reference_node(flow_ids[flow], flow, False, index)
