@@ -26,6 +26,7 @@ from gitsync import cron
 from gitsync.changes import Kind
 from gitsync.model import Schedule, Workflow
 from gitsync.plan import Change, Plan, RemoteState
+from gitsync.plan_types import Rights
 
 FIRES_SHOWN = 3
 
@@ -50,15 +51,6 @@ class Run:
     def describe(self) -> str:
         when = f"started {self.started}" if self.started else f"not started, due {self.triggered}"
         return f"running now: {self.instance_id} ({self.status}), {when}"
-
-
-@dataclass(frozen=True)
-class Rights:
-    """The caller's rights on one flow, as Get Flow states them."""
-
-    edit: bool = True
-    locked: bool = False  # the workflow is locked
-    user_locked: bool = False  # the caller is locked
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ from gitsync import answers, guards, references
 from gitsync.client import Client
 from gitsync.codec import flow_struct
 from gitsync.errors import AnswerError, CodecError, GitsyncError, RemoteError
-from gitsync.guards import Facts, OnActiveRuns, Rights, Run
+from gitsync.guards import Facts, OnActiveRuns, Run
 from gitsync.model import Tree
 from gitsync.plan import Change, Plan, RemoteState
+from gitsync.plan_types import Rights
 from gitsync.protocol import Code
 from gitsync.statuses import LIVE_CODES
 
@@ -94,13 +95,12 @@ def _of_flow(row: Mapping[str, Any], flow_id: int, name: str) -> bool:
 
 
 def rights(client: Client, flow_id: int) -> Rights:
-    """Get Flow's flags; a flag it leaves out is taken as no obstacle (the service decides)."""
-    detail = client.get_flow(flow_id)
-    return Rights(
-        edit=detail.get("hasEditPri") not in (False, "false"),
-        locked=detail.get("locked") in (True, "true"),
-        user_locked=detail.get("isUserLocked") in (True, "true"),
-    )
+    return Rights.of(client.get_flow(flow_id))
+
+
+def _known_rights(state: RemoteState) -> dict[int, Rights]:
+    """Rights the plan's own reads stated (Get Flow on real EnOS, the engine's Export)."""
+    return {f.id: f.rights for f in state.flows if f.rights is not None}
 
 
 def _flow_type(state: RemoteState, flow_id: int) -> tuple[str, int | None]:
@@ -119,7 +119,10 @@ def read_facts(client: Client, plan: Plan, state: RemoteState, now: dt.datetime)
         name, flow_type = _flow_type(state, flow_id)
         return live_runs(client, flow_id, name, flow_type, now_ms)
 
-    rights_of = _each(client, guards.flows_to_check(plan), lambda i: rights(client, i))
+    known = _known_rights(state)
+    to_read = [i for i in guards.flows_to_check(plan) if i not in known]
+    rights_of = _each(client, to_read, lambda i: rights(client, i))
+    rights_of.update({i: known[i] for i in guards.flows_to_check(plan) if i in known})
     runs = _each(client, guards.runs_to_check(plan), runs_of)
     zone, zone_name = None, ""
     if guards.schedule_changes(plan, state):

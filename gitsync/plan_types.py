@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from gitsync.changes import Kind
 from gitsync.codec import marker
@@ -13,11 +14,30 @@ Path_ = tuple[str, ...]
 
 
 @dataclass(frozen=True)
+class Rights:
+    """The caller's rights on one flow, as Get Flow states them."""
+
+    edit: bool = True
+    locked: bool = False  # the workflow is locked
+    user_locked: bool = False  # the caller is locked
+
+    @classmethod
+    def of(cls, answer: Mapping[str, Any]) -> Rights:
+        """From a Get Flow answer; a flag it leaves out is no obstacle (the service decides)."""
+        return cls(
+            edit=answer.get("hasEditPri") not in (False, "false"),
+            locked=answer.get("locked") in (True, "true"),
+            user_locked=answer.get("isUserLocked") in (True, "true"),
+        )
+
+
+@dataclass(frozen=True)
 class RemoteFlow:
     id: int
     workflow: Workflow  # directory relative to the owned root
     managed: bool
     retired: marker.Retired | None = None  # a copy a replace or prune retired
+    rights: Rights | None = None  # when the plan's reads already stated them (Get Flow)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from gitsync.collecting import collecting_rarely
 from gitsync.errors import CodecError, GitsyncError, LockError, RemoteError
 from gitsync.model import Workflow
 from gitsync.plan import LOCK_PREFIX, Path_, Plan, RemoteFlow, RemoteState
+from gitsync.plan_types import Rights
 from gitsync.protocol import Code
 from gitsync.steps import Progress, no_progress
 
@@ -95,6 +96,19 @@ def _is_lock(node: _FlowNode, root: Path_) -> bool:
     return node.name == lock or node.name.startswith(lock + "@")
 
 
+def _read_flow(client: Client, flow_id: int) -> tuple[dict[str, Any], int, Rights | None]:
+    """Export, and Get Flow only where Export lacks the scheduling state (real EnOS): that one
+    answer also states the caller's rights, which the guards need for changed flows."""
+    struct = client.export_flow(flow_id)
+    active, rights = struct.get("active"), None
+    if active is None:
+        detail = client.get_flow(flow_id)
+        active, rights = detail.get("active", 0), Rights.of(detail)
+    elif "hasEditPri" in struct:  # the engine's extension states the rights too
+        rights = Rights.of(struct)
+    return struct, answers.integer(active, "Export Flow or Get Flow: active"), rights
+
+
 def read_state(client: Client, root: Path_, progress: Progress = no_progress) -> RemoteState:
     dirs, nodes = _walk(client.list_workflow_directories())
     inside = [n for n in nodes if n.directory[: len(root)] == root and not _is_lock(n, root)]
@@ -105,14 +119,12 @@ def read_state(client: Client, root: Path_, progress: Progress = no_progress) ->
     }
     total = len(inside)
 
-    def fetch(node: _FlowNode) -> tuple[dict[str, Any], int]:
-        struct = client.export_flow(node.id)
-        active = struct.get("active")
-        if active is None:  # real EnOS: Export has no scheduling state
-            active = client.get_flow(node.id).get("active", 0)
-        return struct, answers.integer(active, "Export Flow or Get Flow: active")
+    def fetch(node: _FlowNode) -> tuple[dict[str, Any], int, Rights | None]:
+        return _read_flow(client, node.id)
 
-    def decode(node: _FlowNode, struct: dict[str, Any], active: int) -> RemoteFlow:
+    def decode(
+        node: _FlowNode, struct: dict[str, Any], active: int, rights: Rights | None
+    ) -> RemoteFlow:
         relative = node.directory[len(root) :]
         try:
             wf = flow_struct.workflow_from_flow_struct(
@@ -125,8 +137,8 @@ def read_state(client: Client, root: Path_, progress: Progress = no_progress) ->
             ) from None
         retired = marker.retirement(str(struct.get("desc") or ""))
         if retired is not None and not marker.is_retired_copy(node.name, node.id, retired):
-            return RemoteFlow(node.id, wf, True, None)  # renamed by hand: no longer a copy
-        return RemoteFlow(node.id, wf, marker.is_managed(struct), retired)
+            return RemoteFlow(node.id, wf, True, None, rights)  # renamed by hand: not a copy
+        return RemoteFlow(node.id, wf, marker.is_managed(struct), retired, rights)
 
     # the threads only wait on the network; decoding happens here, as answers arrive, so they
     # do not take turns at the GIL with it
@@ -136,10 +148,10 @@ def read_state(client: Client, root: Path_, progress: Progress = no_progress) ->
         ThreadPoolExecutor(max_workers=max(1, client.max_concurrency)) as pool,
     ):
         try:
-            for done, (node, (struct, active)) in enumerate(
+            for done, (node, (struct, active, rights)) in enumerate(
                 zip(inside, pool.map(fetch, inside), strict=True), start=1
             ):
-                flows_read.append(decode(node, struct, active))
+                flows_read.append(decode(node, struct, active, rights))
                 progress("reading", done, total)
         except BaseException:  # a flow that cannot be read, or Ctrl-C: no more requests
             pool.shutdown(wait=True, cancel_futures=True)

@@ -12,9 +12,10 @@ import pytest
 from gitsync import guards, report
 from gitsync.applying import ApplyResult, Outcome
 from gitsync.changes import Kind
-from gitsync.guards import Facts, OnActiveRuns, Rights, Run
+from gitsync.guards import Facts, OnActiveRuns, Run
 from gitsync.model import Dependency, Schedule, Task, Workflow
 from gitsync.plan import Change, Plan, RemoteFlow, RemoteState
+from gitsync.plan_types import Rights
 
 NOW = dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.UTC)
 DAILY = Schedule(type="periodic", cycle="day", cron="0 0 5 * * ? *", enabled=True)

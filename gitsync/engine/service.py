@@ -195,7 +195,8 @@ class Service:
         definition = links.current(self.store, caller.org_id, row.definition, with_ids=False)
         data = dict(definition, name=row.name, submitter=self.access.do_as(caller.org_id))
         data["tasks"] = [dict(t, submitter="") for t in data["tasks"]]
-        data["active"] = row.active  # extension: saves a Get Flow per flow (docs/engine.md)
+        # extension: the scheduling state and rights save a Get Flow per flow (docs/engine.md)
+        data.update(self._rights(caller, row), active=row.active)
         return data
 
     def get_flow(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
@@ -206,7 +207,6 @@ class Service:
 
     def _detail(self, caller: Caller, row: FlowRow, for_edit: bool = False) -> dict[str, Any]:
         d = row.definition
-        owner = self.access.is_owner(caller, row)
         detail = {
             "flowId": row.id,
             "flowName": row.name,
@@ -233,14 +233,19 @@ class Service:
             "desc": d["desc"],
             "startTime": d["startTime"],
             "virtual": False,
-            "locked": row.locked,
-            "hasEditPri": owner,
             "hasReadPri": True,
-            "isUserLocked": caller.locked,
+            **self._rights(caller, row),
         }
         if for_edit:
             detail["queue"] = row.queue
         return detail
+
+    def _rights(self, caller: Caller, row: FlowRow) -> dict[str, bool]:
+        return {
+            "locked": row.locked,
+            "hasEditPri": self.access.is_owner(caller, row),
+            "isUserLocked": caller.locked,
+        }
 
     def save_flow(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
         with self.store.transaction():
