@@ -225,6 +225,8 @@ def _task_renames(
 ) -> tuple[Workflow, tuple[tuple[str, str], ...]]:
     """The remote workflow with its tasks under their new names, when the only task changes
     are renames (the same bodies under other names: Save renames tasks in place)."""
+    if len(remote.tasks) == len(wf.tasks) and all(wf.task(t.name) == t for t in remote.tasks):
+        return remote, ()  # the usual update: the same tasks under the same names
     names = plan_history.task_names(remote, wf)
     renames = tuple((o, n) for o, n in (names or {}).items() if o != n)
     if not renames or names is None:
