@@ -202,18 +202,30 @@ def _flow_changes(
         lines = tuple(diff.differences(remote, wf, state.extensions))
         reasons = diff.replace_reasons(remote, wf, state.extensions)
         if reasons:
-            out.append(_replacement(wf, current, lines, adopting + _why(reasons)))
+            change = _replacement(wf, current, lines, adopting + _why(reasons))
+            out.append(replace(change, current=remote))
             return out + ([Change(Kind.ENABLE, wf.path, desired=wf)] if wf.schedule.enabled else [])
         note = adopting.rstrip("; ").capitalize()
         lines = (*(f"task renamed: {o} -> {n}" for o, n in renames), *lines)
         out.append(
-            Change(Kind.UPDATE_FLOW, wf.path, lines, note, wf, current.id, task_renames=renames)
+            Change(
+                Kind.UPDATE_FLOW,
+                wf.path,
+                lines,
+                note,
+                wf,
+                current.id,
+                task_renames=renames,
+                current=remote,
+            )
         )
     elif remote is not moved:
         out.append(_repoint(wf, moved, current.id, successors))
     elif not current.managed:
         note = "made outside gitsync and the same as its file: Save adds the ownership marker"
-        out.append(Change(Kind.ADOPT, wf.path, note=note, desired=wf, flow_id=current.id))
+        out.append(
+            Change(Kind.ADOPT, wf.path, note=note, desired=wf, flow_id=current.id, current=remote)
+        )
     if current.workflow.schedule.enabled != wf.schedule.enabled:
         kind = Kind.ENABLE if wf.schedule.enabled else Kind.DISABLE
         out.append(Change(kind, wf.path, desired=wf, flow_id=current.id))
@@ -239,7 +251,7 @@ def _repoint(wf: Workflow, remote: Workflow, flow_id: int, successors: Mapping[s
     retired = sorted({d.flow for t in remote.tasks for d in t.depends_on if d.flow in successors})
     lines = tuple(f"references {old} -> {successors[old]}" for old in retired)
     note = "it references retired copies; Save points it at their successors"
-    return Change(Kind.REPOINT, wf.path, lines, note, wf, flow_id)
+    return Change(Kind.REPOINT, wf.path, lines, note, wf, flow_id, current=remote)
 
 
 def _renamed(
@@ -275,7 +287,8 @@ def _renamed(
         ]
     if reasons:
         current = RemoteFlow(source.flow_id, source.workflow, True)
-        change = replace(_replacement(wf, current, lines, _why(reasons)), renamed_from=source.name)
+        change = _replacement(wf, current, lines, _why(reasons))
+        change = replace(change, renamed_from=source.name, current=remote)
         enable = [Change(Kind.ENABLE, wf.path, desired=wf)] if wf.schedule.enabled else []
         return [change, *enable]
     note = "Save renames it in place: same flow id, task ids and run history"
@@ -289,6 +302,7 @@ def _renamed(
             source.flow_id,
             renamed_from=source.name,
             task_renames=task_renames,
+            current=remote,
         )
     ]
     if source.workflow.schedule.enabled != wf.schedule.enabled:

@@ -289,7 +289,13 @@ def repoints(
             line = f"references {old} -> the new copy of {successor}"
             note = f"Save points it at the new copy of {successor}, after its replace"
             out[referrer] = Change(
-                Kind.REPOINT, flow.workflow.path, (line,), note, wanted[referrer], flow.id
+                Kind.REPOINT,
+                flow.workflow.path,
+                (line,),
+                note,
+                wanted[referrer],
+                flow.id,
+                current=flow.workflow,
             )
     return list(out.values()), notes
 
@@ -333,10 +339,26 @@ def without_files(
         if prune:
             retired = marker.retired_name(name, flow.id)
             note = f"no file for it ({firing}); kept, paused, as '{retired}'"
-            out.append(Change(Kind.RETIRE, flow.workflow.path, note=note, flow_id=flow.id))
+            out.append(
+                Change(
+                    Kind.RETIRE,
+                    flow.workflow.path,
+                    note=note,
+                    flow_id=flow.id,
+                    current=flow.workflow,
+                )
+            )
         else:
             note = f"no file for it; {firing}. `--prune` retires it"
-            out.append(Change(Kind.NO_FILE, flow.workflow.path, note=note, flow_id=flow.id))
+            out.append(
+                Change(
+                    Kind.NO_FILE,
+                    flow.workflow.path,
+                    note=note,
+                    flow_id=flow.id,
+                    current=flow.workflow,
+                )
+            )
     return out, notes
 
 

@@ -64,6 +64,7 @@ class Change:
     blocked: str = ""  # why apply will not send it
     renamed_from: str = ""  # the remote workflow a rename (or renaming replace) continues
     task_renames: tuple[tuple[str, str], ...] = ()  # (old, new) task names of a rename
+    current: Workflow | None = None  # the remote workflow as the plan compared it (before)
 
     @property
     def name(self) -> str:
