@@ -110,6 +110,16 @@ def _gitsync_lines(wf: Workflow) -> list[Issue]:
     return []
 
 
+def _blank_commands(wf: Workflow) -> list[Issue]:
+    """An empty ``command: |`` is valid YAML and a valid string, but a COMMAND task with
+    nothing to run is a mistake in a file (the service's own rules are left to the engine)."""
+    return [
+        Issue(("tasks", i, "command"), f"tasks[{i}].command is empty: nothing to run")
+        for i, t in enumerate(wf.tasks)
+        if t.type == "COMMAND" and not t.command.strip()
+    ]
+
+
 def _in_document(data: dict[str, Any], wf: Workflow, issue: Issue) -> Issue:
     """The issue with its path in the file's terms: the model sorts a task's upstreams, so a
     ``depends_on`` entry is found in the file by what it says, not by its index."""
@@ -256,7 +266,7 @@ class Validator:
             return None, problems
         wf = workflow_from_document(data, name, directory)
         issues = [_in_document(data, wf, i) for i in check_workflow(wf)]
-        return wf, [at(i) for i in issues + _gitsync_lines(wf)]
+        return wf, [at(i) for i in issues + _gitsync_lines(wf) + _blank_commands(wf)]
 
     def validate_paths(self, roots: Sequence[Path], base: Path | None = None) -> ValidationResult:
         """Validate each root: a folder (its whole tree) or one file.

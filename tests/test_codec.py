@@ -208,7 +208,7 @@ def workflows(draw: st.DrawFn) -> Workflow:
             Task(
                 name=name,
                 type=draw(st.sampled_from(["COMMAND", "DATA_INTEGRATION", "PYTHON"])),
-                command=draw(text),
+                command=draw(text.filter(str.strip)),  # a blank command is a validate error
                 depends_on=document.canonical_dependencies(list(dict.fromkeys(deps))),
                 timeout=draw(st.integers(1, 10_000)),
                 retries=draw(st.integers(0, 100)),

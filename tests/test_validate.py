@@ -183,3 +183,18 @@ def test_names_gitsync_reserves_for_itself(in_tmp: Path) -> None:
     assert "flows/a__retired_1001.yaml:1:1: workflow name 'a__retired_1001' has the form" in (
         result.output
     )
+
+
+def test_a_blank_command_is_a_problem_at_its_line(in_tmp: Path) -> None:
+    flows = in_tmp / "flows"
+    flows.mkdir()
+    (flows / "block.yaml").write_text("tasks:\n  - name: a\n    command: |\n\n")
+    (flows / "spaces.yaml").write_text('tasks: [{name: a, command: "  \\t "}]\n')
+    (flows / "other.yaml").write_text("tasks: [{name: a, type: PYTHON, command: ''}]\n")
+    result = run_cli("validate", "flows")
+    assert result.exit_code == 1
+    lines = sorted(result.output.splitlines()[:-1])
+    assert lines == [
+        "flows/block.yaml:3:14: tasks[0].command is empty: nothing to run",
+        "flows/spaces.yaml:1:28: tasks[0].command is empty: nothing to run",
+    ], result.output
