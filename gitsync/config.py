@@ -121,6 +121,12 @@ def _read_credentials(path: Path) -> tuple[str, str]:
     """The two keys of a credentials file; the message never quotes the file's contents."""
     try:
         data = yaml.safe_load(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: credentials file not found (the target's credentials)"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: a folder, not a credentials file") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         data = None
     key, secret = (

@@ -145,6 +145,14 @@ def test_a_wrong_secret_from_a_file_names_the_file(tmp_path: Path) -> None:
     assert str(raised.value) == (
         f"{creds}: expected a YAML file with access_key and secret_key (strings)"
     )
+    creds.unlink()
+    with pytest.raises(ConfigError) as raised:
+        settings_.credentials(settings_.target("p"))
+    assert str(raised.value) == f"{creds}: credentials file not found (the target's credentials)"
+    creds.mkdir()
+    with pytest.raises(ConfigError) as raised:
+        settings_.credentials(settings_.target("p"))
+    assert str(raised.value) == f"{creds}: a folder, not a credentials file"
 
 
 # -- fuzz: any gitsync.yaml at all --------------------------------------------------------------
