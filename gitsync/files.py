@@ -191,6 +191,9 @@ class _Builder:
         return out
 
 
+_QUOTE_HINT = "; a ${...} reference inside [ ] or { } must be quoted: '${var.NAME}'"
+
+
 def parse_yaml(
     text: str, echo_values: bool = True, allow_empty: bool = False
 ) -> tuple[Document, list[Located]]:
@@ -204,6 +207,8 @@ def parse_yaml(
         reason = " ".join(p for p in (e.context, e.problem) if p) or "unreadable"
         if mark and text[mark.index : mark.index + 1] == "\t":
             reason = "a tab character; YAML indentation must use spaces"
+        elif mark and "${" in text[text.rfind("\n", 0, mark.index) + 1 : mark.index + 1]:
+            reason += _QUOTE_HINT
         raise ReadError([Located(*where, f"invalid YAML: {reason}")]) from None
     except yaml.reader.ReaderError as e:  # a character YAML does not allow, at an offset
         line = text.count("\n", 0, e.position) + 1

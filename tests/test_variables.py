@@ -215,6 +215,21 @@ def test_an_undefined_variable_names_its_place_and_target(repo: Path) -> None:
     assert only.exit_code == 1 and "'dev'" not in only.output
 
 
+def test_an_unquoted_reference_in_a_flow_list_gets_a_hint(repo: Path) -> None:
+    (repo / "flows" / "load.yaml").write_text(
+        "owners: [${var.OWNER}]\ntasks: [{name: a, command: echo}]\n"
+    )
+    result = run_cli("validate")
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "flows/load.yaml:1:11: invalid YAML: while parsing a flow sequence did not find "
+        "expected ',' or ']'; a ${...} reference inside [ ] or { } must be quoted: "
+        "'${var.NAME}'\n"
+    ), result.output
+    (repo / "flows" / "load.yaml").write_text("owners: [alice\ntasks: [{name: a, command: x}]\n")
+    assert "must be quoted" not in run_cli("validate").output  # no ${ on the line: no hint
+
+
 def test_a_value_that_breaks_the_workflow_is_found_after_substitution(repo: Path) -> None:
     text = FLOW.replace('"0 30 2 * * ? *"', '"${var.CRON}"')
     (repo / "flows" / "load.yaml").write_text(text)
