@@ -274,11 +274,25 @@ def decode_document(
     return parse_yaml(text, echo_values, allow_empty)
 
 
+class _BlockDumper(_Dumper):
+    """Multi-line text as ``|`` blocks, as people write commands and SQL (the emitter still
+    quotes a text that a block cannot hold exactly, such as one with trailing spaces)."""
+
+
+def _text(dumper: _BlockDumper, value: str) -> yaml.Node:
+    return dumper.represent_scalar(
+        "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None
+    )
+
+
+_BlockDumper.add_representer(str, _text)
+
+
 def dump_document(doc: dict[str, Any], schema_ref: str | None = None) -> str:
     """YAML text for a workflow document: keys in the given order, block style, UTF-8."""
     body = yaml.dump(
         doc,
-        Dumper=_Dumper,
+        Dumper=_BlockDumper,
         sort_keys=False,
         allow_unicode=True,
         default_flow_style=False,

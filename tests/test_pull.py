@@ -223,6 +223,19 @@ def test_pull_never_writes_through_a_link_out_of_the_flows_folder(
     assert list(elsewhere.iterdir()) == []
 
 
+def test_pull_writes_multi_line_text_as_blocks(repo: Path, api: Api) -> None:
+    command = "set -e\nfor f in a b; do\n  echo $f\ndone\n"
+    wf = document.workflow_from_document(
+        {"description": "two\nlines", "tasks": [{"name": "t", "command": command}]}, "multi"
+    )
+    api.import_flow("multi", flow_struct.flow_struct_from_workflow(wf), _dirs(api, "team", "flows"))
+    assert run_cli("pull").exit_code == 0
+    text = (repo / "flows" / "multi.yaml").read_text()
+    assert "description: |-\n  two\n  lines\n" in text, text
+    assert "  command: |\n    set -e\n    for f in a b; do\n      echo $f\n    done\n" in text
+    assert read_document(repo / "flows" / "multi.yaml")[0].data["tasks"][0]["command"] == command
+
+
 def test_the_engine_refuses_names_the_files_cannot_hold(api: Api) -> None:
     for name in ("..", ".", ".x", "a/b"):
         answer = api.call(
