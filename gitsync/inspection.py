@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -29,6 +29,7 @@ from gitsync.plan import LOCK_PREFIX, Change, Plan, RemoteState
 from gitsync.plan_types import Rights
 from gitsync.protocol import Code
 from gitsync.statuses import LIVE_CODES
+from gitsync.steps import Progress, no_progress
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -169,7 +170,7 @@ def _tasks(client: Client, name: str, flow_id: int) -> frozenset[str] | None:
 
 
 def outside_referrers(
-    client: Client, state: RemoteState
+    client: Client, state: RemoteState, progress: Progress = no_progress
 ) -> tuple[dict[str, tuple[str, ...]], list[str]]:
     """Upstream name -> the locations of the flows outside the owned root that reference it
     (flow or task references), from an Export of each, concurrently; a note for each flow that
@@ -186,7 +187,7 @@ def outside_referrers(
 
     found: dict[str, list[str]] = {}
     notes = []
-    for name, read_ in _each(client, names, read).items():
+    for name, read_ in _reading(client, names, read, progress):
         where = _where(name, state.outside[name])
         if isinstance(read_, str):
             notes.append(
@@ -197,6 +198,20 @@ def outside_referrers(
         for upstream in read_:
             found.setdefault(upstream, []).append(where)
     return {k: tuple(sorted(v)) for k, v in found.items()}, notes
+
+
+def _reading(
+    client: Client, keys: list[K], read: Callable[[K], V], progress: Progress
+) -> Iterator[tuple[K, V]]:
+    """``_each`` as the answers come, saying how far it got; Ctrl-C sends no more requests."""
+    with ThreadPoolExecutor(max_workers=max(1, client.max_concurrency)) as pool:
+        try:
+            for done, pair in enumerate(zip(keys, pool.map(read, keys), strict=True), start=1):
+                progress("reading outside the root", done, len(keys))
+                yield pair
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def _not_lock(name: str) -> bool:

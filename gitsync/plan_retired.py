@@ -82,8 +82,8 @@ def outside_needed(
 ) -> bool:
     """Whether the flows outside the owned root must be read for this plan: it retires or
     deletes a flow, or holds a retired copy past its retention. A plan of updates reads
-    nothing more."""
-    if state.outside_referrers is not None or not state.outside:
+    nothing more. With no flow outside, reading them sends nothing and says that none refers."""
+    if state.outside_referrers is not None:
         return False
     if any(c.kind in CONCERNS for c in plan.changes):
         return True

@@ -226,7 +226,7 @@ def make_plan(
     retention, now = planner.Retention(*target.retention), checks.now()
     plan = planner.compute(tree, state, prune, allow_mass_delete, retention, now)
     if plan_retired.outside_needed(plan, state, retention, now):  # it retires or deletes
-        found, unread = inspection.outside_referrers(client, state)
+        found, unread = inspection.outside_referrers(client, state, progress)
         state = replace(state, outside_referrers=found)
         plan = planner.compute(tree, state, prune, allow_mass_delete, retention, now)
         plan = replace(plan, notes=(*plan.notes, *unread))

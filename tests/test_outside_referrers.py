@@ -325,3 +325,27 @@ def test_only_a_plan_that_retires_or_deletes_reads_the_flows_outside(org: Org) -
     plan = run_cli("plan")
     assert "± replace  team/up" in plan.output
     assert sorted(org.exports()) == sorted(inside | outside)
+
+
+def test_a_service_that_stops_answering_while_outside_flows_are_read_is_an_error(
+    org: Org,
+) -> None:
+    """No usable answer at all (a malformed envelope, after the client's retries) is no note:
+    the plan cannot be trusted, so it stops with the error, as the reads of the root do."""
+    path = org.write("up", UP)
+    apply_ok()
+    org.outside("theirs", "up")
+    path.write_text(UP.replace("up-one", "up-two"))
+
+    def broken(key: str, answer: Any) -> Any:
+        data = answer.get("data")
+        if key.endswith("action=export") and isinstance(data, dict) and data["name"] == "theirs":
+            return ["no envelope"]
+        return answer
+
+    with RunningProxy(org.url, Faults(rewrite=broken)) as proxy:
+        write_target(org.repo, proxy.url, "gitsync")
+        plan = run_cli("plan")
+    assert plan.exit_code == 1, plan.output
+    assert plan.output.startswith("error: ") and "Traceback" not in plan.output, plan.output
+    assert "export" in plan.output.lower(), plan.output

@@ -215,8 +215,8 @@ def test_a_held_copy_is_deleted_only_once_nothing_outside_references_it() -> Non
     plan = planner.compute(Tree.of([wf("etl")]), before, retention=keep, now=NOW)
     assert not plan.changes  # the outside flows not read: kept
     assert any("held: workflows outside the owned root referenced it" in n for n in plan.notes)
-    assert plan_retired.outside_needed(plan, replace(before, outside={"x": "Workflow"}), keep, NOW)
-    assert not plan_retired.outside_needed(plan, before, keep, NOW)  # nothing outside to read
+    assert plan_retired.outside_needed(plan, before, keep, NOW)
+    assert not plan_retired.outside_needed(plan, replace(before, outside_referrers={}), keep, NOW)
     referenced = replace(before, outside_referrers={held.workflow.name: ("Workflow/o/x",)})
     plan = planner.compute(Tree.of([wf("etl")]), referenced, retention=keep, now=NOW)
     assert not plan.changes
