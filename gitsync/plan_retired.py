@@ -15,8 +15,9 @@ from gitsync.changes import Kind
 from gitsync.codec import marker
 from gitsync.plan_types import Change, Plan, RemoteState
 
-# a flow these changes retire or delete may have referrers outside the owned root
-CONCERNS = frozenset({Kind.REPLACE_FLOW, Kind.MOVE_FLOW, Kind.RETIRE, Kind.DELETE_FLOW})
+# a flow these changes retire (or delete) may have referrers outside the owned root
+RETIRING = frozenset({Kind.REPLACE_FLOW, Kind.MOVE_FLOW, Kind.RETIRE})
+CONCERNS = RETIRING | {Kind.DELETE_FLOW}
 OUTSIDE = "(outside the owned root)"
 
 
@@ -96,7 +97,7 @@ def outside_notes(changes: Sequence[Change], state: RemoteState) -> list[str]:
     outside = state.outside_referrers or {}
     notes: list[str] = []
     for change in changes:
-        if change.kind not in CONCERNS - {Kind.DELETE_FLOW} or change.flow_id is None:
+        if change.kind not in RETIRING or change.flow_id is None:
             continue
         old = change.renamed_from or change.path[-1]
         copy = marker.retired_name(change.path[-1], change.flow_id)

@@ -260,16 +260,22 @@ def test_a_held_copy_is_deleted_by_a_later_apply_once_nothing_outside_references
     assert copy not in org.ids()
 
 
-ODD: list[tuple[Callable[[Any], Any], str]] = [
-    (lambda data: None, "Export Flow"),
-    (lambda data: [data], "Export Flow"),
-    (lambda data: {**data, "flowLinks": [None]}, "flow.flowLinks[0]: expected an object"),
-    (lambda data: {**data, "taskLinks": {"a": 1}}, "flow.taskLinks: expected a list"),
+def _data(change: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda answer: {**answer, "data": change(answer["data"])}
+
+
+ODD: list[tuple[Callable[[Any], Any], str]] = [  # Export's answer -> what the note says
+    (_data(lambda data: None), "Export Flow"),
+    (_data(lambda data: [data]), "Export Flow"),
+    (_data(lambda data: {**data, "flowLinks": [None]}), "flow.flowLinks[0]: expected an object"),
+    (_data(lambda data: {**data, "taskLinks": {"a": 1}}), "flow.taskLinks: expected a list"),
     (
-        lambda data: {**data, "flowLinks": [{"linkId": None, "sourceFlowName": None}]},
+        _data(lambda data: {**data, "flowLinks": [{"linkId": None, "sourceFlowName": None}]}),
         "flow.flowLinks[0].sourceFlowName: missing",
     ),
-    (lambda data: {**data, "flowLinks": "not json ["}, "flow.flowLinks"),
+    (_data(lambda data: {**data, "flowLinks": "not json ["}), "flow.flowLinks"),
+    # gone between the listing and the Export, or not for this user to read
+    (lambda answer: {"code": 62101, "msg": "flow not found", "data": None}, "flow not found"),
 ]
 
 
@@ -284,7 +290,7 @@ def test_odd_export_answers_of_outside_flows_are_notes_not_crashes(org: Org) -> 
     def rewrite(key: str, answer: Any) -> Any:
         data = answer.get("data")
         if key.endswith("action=export") and isinstance(data, dict) and data["name"] == "theirs":
-            return {**answer, "data": odd[0](data)}
+            return odd[0](answer)
         return answer
 
     with RunningProxy(org.url, Faults(rewrite=rewrite)) as proxy:
