@@ -5,6 +5,11 @@ engine, its request log saying what was read."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -304,6 +309,42 @@ def test_odd_export_answers_of_outside_flows_are_notes_not_crashes(org: Org) -> 
             assert len(unread) == 1 and said in unread[0], notes
             assert unread[0].startswith("Workflow/other_team/theirs (outside the owned root)")
             assert any(n.startswith("Workflow/other_team/fine (outside") for n in notes), notes
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_plan_stopped_while_it_reads_outside_ends_without_a_traceback(
+    org: Org, sig: signal.Signals, code: int
+) -> None:
+    path = org.write("up", UP)
+    apply_ok()
+    theirs = {org.outside(f"theirs{i}", "up") for i in range(4)}
+    path.write_text(UP.replace("up-one", "up-two"))
+    arrived, release = threading.Event(), threading.Event()
+
+    def hold(number: int, request: Any) -> None:  # the proxy waits, until the signal is sent
+        query = request.query_params
+        if query.get("action") == "export" and int(query.get("flowId", 0)) in theirs:
+            arrived.set()
+            release.wait(30)
+
+    with RunningProxy(org.url, Faults(on_request=hold)) as proxy:
+        write_target(org.repo, proxy.url, "gitsync")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gitsync", "plan"],
+            cwd=org.repo,
+            env={**os.environ, "GITSYNC_TARGET": "test"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert arrived.wait(60), "the plan never read a flow outside the root"
+            proc.send_signal(sig)
+        finally:
+            release.set()
+            out, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, (proc.returncode, out, err)
+    assert "Traceback" not in out + err and err.rstrip().endswith(f"({sig.name})."), err
 
 
 # -- reads: only a plan that retires or deletes reads outside the root -------------------------
