@@ -1,9 +1,11 @@
 """The reads behind guards.py, made only for the flows a plan changes, so that a plan without
 changes reads nothing more than it did: the live runs of flows a change disturbs (List Flow
 Instances), the caller's rights on flows a change writes (Get Flow), the target's time zone
-when a schedule changes (Get Time Zone, once), and the tasks of workflows outside the owned
-root that a reference names (Export). Also ``RunGuard``: apply's look at a flow's runs just
-before it disturbs them, waiting for them or cancelling them when told to.
+when a schedule changes (Get Time Zone, once), the tasks of workflows outside the owned
+root that a reference names (Export), and, only for a plan that retires or deletes a flow,
+which flows outside the owned root reference which (Export of each). Also ``RunGuard``:
+apply's look at a flow's runs just before it disturbs them, waiting for them or cancelling
+them when told to.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -19,13 +21,15 @@ from typing import Any, TypeVar
 from gitsync import answers, guards, references
 from gitsync.client import Client
 from gitsync.codec import flow_struct
-from gitsync.errors import AnswerError, CodecError, GitsyncError, RemoteError
+from gitsync.codec.reader import Reader
+from gitsync.errors import AnswerError, CodecError, GitsyncError, RemoteError, TransportError
 from gitsync.guards import Facts, OnActiveRuns, Run
 from gitsync.model import Tree
-from gitsync.plan import Change, Plan, RemoteState
+from gitsync.plan import LOCK_PREFIX, Change, Plan, RemoteState
 from gitsync.plan_types import Rights
 from gitsync.protocol import Code
 from gitsync.statuses import LIVE_CODES
+from gitsync.steps import Progress, no_progress
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -163,6 +167,75 @@ def _tasks(client: Client, name: str, flow_id: int) -> frozenset[str] | None:
     except CodecError:
         return None  # unreadable: the service judges the reference at apply
     return frozenset(t.name for t in wf.tasks)
+
+
+def outside_referrers(
+    client: Client, state: RemoteState, progress: Progress = no_progress
+) -> tuple[dict[str, tuple[str, ...]], list[str]]:
+    """Upstream name -> the locations of the flows outside the owned root that reference it
+    (flow or task references), from an Export of each, concurrently; a note for each flow that
+    cannot be read (another target's lock has no references: it is not read)."""
+    names = sorted(n for n in state.outside if n in state.flow_ids and _not_lock(n))
+
+    def read(name: str) -> frozenset[str] | str:
+        try:
+            return upstreams(client.export_flow(state.flow_ids[name]))
+        except TransportError:
+            raise  # the service is not answering: no plan can be made
+        except (RemoteError, CodecError) as e:
+            return str(e)
+
+    found: dict[str, list[str]] = {}
+    notes = []
+    for name, read_ in _reading(client, names, read, progress):
+        where = _where(name, state.outside[name])
+        if isinstance(read_, str):
+            notes.append(
+                f"{where} (outside the owned root) cannot be read ({read_}); whether it "
+                "references a workflow this plan retires or deletes is not known"
+            )
+            continue
+        for upstream in read_:
+            found.setdefault(upstream, []).append(where)
+    return {k: tuple(sorted(v)) for k, v in found.items()}, notes
+
+
+def _reading(
+    client: Client, keys: list[K], read: Callable[[K], V], progress: Progress
+) -> Iterator[tuple[K, V]]:
+    """``_each`` as the answers come, saying how far it got; Ctrl-C sends no more requests."""
+    with ThreadPoolExecutor(max_workers=max(1, client.max_concurrency)) as pool:
+        try:
+            for done, pair in enumerate(zip(keys, pool.map(read, keys), strict=True), start=1):
+                progress("reading outside the root", done, len(keys))
+                yield pair
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _not_lock(name: str) -> bool:
+    return not name.startswith(LOCK_PREFIX)
+
+
+def _where(name: str, location: str) -> str:
+    """``Workflow/dir/name``; the reason another target's flow is not ours stays at the end."""
+    path, paren, why = location.partition(" (")
+    return f"{path}/{name}" + (f" ({why}" if paren else "")
+
+
+def upstreams(struct: Any) -> frozenset[str]:
+    """The names of the flows an Export answer references (its flow and task links); only the
+    links are read, so a flow gitsync could not model otherwise still says what it uses."""
+    r = Reader(struct, "flow")
+    found = set()
+    for kind in ("flowLinks", "taskLinks"):
+        for i, link in enumerate(r.items(kind)):
+            name = Reader(link, f"flow.{kind}[{i}]").text("sourceFlowName")
+            if not name:
+                raise CodecError(f"flow.{kind}[{i}].sourceFlowName: missing")
+            found.add(name)
+    return frozenset(found)
 
 
 # -- apply: the runs, just before a change disturbs them -------------------------------------

@@ -14,7 +14,8 @@ What the service can change in place (SPEC §3.7) decides the kind of change:
   tasks, changed task bodies (command, timeout, retries, run mode, ...), a new task
   reference, sync_type, the schedule type, and moves. The retired copy keeps the run history
   until its retention (gitsync.yaml) ends; owned workflows that reference it are re-pointed
-  (**repoint**, a Save) to the new copy in the same apply.
+  (**repoint**, a Save) to the new copy in the same apply; referrers outside the owned root
+  are named and never changed, and keep the retired copy alive (plan_retired.py).
 - **enable / disable**: the scheduling state, always its own change.
 - **no file** (listed, never applied) a managed workflow without a file; with ``--prune``
   it is **retired** instead. Retired copies past their retention are deleted.
@@ -27,12 +28,13 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import replace
 
-from gitsync import dag, diff, plan_history, plan_renamed_from
+from gitsync import dag, diff, plan_history, plan_renamed_from, plan_retired
 from gitsync.changes import Kind
 from gitsync.codec import marker
 from gitsync.errors import PlanRefused
 from gitsync.model import Tree, Workflow
-from gitsync.plan_history import LOCK_PREFIX, REPLACE_SUFFIX, Retention, Source
+from gitsync.plan_history import LOCK_PREFIX, REPLACE_SUFFIX, Source
+from gitsync.plan_retired import Retention
 from gitsync.plan_types import Change, Path_, Plan, RemoteFlow, RemoteState
 
 __all__ = [
@@ -88,7 +90,8 @@ def compute(
         _guard_mass_delete(sum(1 for c in deletions if c.kind == Kind.RETIRE), owned)
     changes.extend(deletions)
     notes.extend(plan_history.stale_names(changes, wanted))
-    expired, kept = plan_history.retention_deletes(state, retention or Retention(), now)
+    notes.extend(plan_retired.outside_notes(changes, state))
+    expired, kept = plan_retired.retention_deletes(state, retention or Retention(), now)
     changes.extend(expired)
     notes.extend(kept)
     if prune:

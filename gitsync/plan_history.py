@@ -1,10 +1,10 @@
 """The parts of planning that keep history: which new file is a renamed workflow, which
-references name a retired copy instead of its successor, and which retired copies are past
-their retention. Pure, like plan.py, which uses them."""
+references name a retired copy instead of its successor, which owned referrers follow a
+replace (retired copies and their retention: plan_retired.py). Pure, like plan.py, which
+uses them."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -33,17 +33,6 @@ def reserved(name: str) -> str | None:
 def leftover(name: str, flow: RemoteFlow) -> bool:
     """A copy an interrupted replace left behind."""
     return name.endswith(REPLACE_SUFFIX) and flow.managed
-
-
-@dataclass(frozen=True)
-class Retention:
-    """How long retired copies are kept (gitsync.yaml, per target): a copy is deleted once it
-    is neither among the newest ``versions`` retired copies of its workflow nor younger than
-    ``days``. A workflow retired by ``--prune`` has no later version: its copy is kept for
-    ``days``."""
-
-    versions: int = 3
-    days: int = 30
 
 
 @dataclass(frozen=True)
@@ -221,39 +210,6 @@ def following(wf: Workflow, follow: Follow) -> Workflow:
     return replace(wf, tasks=tasks)
 
 
-# -- retention ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RetiredCopy:
-    flow_id: int
-    name: str
-    path: tuple[str, ...]
-    of: str  # the successor, or for a pruned workflow its own retired name
-    when: dt.datetime
-    held: bool = False
-    pruned: bool = False  # retired without a successor: kept for ``days`` only
-
-
-def expired(
-    copies: Sequence[RetiredCopy], retention: Retention, now: dt.datetime | None
-) -> list[RetiredCopy]:
-    """The copies past ``retention`` at ``now`` (none without a clock)."""
-    if now is None:
-        return []
-    groups: dict[str, list[RetiredCopy]] = {}
-    for copy in copies:
-        groups.setdefault(copy.of, []).append(copy)
-    out = []
-    for group in groups.values():
-        group.sort(key=lambda c: (c.when, c.flow_id), reverse=True)
-        for index, copy in enumerate(group):
-            counted = index < retention.versions and not copy.pruned
-            if not counted and now - copy.when > dt.timedelta(days=retention.days):
-                out.append(copy)
-    return sorted(out, key=lambda c: c.path)
-
-
 # -- changes that follow from the others --------------------------------------------
 
 
@@ -359,47 +315,4 @@ def without_files(
                     current=flow.workflow,
                 )
             )
-    return out, notes
-
-
-def retention_deletes(
-    state: RemoteState, retention: Retention, now: dt.datetime | None
-) -> tuple[list[Change], list[str]]:
-    """Deletes of retired copies past their retention; a note for each one still referenced
-    (it is kept until its referrers move)."""
-    copies = [
-        RetiredCopy(
-            f.id,
-            f.workflow.name,
-            f.workflow.path,
-            f.retired.successor or f.workflow.name,
-            f.retired.when,
-            f.retired.held,
-            not f.retired.successor,
-        )
-        for f in state.flows
-        if f.retired is not None
-    ]
-    gone = expired(copies, retention, now)
-    names = {c.name for c in gone}
-    out, notes = [], []
-    for copy in gone:
-        users = sorted({r for r in state.referrers.get(copy.name, ()) if r not in names})
-        if copy.held:
-            notes.append(
-                f"{'/'.join(copy.path)}: retired copy past its retention, held: workflows "
-                "outside the owned root referenced it; delete it in the console once they "
-                "no longer do"
-            )
-            continue
-        if users:
-            notes.append(
-                f"{'/'.join(copy.path)}: retired copy past its retention, kept: "
-                f"{', '.join(users)} still {'references' if len(users) == 1 else 'reference'} it"
-            )
-            continue
-        when = copy.when.strftime("%Y-%m-%d")
-        of = copy.name.rpartition(marker.RETIRED_INFIX)[0] if copy.pruned else copy.of
-        note = f"retired copy past its retention (retired {when}, of {of or copy.name})"
-        out.append(Change(Kind.DELETE_FLOW, copy.path, note=note, flow_id=copy.flow_id))
     return out, notes

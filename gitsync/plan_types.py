@@ -50,6 +50,9 @@ class RemoteState:
     outside: Mapping[str, str]  # name -> location of flows outside the root
     flow_ids: Mapping[str, int]  # every flow of the org by name
     referrers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # in-root links
+    # upstream name -> locations of the flows outside the root that reference it; None: not
+    # read (only plans that retire or delete read them: plan_retired.outside_needed)
+    outside_referrers: Mapping[str, tuple[str, ...]] | None = None
     extensions: bool = False  # the bundled engine: it keeps ``local`` commands too
 
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from gitsync import guards, inspection, references, remote, report, steps
+from gitsync import guards, inspection, plan_retired, references, remote, report, steps
 from gitsync import plan as planner
 from gitsync.applying import ApplyResult
 from gitsync.client import Client, Credentials
@@ -223,8 +223,13 @@ def make_plan(
     tree = naming.to_remote(tree)
     state = naming.own(state)
     checks = checks or Checks()
-    retention = planner.Retention(*target.retention)
-    plan = planner.compute(tree, state, prune, allow_mass_delete, retention, checks.now())
+    retention, now = planner.Retention(*target.retention), checks.now()
+    plan = planner.compute(tree, state, prune, allow_mass_delete, retention, now)
+    if plan_retired.outside_needed(plan, state, retention, now):  # it retires or deletes
+        found, unread = inspection.outside_referrers(client, state, progress)
+        state = replace(state, outside_referrers=found)
+        plan = planner.compute(tree, state, prune, allow_mass_delete, retention, now)
+        plan = replace(plan, notes=(*plan.notes, *unread))
     plan = _guarded(client, plan, tree, state, checks)
     return Planned(masked(plan, secrets, naming.file) if secrets is not None else plan, state)
 

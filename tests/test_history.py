@@ -297,10 +297,10 @@ def test_a_replace_interrupted_after_the_retire_is_finished(
     assert "etl__gitsync_replace" not in names and names[f"etl__retired_{old}"] == old
 
 
-def test_a_retired_copy_referenced_from_outside_is_held_not_deleted(repo: Path, api: Api) -> None:
+def test_a_retired_copy_referenced_from_outside_is_kept_not_deleted(repo: Path, api: Api) -> None:
     """Retention ends for a retired copy that a workflow outside the owned root references:
-    the Delete is refused (62104), so apply keeps it, marks it held, and the plan after is
-    empty; the outside workflow still points at it."""
+    the plan reads the outside flows, names the referrer and plans no delete; the outside
+    workflow still points at it (the 62104 fallback: tests/test_outside_referrers.py)."""
     config = repo / "gitsync.yaml"
     config.write_text(config.read_text() + "    retention: {versions: 0, days: 0}\n")
     path = write(repo, "up", UP)
@@ -315,9 +315,9 @@ def test_a_retired_copy_referenced_from_outside_is_held_not_deleted(repo: Path, 
     path.write_text(UP.replace("up-one", "up-two"))
     apply_ok()  # the replace; the retired copy is past a retention of nothing at once
     plan = run_cli("plan")
-    assert f"- delete   team/up__retired_{old}" in plan.output, plan.output
-    output = apply_ok()
-    assert "kept: workflows outside the owned root still reference it (62104); held" in output
+    assert "delete" not in plan.output, plan.output
+    assert "kept: Workflow/other_team/theirs (outside the owned root) still" in plan.output
+    apply_ok()
     assert_no_changes()
     assert ids(api)[f"up__retired_{old}"] == old
     assert graph(api, other)["flows"][0]["flowId"] == str(old)

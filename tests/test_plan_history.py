@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from gitsync import plan as planner
-from gitsync import report
+from gitsync import plan_retired, report
 from gitsync.changes import Kind
 from gitsync.codec import marker
 from gitsync.config_file import read as read_config
@@ -205,19 +205,25 @@ def test_a_file_that_references_a_renamed_or_removed_workflow_is_named() -> None
     assert "down: references old, which is without a file in this plan" in plan.notes[0]
 
 
-def test_a_held_copy_is_never_deleted_and_named() -> None:
+def test_a_held_copy_is_deleted_only_once_nothing_outside_references_it() -> None:
     live = RemoteFlow(1, wf("etl"), True)
     held = retired(10, "etl", 90)
     assert held.retired is not None
     held = replace(held, retired=replace(held.retired, held=True))
-    plan = planner.compute(
-        Tree.of([wf("etl")]),
-        state(live, held, retired(11, "etl", 1)),
-        retention=Retention(1, 30),
-        now=NOW,
-    )
-    assert not plan.changes
+    before = state(live, held, retired(11, "etl", 1))
+    keep = Retention(1, 30)
+    plan = planner.compute(Tree.of([wf("etl")]), before, retention=keep, now=NOW)
+    assert not plan.changes  # the outside flows not read: kept
     assert any("held: workflows outside the owned root referenced it" in n for n in plan.notes)
+    assert plan_retired.outside_needed(plan, before, keep, NOW)
+    assert not plan_retired.outside_needed(plan, replace(before, outside_referrers={}), keep, NOW)
+    referenced = replace(before, outside_referrers={held.workflow.name: ("Workflow/o/x",)})
+    plan = planner.compute(Tree.of([wf("etl")]), referenced, retention=keep, now=NOW)
+    assert not plan.changes
+    assert any("kept: Workflow/o/x (outside the owned root) still" in n for n in plan.notes)
+    read = replace(before, outside_referrers={"etl": ("Workflow/o/x",)})  # not the copy
+    plan = planner.compute(Tree.of([wf("etl")]), read, retention=keep, now=NOW)
+    assert kinds(plan) == [("delete_flow", held.workflow.name)]
 
 
 def test_a_pruned_workflows_copy_is_kept_for_days_only() -> None:
@@ -287,3 +293,38 @@ def test_a_harmless_renamed_from_is_noted_not_ignored() -> None:
     assert any("z: renamed_from 'u' names a workflow not managed" in n for n in plan.notes)
     alone = planner.compute(Tree((_named("n", "n"),)), state())
     assert any("n: renamed_from 'n' names no managed workflow" in n for n in alone.notes)
+
+
+def test_only_plans_that_retire_or_delete_need_the_flows_outside() -> None:
+    live = RemoteFlow(1, wf("etl"), True)
+    base = replace(state(live), outside={"theirs": "Workflow/o"}, flow_ids={"etl": 1, "theirs": 9})
+    keep = Retention()
+    same = planner.compute(Tree.of([wf("etl")]), base)
+    update = planner.compute(Tree.of([wf("etl", description="new")]), base)
+    assert [c.kind for c in update.changes] == [Kind.UPDATE_FLOW]
+    assert not plan_retired.outside_needed(same, base, keep, NOW)
+    assert not plan_retired.outside_needed(update, base, keep, NOW)
+    replaced = planner.compute(Tree.of([wf("etl", "echo new")]), base)
+    pruned = planner.compute(Tree.of([]), base, prune=True, allow_mass_delete=True)
+    assert [c.kind for c in pruned.changes] == [Kind.RETIRE]
+    for plan in (replaced, pruned):
+        assert plan_retired.outside_needed(plan, base, keep, NOW)
+        assert not plan_retired.outside_needed(plan, replace(base, outside_referrers={}), keep, NOW)
+
+
+def test_each_outside_referrer_of_a_retired_workflow_is_named_once() -> None:
+    old = RemoteFlow(1, wf("old"), True)
+    read = replace(
+        state(old),
+        outside={"b": "Workflow/o", "a": "Workflow/o"},
+        outside_referrers={"old": ("Workflow/o/b", "Workflow/o/a"), "new": ("Workflow/o/c",)},
+    )
+    moved = replace(wf("new", "echo new"), renamed_from="old")  # a renaming replace
+    plan = planner.compute(Tree((moved,)), read)
+    assert [c.kind for c in plan.changes] == [Kind.REPLACE_FLOW]
+    copy = marker.retired_name("new", 1)
+    assert [n for n in plan.notes if "outside the owned root" in n] == [
+        f"Workflow/o/{x} (outside the owned root) references old: it is not changed and keeps "
+        f"pointing at the retired copy {copy}, which is kept until it no longer does"
+        for x in ("a", "b")
+    ]
