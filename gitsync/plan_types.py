@@ -54,6 +54,17 @@ class RemoteState:
 
 
 @dataclass(frozen=True)
+class FieldChange:
+    """One changed field in the file's terms: ``path`` as ``schedule.cron``,
+    ``tasks[load].command`` or ``parameters.REGION``; ``before``/``after`` are the values as the
+    file writes them (None: the field or task is not there on that side)."""
+
+    path: str
+    before: Any = None
+    after: Any = None
+
+
+@dataclass(frozen=True)
 class Change:
     kind: Kind
     path: Path_  # from the owned root; a directory's path for create_dir
@@ -65,6 +76,10 @@ class Change:
     renamed_from: str = ""  # the remote workflow a rename (or renaming replace) continues
     task_renames: tuple[tuple[str, str], ...] = ()  # (old, new) task names of a rename
     current: Workflow | None = None  # the remote workflow as the plan compared it (before)
+    # each changed field, structurally (the lines above say the same for people)
+    fields: tuple[FieldChange, ...] = field(default=(), hash=False)
+    reason: str = ""  # why a replace or move cannot be a Save
+    details: Mapping[str, Any] | None = field(default=None, hash=False)  # a create's document
 
     @property
     def name(self) -> str:
