@@ -120,7 +120,7 @@ def _task_lines(task: Mapping[str, Any]) -> list[str]:
 
 
 def _entry(key: str, value: Any) -> list[str]:
-    if _long(value):  # a block scalar, as YAML writes it: "|" keeps one final line break
+    if isinstance(value, str) and "\n" in value:  # a block, as YAML's "|" (one final break)
         text = str(value)
         block = "|" if text.endswith("\n") else "|-"
         lines = text.removesuffix("\n").split("\n")
@@ -129,7 +129,8 @@ def _entry(key: str, value: Any) -> list[str]:
         return [f"{key}:", *(INDENT + e for k, v in value.items() for e in _entry(str(k), v))]
     if isinstance(value, list):
         return [f"{key}: {', '.join(_dependency(v) for v in value)}"]
-    return [f"{key}: {show(value)}"]
+    plain = isinstance(value, str) and value and value.strip() == value
+    return [f"{key}: {value if plain else show(value)}"]  # quoted where it would not show
 
 
 def _dependency(item: Any) -> str:

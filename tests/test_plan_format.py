@@ -173,7 +173,7 @@ def test_a_create_shows_the_whole_workflow() -> None:
         "      description: |-",
         "        two",
         "      schedule:",
-        '        cron: "0 0 2 * * ? *"',
+        "        cron: 0 0 2 * * ? *",
         "      task extract:",
         "        command: |",
         "          echo three",
@@ -182,6 +182,9 @@ def test_a_create_shows_the_whole_workflow() -> None:
         '        command: ""',
         "        depends_on: extract",
         "      task report:",
+        "        command: cat",
+        "      parameters:",
+        "        REGION: emea",
         "      edges: extract -> load, up.t -> report",
     ):
         assert line in text.splitlines(), line
