@@ -82,23 +82,25 @@ def _show(value: Any) -> str:
 def differences(actual: Workflow, desired: Workflow, with_local: bool = False) -> list[str]:
     """Field-level changes from ``actual`` to ``desired``, e.g. ``tasks[load].timeout: 300 ->
     600``; scheduling state is not part of it, ``local`` commands only for the engine."""
-    unchanged = _unchanged(actual, desired)
-    old, new = _view(actual, with_local, unchanged), _view(desired, with_local, unchanged)
-    lines = list(_compare(old, new, ()))
-    before, after = [t.name for t in actual.tasks], [t.name for t in desired.tasks]
-    if set(before) == set(after) and before != after:
-        lines.append(f"task order: {', '.join(before)} -> {', '.join(after)}")
-    return sorted(lines)
+    return compare(actual, desired, with_local)[0]
 
 
 def changed_fields(
     actual: Workflow, desired: Workflow, with_local: bool = False
 ) -> tuple[FieldChange, ...]:
-    """The changes ``differences`` lists, one per field with its values as the file writes
-    them: a reviewer's tool (and a unified diff of a changed command) needs both sides. A task
-    added or removed is one field, ``tasks[name]``, holding the task as its file writes it."""
+    return compare(actual, desired, with_local)[1]
+
+
+def compare(
+    actual: Workflow, desired: Workflow, with_local: bool = False
+) -> tuple[list[str], tuple[FieldChange, ...]]:
+    """The changes as lines for people and as fields, with both values as the file writes
+    them (a reviewer's tool, and a unified diff of a changed command, needs both sides): one
+    comparison for both. A task added or removed is one field, ``tasks[name]``, holding the
+    task as its file writes it."""
     unchanged = _unchanged(actual, desired)
     old, new = _view(actual, with_local, unchanged), _view(desired, with_local, unchanged)
+    lines = list(_compare(old, new, ()))
     out = []
     for path, before, after in _fields(old, new, ()):
         if len(path) == 2 and path[0] == "tasks":
@@ -106,8 +108,9 @@ def changed_fields(
         out.append(FieldChange(_label(list(path)), _plain(before), _plain(after)))
     names_before, names_after = [t.name for t in actual.tasks], [t.name for t in desired.tasks]
     if set(names_before) == set(names_after) and names_before != names_after:
+        lines.append(f"task order: {', '.join(names_before)} -> {', '.join(names_after)}")
         out.append(FieldChange("tasks", names_before, names_after))  # the order of the tasks
-    return tuple(sorted(out, key=lambda f: f.path))
+    return sorted(lines), tuple(sorted(out, key=lambda f: f.path))
 
 
 def _fields(
@@ -136,7 +139,7 @@ def renamed(
 ) -> tuple[FieldChange, ...]:
     """The fields of a renamed workflow: its name, its tasks' names, then the rest."""
     head = (FieldChange("name", old, new), *renamed_tasks(task_renames))
-    return (*head, *changed_fields(actual, desired, with_local))
+    return (*head, *compare(actual, desired, with_local)[1])
 
 
 def _plain(value: Any) -> Any:

@@ -30,7 +30,6 @@ from dataclasses import replace
 from gitsync import dag, diff, plan_history, plan_renamed_from
 from gitsync.changes import Kind
 from gitsync.codec import marker
-from gitsync.codec.document import document_from_workflow as document
 from gitsync.errors import PlanRefused
 from gitsync.model import Tree, Workflow
 from gitsync.plan_history import LOCK_PREFIX, REPLACE_SUFFIX, Retention, Source
@@ -194,7 +193,7 @@ def _flow_changes(
     if current is None:
         if wf.name in state.outside:
             return [_conflict(wf, state.outside[wf.name])]
-        created = [Change(Kind.CREATE_FLOW, wf.path, desired=wf, details=document(wf))]
+        created = [Change(Kind.CREATE_FLOW, wf.path, desired=wf)]
         return created + ([Change(Kind.ENABLE, wf.path, desired=wf)] if wf.schedule.enabled else [])
     adopting = "" if current.managed else "adopts a workflow made outside gitsync; "
     moved = _as_followed(current.workflow, wf, follow)
@@ -202,8 +201,8 @@ def _flow_changes(
     out: list[Change] = []
     if not diff.same(remote, wf, state.extensions):
         remote, renames = _task_renames(remote, wf, current.id)
-        lines = tuple(diff.differences(remote, wf, state.extensions))
-        fields = diff.changed_fields(remote, wf, state.extensions)
+        found, fields = diff.compare(remote, wf, state.extensions)
+        lines = tuple(found)
         reasons = diff.replace_reasons(remote, wf, state.extensions)
         if reasons:
             change = _replacement(wf, current, lines, adopting, reasons, fields)

@@ -8,6 +8,7 @@ from typing import Any
 
 from gitsync.changes import Kind
 from gitsync.codec import marker
+from gitsync.codec.document import document_from_workflow
 from gitsync.model import Workflow
 
 Path_ = tuple[str, ...]
@@ -79,11 +80,18 @@ class Change:
     # each changed field, structurally (the lines above say the same for people)
     fields: tuple[FieldChange, ...] = field(default=(), hash=False)
     reason: str = ""  # why a replace or move cannot be a Save
-    details: Mapping[str, Any] | None = field(default=None, hash=False)  # a create's document
+    details: Mapping[str, Any] | None = field(default=None, hash=False)  # set when masked
 
     @property
     def name(self) -> str:
         return "/".join(self.path)
+
+    def created(self) -> Mapping[str, Any] | None:
+        """A create's workflow as its file writes it (``details`` once masked): made when
+        asked, since a plan of thousands of creates is often only counted."""
+        if self.kind != Kind.CREATE_FLOW or self.desired is None:
+            return None
+        return self.details if self.details is not None else document_from_workflow(self.desired)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from gitsync.changes import Kind
 from gitsync.printable import printable
-from gitsync.report_changes import body, change_json
+from gitsync.report_changes import body, change_json, has_body
 
 if TYPE_CHECKING:  # the network side is imported only by the commands that use it
     from gitsync.applying import ApplyResult
@@ -124,9 +124,9 @@ def plan_markdown(plan: Plan, target: str, limit: int = MARKDOWN_LIMIT) -> str:
             for c in plan.listed()
         ]
     text = "\n".join(head) + "\n"
-    listed = [(c, body(c)) for c in plan.listed()]
-    detailed = [(c, lines) for c, lines in listed if lines or c.note or c.blocked]
-    for shown, (change, lines) in enumerate(detailed):
+    detailed = [c for c in plan.listed() if has_body(c) or c.note or c.blocked]
+    for shown, change in enumerate(detailed):
+        lines = body(change)  # only for the changes shown: a create's is all of it
         room = limit - 200 - len(text)
         block = _details(change, lines, limit)
         if len(block) > room and room >= CUT_ROOM:  # one long change: the start of it

@@ -41,10 +41,17 @@ def unified(before: str | None, after: str | None) -> list[str]:
     return [line for i, line in enumerate(lines) if i >= 2]  # past "---" and "+++"
 
 
+def has_body(change: Change) -> bool:
+    """Whether ``body`` has lines for it, without making them."""
+    whole = change.kind == Kind.CREATE_FLOW and change.desired is not None
+    return bool(change.lines) or whole or change.kind in (Kind.RETIRE, Kind.DELETE_FLOW)
+
+
 def body(change: Change) -> list[str]:
     """The lines under a change's heading in the text and Markdown plans."""
-    if change.kind == Kind.CREATE_FLOW and change.details is not None:
-        return [*change.lines, *workflow_lines(change.details)]
+    created = change.created()
+    if created is not None:
+        return [*change.lines, *workflow_lines(created)]
     rich = {f.path: f for f in change.fields if _long(f.before) or _long(f.after)}
     tasks = {f.path: f for f in change.fields if isinstance(f.before or f.after, Mapping)}
     out: list[str] = []
@@ -171,8 +178,9 @@ def change_json(change: Change) -> dict[str, Any]:
     }
     if change.reason:
         out["reason"] = change.reason
-    if change.kind == Kind.CREATE_FLOW and change.details is not None:
-        out["details"] = _safe(change.details)
+    created = change.created()
+    if created is not None:
+        out["details"] = _safe(created)
     if change.renamed_from:
         out["renamed_from"] = change.renamed_from
     if change.blocked:

@@ -253,7 +253,7 @@ def _masked_change(change: planner.Change, secrets: Secrets, name: str) -> plann
             replace(f, before=value(name, f.path, f.before), after=value(name, f.path, f.after))
             for f in change.fields
         ),
-        details=None if change.details is None else value(name, "", change.details),
+        details=None if (created := change.created()) is None else value(name, "", created),
     )
 
 

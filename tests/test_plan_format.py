@@ -18,6 +18,7 @@ from gitsync.codec import marker
 from gitsync.model import Dependency, RunMode, Schedule, Task, Tree, Workflow
 from gitsync.plan import RemoteFlow, RemoteState, Retention
 from gitsync.plan_types import FieldChange
+from gitsync.report_changes import body, has_body
 from gitsync.substitution import SENSITIVE, Secrets
 from gitsync.sync import masked
 from tests.conftest import asks_for_a_json_plan, checked_plan
@@ -98,6 +99,12 @@ def test_every_kind_of_change_validates_against_the_schema() -> None:
         seen |= {c["action"] for c in listed["changes"]}
         assert any("blocked" in c for c in listed["changes"]) or plan is not every_kind()[2]
     assert seen == {str(k) for k in Kind}
+
+
+def test_markdown_knows_which_changes_have_a_body_without_making_it() -> None:
+    for plan in every_kind():
+        for change in plan.changes:
+            assert has_body(change) == bool(body(change)), change.kind
 
 
 def test_the_schema_refuses_what_format_2_does_not_allow() -> None:
