@@ -262,6 +262,12 @@ def test_very_long_commands_keep_markdown_under_its_limit() -> None:
     assert "<&>" not in markdown and "&lt;&amp;&gt; &#124;" in markdown
     text = report.plan_text(planner.Plan(tuple(changes)), "t")
     assert "        +echo 19999 <&> |2" in text.splitlines()  # the text plan holds all of it
+    many = Workflow("many", tasks=tuple(Task(f"t{i}", command=f"echo {i}") for i in range(5_000)))
+    created = planner.compute(Tree.of([many]), state())
+    markdown = report.plan_markdown(created, "t")
+    assert len(markdown) <= report.MARKDOWN_LIMIT and "task t0:" in markdown
+    assert "more lines: run `gitsync plan` for all of them" in markdown
+    assert "      task t4999:" in report.plan_text(created, "t").splitlines()
 
 
 def test_secret_values_are_masked_in_fields_and_details() -> None:
