@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from dataclasses import fields, replace
 from typing import Any
 
+from gitsync.codec.document import document_from_workflow
 from gitsync.model import Dependency, Task, Workflow
+from gitsync.plan_types import FieldChange
 
 
 def _dep_label(dep: Dependency) -> str:
@@ -80,13 +82,78 @@ def _show(value: Any) -> str:
 def differences(actual: Workflow, desired: Workflow, with_local: bool = False) -> list[str]:
     """Field-level changes from ``actual`` to ``desired``, e.g. ``tasks[load].timeout: 300 ->
     600``; scheduling state is not part of it, ``local`` commands only for the engine."""
+    return compare(actual, desired, with_local)[0]
+
+
+def changed_fields(
+    actual: Workflow, desired: Workflow, with_local: bool = False
+) -> tuple[FieldChange, ...]:
+    return compare(actual, desired, with_local)[1]
+
+
+def compare(
+    actual: Workflow, desired: Workflow, with_local: bool = False
+) -> tuple[list[str], tuple[FieldChange, ...]]:
+    """The changes as lines for people and as fields, with both values as the file writes
+    them (a reviewer's tool, and a unified diff of a changed command, needs both sides): one
+    comparison for both. A task added or removed is one field, ``tasks[name]``, holding the
+    task as its file writes it."""
     unchanged = _unchanged(actual, desired)
     old, new = _view(actual, with_local, unchanged), _view(desired, with_local, unchanged)
     lines = list(_compare(old, new, ()))
-    before, after = [t.name for t in actual.tasks], [t.name for t in desired.tasks]
-    if set(before) == set(after) and before != after:
-        lines.append(f"task order: {', '.join(before)} -> {', '.join(after)}")
-    return sorted(lines)
+    out = []
+    for path, before, after in _fields(old, new, ()):
+        if len(path) == 2 and path[0] == "tasks":
+            before, after = task_document(actual, path[1]), task_document(desired, path[1])
+        out.append(FieldChange(_label(list(path)), _plain(before), _plain(after)))
+    names_before, names_after = [t.name for t in actual.tasks], [t.name for t in desired.tasks]
+    if set(names_before) == set(names_after) and names_before != names_after:
+        lines.append(f"task order: {', '.join(names_before)} -> {', '.join(names_after)}")
+        out.append(FieldChange("tasks", names_before, names_after))  # the order of the tasks
+    return sorted(lines), tuple(sorted(out, key=lambda f: f.path))
+
+
+def _fields(
+    old: Any, new: Any, path: tuple[str, ...]
+) -> Iterator[tuple[tuple[str, ...], Any, Any]]:
+    if old == new:
+        return
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(old.keys() | new.keys()):
+            yield from _fields(old.get(key), new.get(key), (*path, key))
+    else:
+        yield path, old, new
+
+
+def renamed_tasks(renames: tuple[tuple[str, str], ...]) -> tuple[FieldChange, ...]:
+    return tuple(FieldChange(f"tasks[{old}].name", old, new) for old, new in renames)
+
+
+def renamed(
+    old: str,
+    new: str,
+    task_renames: tuple[tuple[str, str], ...],
+    actual: Workflow,
+    desired: Workflow,
+    with_local: bool,
+) -> tuple[FieldChange, ...]:
+    """The fields of a renamed workflow: its name, its tasks' names, then the rest."""
+    head = (FieldChange("name", old, new), *renamed_tasks(task_renames))
+    return (*head, *compare(actual, desired, with_local)[1])
+
+
+def _plain(value: Any) -> Any:
+    """Sets (owners, dependencies) as sorted lists: what a file and JSON can hold."""
+    return sorted(value) if isinstance(value, (set, frozenset)) else value
+
+
+def task_document(wf: Workflow, name: str) -> dict[str, Any] | None:
+    """The task ``name`` of ``wf`` as its file writes it, or None when there is none."""
+    task = wf.task(name)
+    if task is None:
+        return None
+    only: dict[str, Any] = document_from_workflow(Workflow("", tasks=(task,)))["tasks"][0]
+    return only
 
 
 def _compare(old: Any, new: Any, path: tuple[str, ...]) -> Iterator[str]:

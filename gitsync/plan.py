@@ -35,7 +35,7 @@ from gitsync.errors import PlanRefused
 from gitsync.model import Tree, Workflow
 from gitsync.plan_history import LOCK_PREFIX, REPLACE_SUFFIX, Source
 from gitsync.plan_retired import Retention
-from gitsync.plan_types import Change, Path_, Plan, RemoteFlow, RemoteState
+from gitsync.plan_types import Change, FieldChange, Path_, Plan, RemoteFlow, RemoteState
 
 __all__ = [
     "LOCK_PREFIX",
@@ -47,6 +47,8 @@ __all__ = [
     "RemoteState",
     "Retention",
 ]
+Lines = tuple[str, ...]
+Fields = tuple[FieldChange, ...]
 MASS_DELETE_COUNT = 10
 MASS_DELETE_SHARE = 0.30
 
@@ -202,14 +204,16 @@ def _flow_changes(
     out: list[Change] = []
     if not diff.same(remote, wf, state.extensions):
         remote, renames = _task_renames(remote, wf, current.id)
-        lines = tuple(diff.differences(remote, wf, state.extensions))
+        found, fields = diff.compare(remote, wf, state.extensions)
+        lines = tuple(found)
         reasons = diff.replace_reasons(remote, wf, state.extensions)
         if reasons:
-            change = _replacement(wf, current, lines, adopting + _why(reasons))
+            change = _replacement(wf, current, lines, adopting, reasons, fields)
             out.append(replace(change, current=remote))
             return out + ([Change(Kind.ENABLE, wf.path, desired=wf)] if wf.schedule.enabled else [])
         note = adopting.rstrip("; ").capitalize()
         lines = (*(f"task renamed: {o} -> {n}" for o, n in renames), *lines)
+        fields = (*diff.renamed_tasks(renames), *fields)
         out.append(
             Change(
                 Kind.UPDATE_FLOW,
@@ -220,6 +224,7 @@ def _flow_changes(
                 current.id,
                 task_renames=renames,
                 current=remote,
+                fields=fields,
             )
         )
     elif remote is not moved:
@@ -253,8 +258,9 @@ def _task_renames(
 def _repoint(wf: Workflow, remote: Workflow, flow_id: int, successors: Mapping[str, str]) -> Change:
     retired = sorted({d.flow for t in remote.tasks for d in t.depends_on if d.flow in successors})
     lines = tuple(f"references {old} -> {successors[old]}" for old in retired)
+    fields = diff.changed_fields(remote, plan_history.followed(remote, successors))
     note = "it references retired copies; Save points it at their successors"
-    return Change(Kind.REPOINT, wf.path, lines, note, wf, flow_id, current=remote)
+    return Change(Kind.REPOINT, wf.path, lines, note, wf, flow_id, current=remote, fields=fields)
 
 
 def _renamed(
@@ -282,6 +288,7 @@ def _renamed(
         *(f"task renamed: {o} -> {n}" for o, n in task_renames),
         *diff.differences(remote, wf, state.extensions),
     )
+    fields = diff.renamed(source.name, wf.name, task_renames, remote, wf, state.extensions)
     reasons = diff.replace_reasons(remote, wf, state.extensions)
     if reasons and source.name.endswith(REPLACE_SUFFIX):  # a copy with no history: redo it
         return [
@@ -290,7 +297,7 @@ def _renamed(
         ]
     if reasons:
         current = RemoteFlow(source.flow_id, source.workflow, True)
-        change = _replacement(wf, current, lines, _why(reasons))
+        change = _replacement(wf, current, lines, "", reasons, fields)
         change = replace(change, renamed_from=source.name, current=remote)
         enable = [Change(Kind.ENABLE, wf.path, desired=wf)] if wf.schedule.enabled else []
         return [change, *enable]
@@ -306,6 +313,7 @@ def _renamed(
             renamed_from=source.name,
             task_renames=task_renames,
             current=remote,
+            fields=fields,
         )
     ]
     if source.workflow.schedule.enabled != wf.schedule.enabled:
@@ -326,18 +334,15 @@ def _conflict(wf: Workflow, where: str) -> Change:
     )
 
 
-def _why(reasons: list[str]) -> str:
-    return (
-        "replace: Import a new copy, retire the old one (disabled, renamed, kept with its run "
-        "history), then rename the copy, because " + "; ".join(reasons) + ". The workflow "
-        "gets new flow and task ids."
-    )
-
-
-def _replacement(wf: Workflow, current: RemoteFlow, lines: tuple[str, ...], note: str) -> Change:
+def _replacement(
+    wf: Workflow, current: RemoteFlow, lines: Lines, why: str, reasons: list[str], fields: Fields
+) -> Change:
     kind = Kind.MOVE_FLOW if current.workflow.directory != wf.directory else Kind.REPLACE_FLOW
-    note += f" The old one becomes '{marker.retired_name(wf.name, current.id)}'."
-    return Change(kind, wf.path, lines, note, wf, current.id)
+    reason = "; ".join(reasons)
+    why += "replace: Import a new copy, retire the old one (disabled, renamed, kept with its run "
+    why += f"history), then rename the copy, because {reason}. The workflow gets new flow and "
+    why += f"task ids. The old one becomes '{marker.retired_name(wf.name, current.id)}'."
+    return Change(kind, wf.path, lines, why, wf, current.id, fields=fields, reason=reason)
 
 
 def _owned(state: RemoteState) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 
 from gitsync.changes import Kind
 from gitsync.codec import marker
+from gitsync.codec.document import document_from_workflow
 from gitsync.model import Workflow
 
 Path_ = tuple[str, ...]
@@ -57,6 +58,17 @@ class RemoteState:
 
 
 @dataclass(frozen=True)
+class FieldChange:
+    """One changed field in the file's terms: ``path`` as ``schedule.cron``,
+    ``tasks[load].command`` or ``parameters.REGION``; ``before``/``after`` are the values as the
+    file writes them (None: the field or task is not there on that side)."""
+
+    path: str
+    before: Any = None
+    after: Any = None
+
+
+@dataclass(frozen=True)
 class Change:
     kind: Kind
     path: Path_  # from the owned root; a directory's path for create_dir
@@ -68,10 +80,21 @@ class Change:
     renamed_from: str = ""  # the remote workflow a rename (or renaming replace) continues
     task_renames: tuple[tuple[str, str], ...] = ()  # (old, new) task names of a rename
     current: Workflow | None = None  # the remote workflow as the plan compared it (before)
+    # each changed field, structurally (the lines above say the same for people)
+    fields: tuple[FieldChange, ...] = field(default=(), hash=False)
+    reason: str = ""  # why a replace or move cannot be a Save
+    details: Mapping[str, Any] | None = field(default=None, hash=False)  # set when masked
 
     @property
     def name(self) -> str:
         return "/".join(self.path)
+
+    def created(self) -> Mapping[str, Any] | None:
+        """A create's workflow as its file writes it (``details`` once masked): made when
+        asked, since a plan of thousands of creates is often only counted."""
+        if self.kind != Kind.CREATE_FLOW or self.desired is None:
+            return None
+        return self.details if self.details is not None else document_from_workflow(self.desired)
 
 
 @dataclass(frozen=True)

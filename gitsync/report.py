@@ -7,14 +7,16 @@ import json
 from typing import TYPE_CHECKING
 
 from gitsync.changes import Kind
-from gitsync.printable import printable, printable_lines
+from gitsync.printable import printable
+from gitsync.report_changes import body, change_json, has_body
 
 if TYPE_CHECKING:  # the network side is imported only by the commands that use it
     from gitsync.applying import ApplyResult
     from gitsync.plan import Change, Plan
     from gitsync.validate import ValidationResult
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # of validation_json
+PLAN_FORMAT_VERSION = 2  # of plan_json: docs/plan-format.md, schemas/plan.schema.json
 
 
 def plural(n: int, word: str) -> str:
@@ -54,6 +56,7 @@ def validation_json(result: ValidationResult) -> str:
 
 MARKDOWN_LIMIT = 60_000
 BLOCKED = "✗ blocked:"  # a change apply will not send, and why
+CUT_ROOM = 2_000  # a change longer than the room left is cut if this much is left, else left out
 
 
 def _where(change: Change) -> str:
@@ -81,7 +84,7 @@ def plan_text(plan: Plan, target: str) -> str:
         lines.append("")
     for change in plan.listed():
         lines.append(f"{change.kind.symbol} {change.kind.verb:<8} {_where(change)}")
-        lines.extend(f"      {printable(line)}" for line in change.lines)
+        lines.extend(f"      {printable(line)}" for line in body(change))
         if change.note:
             lines.append(f"      note: {printable(change.note)}")
         if change.blocked:
@@ -96,31 +99,16 @@ def plan_text(plan: Plan, target: str) -> str:
 def plan_json(plan: Plan, target: str) -> str:
     return json.dumps(
         {
-            "format_version": FORMAT_VERSION,
+            "format_version": PLAN_FORMAT_VERSION,
             "target": target,
             "has_changes": plan.has_changes,
             "summary": {str(kind): plan.count(kind) for kind in Kind},
-            "changes": [_change_json(c) for c in plan.listed()],
+            "changes": [change_json(c) for c in plan.listed()],
             "notes": list(plan.notes),
         },
         indent=2,
         ensure_ascii=False,
     )
-
-
-def _change_json(change: Change) -> dict[str, object]:
-    """One change: ``action`` names its kind; ``renamed_from`` and ``blocked`` when set."""
-    out: dict[str, object] = {
-        "action": str(change.kind),
-        "path": _where(change),
-        "details": list(change.lines),
-        "note": change.note,
-    }
-    if change.renamed_from:
-        out["renamed_from"] = change.renamed_from
-    if change.blocked:
-        out["blocked"] = change.blocked
-    return out
 
 
 def plan_markdown(plan: Plan, target: str, limit: int = MARKDOWN_LIMIT) -> str:
@@ -136,18 +124,14 @@ def plan_markdown(plan: Plan, target: str, limit: int = MARKDOWN_LIMIT) -> str:
             for c in plan.listed()
         ]
     text = "\n".join(head) + "\n"
-    detailed = [c for c in plan.listed() if c.lines or c.note or c.blocked]
+    detailed = [c for c in plan.listed() if has_body(c) or c.note or c.blocked]
     for shown, change in enumerate(detailed):
-        body = "\n".join(change.lines)
-        block = (
-            f"\n<details><summary>{change.kind.verb} <code>{_md(_where(change))}</code>"
-            f"</summary>\n\n"
-            + (f"<pre>\n{_md(printable_lines(body))}\n</pre>\n" if body else "")
-            + (f"\n{_md(printable(change.note))}\n" if change.note else "")
-            + (f"\n**{BLOCKED}** {_md(printable(change.blocked))}\n" if change.blocked else "")
-            + "</details>\n"
-        )
-        if len(text) + len(block) > limit - 200:
+        lines = body(change)  # only for the changes shown: a create's is all of it
+        room = limit - 200 - len(text)
+        block = _details(change, lines, limit)
+        if len(block) > room and room >= CUT_ROOM:  # one long change: the start of it
+            block = _details(change, lines, room)
+        if len(block) > room:
             text += (
                 f"\n_{len(detailed) - shown} more changes are not shown: the plan is "
                 "longer than a comment can hold. Run `gitsync plan` for all of it._\n"
@@ -159,6 +143,28 @@ def plan_markdown(plan: Plan, target: str, limit: int = MARKDOWN_LIMIT) -> str:
         if len(text) + len(notes) < limit - 100:
             text += f"\n**Notes**\n\n{notes}\n"
     return text
+
+
+def _details(change: Change, lines: list[str], room: int) -> str:
+    """One change folded, its lines cut (saying so) where they would pass ``room``."""
+    head = (
+        f"\n<details><summary>{change.kind.verb} <code>{_md(_where(change))}</code></summary>\n\n"
+    )
+    tail = (
+        (f"\n{_md(printable(change.note))}\n" if change.note else "")
+        + (f"\n**{BLOCKED}** {_md(printable(change.blocked))}\n" if change.blocked else "")
+        + "</details>\n"
+    )
+    budget = room - len(head) - len(tail) - 200
+    pre: list[str] = []
+    for i, line in enumerate(lines):
+        shown = _md(printable(line))
+        budget -= len(shown) + 1
+        if budget < 0:
+            pre.append(f"… {len(lines) - i} more lines: run `gitsync plan` for all of them")
+            break
+        pre.append(shown)
+    return head + (f"<pre>\n{chr(10).join(pre)}\n</pre>\n" if pre else "") + tail
 
 
 def apply_text(result: ApplyResult) -> str:

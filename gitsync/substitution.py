@@ -22,6 +22,7 @@ from typing import Any
 from gitsync.files import Document, Path_
 
 MASK = "***"
+SENSITIVE = "(sensitive value)"  # a sensitive field's whole value, in a plan's fields
 MIN_MASKED = 4  # shorter values would mask ordinary text everywhere
 _LITERAL = re.compile(r"\$(\{(?:var\.|env:))")
 _REFERENCE = re.compile(r"\$(\$?)\{(var\.|env:)([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -96,6 +97,35 @@ class Secrets:
         """A plan's change lines with a sensitive field's values never shown."""
         labels = self.labels.get(workflow, frozenset())
         return tuple(self.mask(_masked_line(line, labels)) for line in lines)
+
+    def mask_value(self, workflow: str, path: str, value: Any) -> Any:
+        """A field's value as a plan holds it (``path`` as the change lines name fields, a
+        create's whole document at ``""``): a sensitive field's value hidden, whatever it
+        is now (a rotated secret's old value is no longer known), and the rest masked."""
+        labels = self.labels.get(workflow, frozenset())
+        return self._value(labels, path, value)
+
+    def _value(self, labels: frozenset[str], path: str, value: Any) -> Any:
+        if value is None:
+            return None
+        if any(path == x or path.startswith((x + ".", x + "[")) for x in labels):
+            return SENSITIVE
+        if isinstance(value, str):
+            return self.mask(value)
+        if isinstance(value, Mapping):
+            return {
+                k: self._value(labels, f"{path}.{k}" if path else k, v) for k, v in value.items()
+            }
+        if isinstance(value, (list, tuple)):
+            return [self._value(labels, _item(path, v), v) for v in value]
+        return value
+
+
+def _item(path: str, value: Any) -> str:
+    """A list item's path: a task of a document by its name, anything else as its list."""
+    if path == "tasks" and isinstance(value, Mapping):
+        return f"tasks[{value.get('name')}]"
+    return path
 
 
 def _masked_line(line: str, labels: frozenset[str]) -> str:

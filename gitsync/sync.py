@@ -241,16 +241,25 @@ def masked(
     so, and any other line loses the values (substitution.py)."""
     if not secrets.values:
         return plan
-    changes = tuple(
-        replace(
-            c,
-            lines=secrets.mask_lines(_file_name(c, file_name), c.lines),
-            note=secrets.mask(c.note),
-            blocked=secrets.mask(c.blocked),
-        )
-        for c in plan.changes
-    )
+    changes = tuple(_masked_change(c, secrets, _file_name(c, file_name)) for c in plan.changes)
     return replace(plan, changes=changes, notes=tuple(secrets.mask(n) for n in plan.notes))
+
+
+def _masked_change(change: planner.Change, secrets: Secrets, name: str) -> planner.Change:
+    """One change with its lines, fields and a create's document masked."""
+    value = secrets.mask_value
+    return replace(
+        change,
+        lines=secrets.mask_lines(name, change.lines),
+        note=secrets.mask(change.note),
+        blocked=secrets.mask(change.blocked),
+        reason=secrets.mask(change.reason),
+        fields=tuple(
+            replace(f, before=value(name, f.path, f.before), after=value(name, f.path, f.after))
+            for f in change.fields
+        ),
+        details=None if (created := change.created()) is None else value(name, "", created),
+    )
 
 
 def _file_name(change: planner.Change, file_name: Callable[[str], str | None]) -> str:

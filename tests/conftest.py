@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
+import json
 import shutil
 import signal
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -17,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "flows"
 CASES = Path(__file__).resolve().parent / "cases"
 SPEC_SAMPLES = Path(__file__).resolve().parent / "data" / "spec"
+PLAN_SCHEMA = ROOT / "schemas" / "plan.schema.json"
 
 # A busy 2-core machine (CI runs beside other work): no per-example deadline, no health check
 # that fails a test for being slow, and examples drawn from a fixed seed so a run is repeatable.
@@ -64,6 +69,53 @@ def refusing_port() -> Iterator[int]:
 
 def run_cli(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@functools.cache
+def _plan_validator() -> Any:
+    import jsonschema
+
+    schema = json.loads(PLAN_SCHEMA.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def checked_plan(text: str) -> dict[str, Any]:
+    """A JSON plan, parsed as strict JSON (no NaN) and valid against schemas/plan.schema.json."""
+
+    def no_constant(name: str) -> None:
+        raise AssertionError(f"not JSON: {name}")
+
+    plan = json.loads(text, parse_constant=no_constant)
+    problems = [
+        f"{list(e.absolute_path)}: {e.message}" for e in _plan_validator().iter_errors(plan)
+    ]
+    assert not problems, problems
+    return plan  # type: ignore[no-any-return]
+
+
+def asks_for_a_json_plan(args: Sequence[str] | str | None) -> bool:
+    words = [args] if isinstance(args, str) else list(args or ())
+    pairs = set(itertools.pairwise(words))
+    asked = bool({("-o", "json"), ("--output", "json")} & pairs) or any(
+        w in ("--output=json", "-ojson") for w in words
+    )
+    return "plan" in words and asked
+
+
+@pytest.fixture(autouse=True)
+def _every_json_plan_follows_its_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every ``plan -o json`` a test runs through the CLI runner is checked against the
+    schema, whatever the test itself looks at."""
+    invoke = CliRunner.invoke
+
+    def checked(self: CliRunner, cli: Any, args: Any = None, *more: Any, **kw: Any) -> Result:
+        result = invoke(self, cli, args, *more, **kw)
+        if asks_for_a_json_plan(args) and result.exit_code in (0, 2):
+            checked_plan(result.stdout)
+        return result
+
+    monkeypatch.setattr(CliRunner, "invoke", checked)
 
 
 @pytest.fixture(autouse=True)

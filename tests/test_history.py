@@ -229,7 +229,8 @@ def test_an_unmarked_workflow_that_matches_its_file_is_adopted(repo: Path, api: 
     api.import_flow("console", {**body, "desc": ""}, dir_id=_dir_of(api, flow_id))
     write(repo, "console", "tasks:\n  - {name: a, command: 'echo a'}\n")
     plan = run_cli("plan", "-o", "json")
-    actions = {c["path"]: c["action"] for c in json.loads(plan.output)["changes"]}
+    listed = json.loads(plan.output)["changes"]
+    actions = {"/".join([*c["directory"], c["workflow"]]): c["action"] for c in listed}
     assert actions == {"team/console": "adopt"}
     apply_ok()
     assert_no_changes()

@@ -338,7 +338,7 @@ def test_a_lock_released_while_its_holder_is_read_is_taken(api: Api, when: str) 
 
 def test_plan_outputs(project: Path) -> None:
     as_json = json.loads(run_cli("plan", "-o", "json").output)
-    assert as_json["format_version"] == 1 and as_json["has_changes"] is True
+    assert as_json["format_version"] == 2 and as_json["has_changes"] is True
     assert as_json["summary"]["create_flow"] == len(EXAMPLE_NAMES)
     assert {c["action"] for c in as_json["changes"]} == {"create_dir", "create_flow", "enable"}
     markdown = run_cli("plan", "-o", "markdown").output

@@ -1,0 +1,200 @@
+"""One change of a plan, in full: the body that the text and Markdown plans show under its
+heading (a changed multi-line string as a unified diff, a new workflow whole, what a retire or
+delete keeps and loses) and its JSON (format 2, schemas/plan.schema.json). No I/O; the lines
+are not yet escaped (the caller escapes for its medium)."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from gitsync.changes import Kind
+
+if TYPE_CHECKING:
+    from gitsync.plan_types import Change, FieldChange
+
+LONG = 60  # a string longer than this (or of several lines) is shown as a unified diff
+CONTEXT = 2  # unchanged lines shown around each changed one
+INDENT = "  "
+
+
+def show(value: Any) -> str:
+    """A short value as the plan's one-line changes show it (JSON: quotes make "" visible)."""
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _long(value: Any) -> bool:
+    return isinstance(value, str) and ("\n" in value or len(value) > LONG)
+
+
+def unified(before: str | None, after: str | None) -> list[str]:
+    """``before`` -> ``after`` as unified-diff lines (hunk headers, ``-old``, ``+new`` and
+    context), without the file headers; empty when they differ only where lines break."""
+    old = before.split("\n") if before else []
+    new = after.split("\n") if after else []
+    if old[-1:] == new[-1:] == [""]:  # both end with a line break: no empty last line
+        old, new = old[:-1], new[:-1]
+    lines = difflib.unified_diff(old, new, lineterm="", n=CONTEXT)
+    return [line for i, line in enumerate(lines) if i >= 2]  # past "---" and "+++"
+
+
+def has_body(change: Change) -> bool:
+    """Whether ``body`` has lines for it, without making them."""
+    whole = change.kind == Kind.CREATE_FLOW and change.desired is not None
+    return bool(change.lines) or whole or change.kind in (Kind.RETIRE, Kind.DELETE_FLOW)
+
+
+def body(change: Change) -> list[str]:
+    """The lines under a change's heading in the text and Markdown plans."""
+    created = change.created()
+    if created is not None:
+        return [*change.lines, *workflow_lines(created)]
+    rich = {f.path: f for f in change.fields if _long(f.before) or _long(f.after)}
+    tasks = {f.path: f for f in change.fields if isinstance(f.before or f.after, Mapping)}
+    out: list[str] = []
+    for line in change.lines:
+        field = _rich_field(line, rich)
+        if field is not None:
+            out.extend(_diff_block(field))
+            continue
+        out.append(line)
+        if line.startswith(("task added: ", "task removed: ")):
+            task = tasks.get(f"tasks[{line.partition(': ')[2]}]")
+            document = task and (task.after or task.before)
+            if isinstance(document, Mapping):
+                out.extend(INDENT + t for t in _task_lines(document))
+    return [*out, *_kept_and_lost(change)]
+
+
+def _rich_field(line: str, rich: Mapping[str, FieldChange]) -> FieldChange | None:
+    for path, field in rich.items():
+        if line.startswith(path + ": "):
+            return field
+    return None
+
+
+def _diff_block(field: FieldChange) -> list[str]:
+    before = field.before if isinstance(field.before, str) else None
+    after = field.after if isinstance(field.after, str) else None
+    lines = unified(before, after)
+    if not lines:  # only line breaks (or an end-of-text one) differ: say it exactly
+        return [f"{field.path}: {show(field.before)} -> {show(field.after)}"]
+    word = "added" if field.before is None else "removed" if field.after is None else "changed"
+    return [f"{field.path}: {word}", *(INDENT + line for line in lines)]
+
+
+def _kept_and_lost(change: Change) -> list[str]:
+    """What a retire keeps and a delete loses: a reviewer approves these knowing it."""
+    tasks = ", ".join(t.name for t in change.current.tasks) if change.current else ""
+    if change.kind == Kind.RETIRE:
+        return [
+            f"kept, paused, in the retired copy: its tasks ({tasks or 'none'}) and its run "
+            "history, until the retention ends"
+        ]
+    if change.kind == Kind.DELETE_FLOW:
+        what = f" (tasks {tasks})" if tasks else ""
+        return [f"lost: the retired copy{what}, its runs and their logs"]
+    return []
+
+
+# -- a whole workflow, as its file writes it ---------------------------------------------
+
+
+def workflow_lines(document: Mapping[str, Any]) -> list[str]:
+    """A new workflow whole: its settings, schedule, each task with its command and
+    settings, then its edges."""
+    out: list[str] = []
+    for key, value in document.items():
+        if key == "tasks" and isinstance(value, list):
+            for task in value:
+                out.extend(_task_lines(task) if isinstance(task, Mapping) else [show(task)])
+        else:
+            out.extend(_entry(str(key), value))
+    edges = list(_edges(document.get("tasks")))
+    out.append("edges: " + (", ".join(edges) if edges else "none"))
+    return out
+
+
+def _task_lines(task: Mapping[str, Any]) -> list[str]:
+    out = [f"task {task.get('name', '')}:"]
+    for key, value in task.items():
+        if key != "name":
+            out.extend(INDENT + line for line in _entry(str(key), value))
+    return out
+
+
+def _entry(key: str, value: Any) -> list[str]:
+    if isinstance(value, str) and "\n" in value:  # a block, as YAML's "|" (one final break)
+        text = str(value)
+        block = "|" if text.endswith("\n") else "|-"
+        lines = text.removesuffix("\n").split("\n")
+        return [f"{key}: {block}", *(INDENT + line for line in lines)]
+    if isinstance(value, Mapping):
+        return [f"{key}:", *(INDENT + e for k, v in value.items() for e in _entry(str(k), v))]
+    if isinstance(value, list):
+        return [f"{key}: {', '.join(_dependency(v) for v in value)}"]
+    plain = isinstance(value, str) and value and value.strip() == value
+    return [f"{key}: {value if plain else show(value)}"]  # quoted where it would not show
+
+
+def _dependency(item: Any) -> str:
+    """One depends_on item (or an owner) as written: a task, or a reference to a workflow."""
+    if not isinstance(item, Mapping):
+        return str(item)
+    flow, task = item.get("flow"), item.get("task")
+    where = f"{flow}.{task}" if flow and task else f"workflow {flow}" if flow else str(task)
+    return where + (f" (rerun: {str(item['rerun']).lower()})" if "rerun" in item else "")
+
+
+def _edges(tasks: Any) -> Iterator[str]:
+    if not isinstance(tasks, list):
+        return
+    for task in tasks:
+        if isinstance(task, Mapping):
+            for up in task.get("depends_on", ()):
+                yield f"{_dependency(up)} -> {task.get('name', '')}"
+
+
+# -- JSON (format 2) ---------------------------------------------------------------------
+
+
+def change_json(change: Change) -> dict[str, Any]:
+    """One change for machines: schemas/plan.schema.json, documented in
+    docs/plan-format.md."""
+    is_dir = change.kind == Kind.CREATE_DIR
+    out: dict[str, Any] = {
+        "action": str(change.kind),
+        "workflow": None if is_dir else change.path[-1],
+        "directory": list(change.path if is_dir else change.path[:-1]),
+        "fields": [
+            {"path": f.path, "before": _safe(f.before), "after": _safe(f.after)}
+            for f in change.fields
+        ],
+        "lines": list(change.lines),
+        "note": change.note,
+    }
+    if change.reason:
+        out["reason"] = change.reason
+    created = change.created()
+    if created is not None:
+        out["details"] = _safe(created)
+    if change.renamed_from:
+        out["renamed_from"] = change.renamed_from
+    if change.blocked:
+        out["blocked"] = change.blocked
+    return out
+
+
+def _safe(value: Any) -> Any:
+    """``value`` as strict JSON holds it: a float that is not finite (``.nan`` in a file)
+    as its text, since JSON has no NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_safe(v) for v in value]
+    return value
