@@ -16,7 +16,7 @@ import dataclasses
 import enum
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -321,13 +321,33 @@ def check_files(saved: SavedPlan, path: Path, now: Mapping[str, str]) -> None:
         raise _refuse(path, f"the files changed since the plan was saved ({'; '.join(found)})")
 
 
-def check_remote(saved: SavedPlan, path: Path, state: RemoteState, hide: Hide) -> None:
-    """Refusal naming each remote workflow and directory changed, new or gone since."""
-    flows = differences(saved.flows, flow_prints(state, hide))
+def check_remote(
+    saved: SavedPlan, path: Path, state: RemoteState, hide: Hide, secret_holders: Set[str]
+) -> None:
+    """Refusal naming each remote workflow and directory changed, new or gone since.
+
+    A flow holding a secret is hashed with the secret's value hidden: when the environment
+    gives another value than the plan was made with, the old one shows, and the flow reads
+    as changed. ``secret_holders`` (remote names) lets the message say so."""
+    now = flow_prints(state, hide)
+    flows = differences(saved.flows, now)
     dirs = differences(saved.directories, dir_prints(state))
     found = [f"workflows {d}" for d in flows] + [f"directories {d}" for d in dirs]
-    if found:
-        raise _refuse(path, f"the target changed since the plan was saved ({'; '.join(found)})")
+    if not found:
+        return
+    changed = saved.flows.keys() & now.keys()
+    holders = sorted(k for k in changed if saved.flows[k] != now[k] and _name(k) in secret_holders)
+    why = (
+        f"; {', '.join(holders)} hold secrets from the environment: a secret whose value is "
+        "not the one the plan was made with changes them too"
+        if holders
+        else ""
+    )
+    raise _refuse(path, f"the target changed since the plan was saved ({'; '.join(found)}){why}")
+
+
+def _name(flow_path: str) -> str:
+    return flow_path.rsplit("/", 1)[-1]
 
 
 def check_plan(saved: SavedPlan, path: Path, plan: Plan, root: Path_, hide: Hide) -> None:

@@ -202,6 +202,30 @@ def test_a_remote_change_since_is_named_and_nothing_is_written(
     assert "nothing was sent" in out
 
 
+def test_a_plan_that_differs_though_nothing_it_read_did_refuses(
+    example_repo: Path, api: Api, request_log: Path
+) -> None:
+    """A workflow of the new file's name appears outside the owned root: the files and the
+    flows in the root are as they were, but the create became a conflict."""
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    (example_repo / "flows/sales/newone.yaml").write_text(
+        "tasks:\n  - {name: a, command: 'true'}\n"
+    )
+    assert plan_out()["plan"]["summary"]["create_flow"] == 1
+    api.import_flow("newone", simple_flow("a"))
+    out = refused(request_log, "plan.json")
+    assert "the plan made now differs from the saved one, though the files and the target" in out
+
+
+def test_a_plan_that_cannot_be_saved_is_an_error(example_repo: Path) -> None:
+    result = run_cli("plan", "--out", "no/such/folder/plan.json")
+    assert result.exit_code == 1
+    assert "error: no/such/folder/plan.json: the saved plan cannot be written: No such file" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.output
+
+
 def test_another_target_or_gitsync_version_refuses(
     example_repo: Path, engine: RunningEngine, request_log: Path
 ) -> None:
@@ -349,7 +373,7 @@ PASSWORD = "hunter2-c4n4ry-pw"
 
 
 def test_no_secret_reaches_the_saved_plan_nor_a_hash_of_it(
-    example_repo: Path, monkeypatch: pytest.MonkeyPatch
+    example_repo: Path, monkeypatch: pytest.MonkeyPatch, request_log: Path
 ) -> None:
     monkeypatch.setenv("DB_PASSWORD", PASSWORD)
     (example_repo / "flows/sales/daily/load.yaml").write_text(
@@ -364,6 +388,11 @@ def test_no_secret_reaches_the_saved_plan_nor_a_hash_of_it(
     import hashlib
 
     assert hashlib.sha256(PASSWORD.encode()).hexdigest() not in text
+    monkeypatch.setenv("DB_PASSWORD", "rotated-" + PASSWORD)  # not what the plan was made with
+    out = refused(request_log, "plan.json")
+    assert "(workflows changed: sales/daily/load); sales/daily/load hold secrets from" in out
+    assert PASSWORD not in out
+    monkeypatch.setenv("DB_PASSWORD", PASSWORD)
     result = run_cli("apply", "plan.json")
     assert result.exit_code == 0, result.output
     assert PASSWORD not in result.output
