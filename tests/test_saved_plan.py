@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from click.testing import Result
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gitsync import protocol
 from gitsync.engine.server import EngineOptions, RunningEngine, User
@@ -411,3 +413,28 @@ def test_hashes_are_taken_with_every_secret_hidden_however_short() -> None:
     same = digest(flow(f"x {PASSWORD} pw1"), hide)
     assert same == digest(flow("x *** ***"), lambda text: text)  # what was hashed
     assert same != digest(flow("x other pw1"), hide)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@given(key=st.sampled_from(sorted(_valid())), value=JSON)
+def test_any_value_in_any_field_is_read_or_refused_in_one_line(
+    tmp_path_factory: pytest.TempPathFactory, key: str, value: object
+) -> None:
+    """An attacker's or a careless hand's edit: read() returns a plan or says what is wrong."""
+    from gitsync.errors import PlanRefused
+    from gitsync.saved_plan import SavedPlan, read
+
+    path = tmp_path_factory.mktemp("odd") / "p.json"
+    path.write_text(json.dumps({**_valid(), key: value}))
+    try:
+        assert isinstance(read(path), SavedPlan)
+    except PlanRefused as e:
+        assert str(e).startswith(f"{path}: not a usable saved plan: ") and "\n" not in str(e)
