@@ -48,21 +48,35 @@ def hider(secrets: Secrets) -> Hide:
 
 def _plain(value: Any, hide: Hide) -> Any:
     """``value`` as JSON data with every string hidden; dataclasses become objects."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name), hide) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return _plain(value.value, hide)
     if isinstance(value, str):
         return hide(value)
     if value is None or isinstance(value, bool | int | float):
         return value
-    if isinstance(value, Mapping):
-        return sorted([_plain(k, hide), _plain(v, hide)] for k, v in value.items())
     if isinstance(value, list | tuple):
         return [_plain(v, hide) for v in value]
+    names = _field_names(type(value))
+    if names:
+        return {name: _plain(getattr(value, name), hide) for name in names}
+    if isinstance(value, enum.Enum):
+        return _plain(value.value, hide)
+    if isinstance(value, Mapping):
+        return sorted([_plain(k, hide), _plain(v, hide)] for k, v in value.items())
     if isinstance(value, set | frozenset):
         return sorted((_plain(v, hide) for v in value), key=repr)
     return hide(repr(value))
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...]:
+    """A dataclass's field names (none for any other type), looked up once per type:
+    dataclasses.fields on every value was most of the time hashing a thousand flows took."""
+    found = _FIELDS.get(kind)
+    if found is None:
+        is_data = dataclasses.is_dataclass(kind)
+        found = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(kind)) if is_data else ()
+    return found
 
 
 def digest(value: Any, hide: Hide) -> str:
