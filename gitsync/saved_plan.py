@@ -60,9 +60,10 @@ def _plain(value: Any, hide: Hide) -> Any:
     if isinstance(value, enum.Enum):
         return _plain(value.value, hide)
     if isinstance(value, Mapping):
-        return sorted([_plain(k, hide), _plain(v, hide)] for k, v in value.items())
+        pairs = ([_plain(k, hide), _plain(v, hide)] for k, v in value.items())
+        return sorted(pairs, key=lambda pair: json.dumps(pair[0], sort_keys=True))
     if isinstance(value, set | frozenset):
-        return sorted((_plain(v, hide) for v in value), key=repr)
+        return sorted((_plain(v, hide) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
     return hide(repr(value))
 
 

@@ -438,3 +438,14 @@ def test_any_value_in_any_field_is_read_or_refused_in_one_line(
         assert isinstance(read(path), SavedPlan)
     except PlanRefused as e:
         assert str(e).startswith(f"{path}: not a usable saved plan: ") and "\n" not in str(e)
+
+
+def test_a_digest_does_not_depend_on_the_order_of_a_mapping_or_a_set() -> None:
+    from gitsync.saved_plan import digest
+
+    def same(text: str) -> str:
+        return text
+
+    assert digest({"b": 1, 2: "a", (3,): None}, same) == digest({(3,): None, 2: "a", "b": 1}, same)
+    assert digest(frozenset({"x", 1, ("y",)}), same) == digest(frozenset({("y",), 1, "x"}), same)
+    assert digest({"b": 1}, same) != digest({"b": 2}, same)
