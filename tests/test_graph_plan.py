@@ -135,4 +135,20 @@ def test_plan_markdown_marks_an_added_task_against_the_engine(example_repo: Path
     assert drawn == {*edges, ("report", "notify")}
     assert marked(block) == {"added": {"notify"}}
     assert re.search(r"^  t\d+ ==> t\d+$", block, re.M) and "linkStyle" in block
-    assert "green = added" in result.output
+    assert "Legend: green = added (edges: thick)</sub>" in result.output
+
+
+def test_plan_markdown_shows_a_renamed_task_as_one_changed_node(example_repo: Path) -> None:
+    """The plan compares the remote under the new task names; the picture names the old one."""
+    applied = run_cli("apply", "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    etl = example_repo / "flows" / "sales" / "daily" / "sales_etl.yaml"
+    tasks, edges = file_tasks(etl)
+    etl.write_text(etl.read_text().replace("- name: report\n", "- name: publish\n"))
+    result = run_cli("plan", "-o", "markdown")
+    assert "task renamed: report -&gt; publish" in result.output, result.output
+    (block,) = mermaid_blocks(result.output)
+    labels, drawn = parse_mermaid(block)
+    assert sorted(labels.values()) == sorted([*(tasks - {"report"}), "publish (was report)"])
+    assert marked(block) == {"changed": {"publish (was report)"}}
+    assert "linkStyle" not in block and len(drawn) == len(edges)
