@@ -18,6 +18,8 @@ from gitsync.model import Dependency, Task, Workflow
 if TYPE_CHECKING:
     from gitsync.plan_types import Change
 
+# Mermaid's defaults (maxTextSize, maxEdges), which GitHub keeps: past them it draws an error
+MERMAID_TEXT, MERMAID_EDGES = 50_000, 500
 _LEGEND = {
     ADDED: "green = added (edges: thick)",
     REMOVED: "red dashed = removed (edges: dotted)",
@@ -101,13 +103,18 @@ def markdown(change: Change, room: int) -> str:
     graph = picture(change)
     if graph is None:
         return ""
+    text = mermaid(graph)
     legend = f"\n<sub>Legend: {legend_of(graph)}</sub>\n" if legend_of(graph) else ""
-    block = f"\n```mermaid\n{mermaid(graph)}```\n{legend}"
-    if len(block) <= room:
+    block = f"\n```mermaid\n{text}```\n{legend}"
+    if len(text) > MERMAID_TEXT or len(graph.edges) > MERMAID_EDGES:
+        why = "larger than Mermaid draws in a comment"
+    elif len(block) > room:
+        why = "the comment would be longer than it can hold"
+    else:
         return block
     return (
-        f"\n_The DAG picture ({len(graph.nodes)} nodes) is left out: the comment would be "
-        "longer than it can hold. `gitsync graph FILE` draws it._\n"
+        f"\n_The DAG picture ({len(graph.nodes)} nodes, {len(graph.edges)} edges) is left "
+        f"out: {why}. `gitsync graph FILE` draws it._\n"
     )
 
 

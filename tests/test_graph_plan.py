@@ -110,6 +110,10 @@ def test_a_picture_that_does_not_fit_is_left_out_saying_so() -> None:
     text = report.plan_markdown(Plan((change,)), "t", limit=3_000)
     assert len(text) <= 3_000 and "left out" in text and "```mermaid" not in text
     assert "```mermaid" in report.plan_markdown(Plan((change,)), "t")
+    # past Mermaid's own limits GitHub would draw an error instead: left out, saying why
+    fan = wf(t("root"), *(t(f"t{i}", "root") for i in range(501)))
+    too_many = markdown(Change(Kind.CREATE_FLOW, ("w",), desired=fan), 100_000)
+    assert "```" not in too_many and "501 edges" in too_many and "than Mermaid draws" in too_many
 
 
 def test_plan_markdown_marks_an_added_task_against_the_engine(example_repo: Path) -> None:
