@@ -9,8 +9,11 @@ unconnected tasks stays readable instead of one very wide line.
 
 from __future__ import annotations
 
+import contextlib
 import html
+import sys
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,13 +121,18 @@ def _layout(boxes: list[_Box], ends: list[tuple[int, int]]) -> list[_Route]:
     routes = [_Route() for _ in edges]
     for edge, route in zip(edges, routes, strict=True):
         edge.view = route
+    feedback = {id(edges[i]) for i in _feedback(len(boxes), ends)}
     x0 = y0 = PAD
     row_height = 0.0
     for part in GGraph(vertices, edges).C:
         layout = SugiyamaLayout(part)
         layout.xspace, layout.yspace = 24, 36
-        layout.init_all()
-        layout.draw()
+        # our own roots and cycle-breaking edges: grandalf's search for them recurses once
+        # per task of a chain, past Python's limit on a long one
+        roots = [v for v in part.sV if not v.e_in()]
+        layout.init_all(roots=roots, inverted_edges=[e for e in part.sE if id(e) in feedback])
+        with _recursion_room(sum(len(layer) for layer in layout.layers)):
+            layout.draw()
         members: list[_Box] = [v.view for v in part.sV]
         left = min(b.xy[0] - b.w / 2 for b in members)
         top = min(b.xy[1] - b.h / 2 for b in members)
@@ -140,6 +148,46 @@ def _layout(boxes: list[_Box], ends: list[tuple[int, int]]) -> list[_Route]:
         x0 += right - left + PAD
         row_height = max(row_height, bottom - top)
     return routes
+
+
+def _feedback(count: int, ends: list[tuple[int, int]]) -> set[int]:
+    """The edges (by index) a depth-first search finds closing a cycle: reversed, the rest is
+    a DAG. Iterative, so no graph is too deep for it."""
+    out: dict[int, list[tuple[int, int]]] = {v: [] for v in range(count)}
+    for i, (a, b) in enumerate(ends):
+        out[a].append((i, b))
+    state = [0] * count  # 0 unseen, 1 on the current path, 2 done
+    back: set[int] = set()
+    for start in range(count):
+        if state[start]:
+            continue
+        state[start] = 1
+        stack = [(start, iter(out[start]))]
+        while stack:
+            node, todo = stack[-1]
+            step = next(todo, None)
+            if step is None:
+                state[node] = 2
+                stack.pop()
+            elif state[step[1]] == 1:
+                back.add(step[0])
+            elif state[step[1]] == 0:
+                state[step[1]] = 1
+                stack.append((step[1], iter(out[step[1]])))
+    return back
+
+
+@contextlib.contextmanager
+def _recursion_room(depth: int) -> Iterator[None]:
+    """grandalf places blocks recursively, up to one call per node of the layout (dummy
+    nodes of long edges included): room for that above the current depth, then as it was.
+    Python-to-Python calls use no C stack (3.11+), so a deep limit is safe here."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, limit + depth))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def _path(route: _Route, start: _Box, end: _Box, loop: bool) -> str:

@@ -214,6 +214,23 @@ def test_200_tasks_are_laid_out(shape: str) -> None:
     assert float(root.get("width") or 0) > 0 and float(root.get("height") or 0) > 0
 
 
+def test_a_chain_longer_than_pythons_recursion_limit(in_tmp: Path) -> None:
+    """grandalf's own cycle search recursed once per task and failed on a long chain."""
+    import sys
+
+    n = sys.getrecursionlimit() + 200
+    tasks = [{"name": f"t{i}", "command": "true"} for i in range(n)]
+    for i in range(1, n):
+        tasks[i]["depends_on"] = [f"t{i - 1}"]
+    path = in_tmp / "long.yaml"
+    path.write_text(json.dumps({"tasks": tasks}))
+    result = run_cli("graph", "--format", "svg", str(path))
+    assert result.exit_code == 0, result.output[-500:]
+    texts, edge_count = svg_parts(result.output)
+    assert len(texts) == n and edge_count == n - 1
+    assert sys.getrecursionlimit() == n - 200  # put back as it was
+
+
 def test_a_cycle_is_still_drawn() -> None:
     """Validation refuses a cycle; the renderers are given one anyway and must finish."""
     for edges in (
