@@ -26,7 +26,7 @@ from gitsync.errors import GitsyncError
 )
 @target_option
 def graph(path: Path, fmt: str, target_name: str | None) -> int:
-    """Print the DAG of the workflow file PATH, checked first as ``validate`` checks it.
+    """Print the DAG of the workflow file PATH, checked first as `gitsync validate` does.
 
     Tasks are boxes, upstreams above what waits for them; another workflow, or one of its
     tasks, is a dashed node of its own. The SVG is laid out by gitsync itself.
