@@ -7,6 +7,8 @@ import json
 from typing import TYPE_CHECKING
 
 from gitsync.changes import Kind
+from gitsync.graph_plan import markdown as dag_markdown
+from gitsync.graph_plan import picture
 from gitsync.printable import printable
 from gitsync.report_changes import body, change_json, has_body
 
@@ -55,6 +57,7 @@ def validation_json(result: ValidationResult) -> str:
 # -- plans -------------------------------------------------------------------------------
 
 MARKDOWN_LIMIT = 60_000
+PICTURE_NOTE = 300  # room kept for the line that says a DAG picture is left out
 BLOCKED = "✗ blocked:"  # a change apply will not send, and why
 CUT_ROOM = 2_000  # a change longer than the room left is cut if this much is left, else left out
 
@@ -124,7 +127,7 @@ def plan_markdown(plan: Plan, target: str, limit: int = MARKDOWN_LIMIT) -> str:
             for c in plan.listed()
         ]
     text = "\n".join(head) + "\n"
-    detailed = [c for c in plan.listed() if has_body(c) or c.note or c.blocked]
+    detailed = [c for c in plan.listed() if has_body(c) or c.note or c.blocked or picture(c)]
     for shown, change in enumerate(detailed):
         lines = body(change)  # only for the changes shown: a create's is all of it
         room = limit - 200 - len(text)
@@ -150,12 +153,10 @@ def _details(change: Change, lines: list[str], room: int) -> str:
     head = (
         f"\n<details><summary>{change.kind.verb} <code>{_md(_where(change))}</code></summary>\n\n"
     )
-    tail = (
-        (f"\n{_md(printable(change.note))}\n" if change.note else "")
-        + (f"\n**{BLOCKED}** {_md(printable(change.blocked))}\n" if change.blocked else "")
-        + "</details>\n"
+    tail = (f"\n{_md(printable(change.note))}\n" if change.note else "") + (
+        f"\n**{BLOCKED}** {_md(printable(change.blocked))}\n" if change.blocked else ""
     )
-    budget = room - len(head) - len(tail) - 200
+    budget = room - len(head) - len(tail) - 200 - (PICTURE_NOTE if picture(change) else 0)
     pre: list[str] = []
     for i, line in enumerate(lines):
         shown = _md(printable(line))
@@ -164,7 +165,9 @@ def _details(change: Change, lines: list[str], room: int) -> str:
             pre.append(f"… {len(lines) - i} more lines: run `gitsync plan` for all of them")
             break
         pre.append(shown)
-    return head + (f"<pre>\n{chr(10).join(pre)}\n</pre>\n" if pre else "") + tail
+    shown = head + (f"<pre>\n{chr(10).join(pre)}\n</pre>\n" if pre else "") + tail
+    closing = "</details>\n"
+    return shown + dag_markdown(change, room - len(shown) - len(closing) - 200) + closing
 
 
 def apply_text(result: ApplyResult) -> str:
