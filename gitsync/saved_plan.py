@@ -220,6 +220,8 @@ def read(path: Path) -> SavedPlan:
 def _parse(doc: Any) -> SavedPlan:
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
         raise _Bad(f'it is not a {KIND} (no "kind": "{KIND}")')
+    if "format_version" not in doc:
+        raise _Bad("format_version is missing")
     version = doc.get("format_version")
     if version != FORMAT_VERSION or isinstance(version, bool):
         raise _Bad(f"format_version is {json.dumps(version)}; this gitsync reads {FORMAT_VERSION}")

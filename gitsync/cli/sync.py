@@ -10,7 +10,6 @@ import click
 from click.core import ParameterSource
 
 from gitsync import config, report
-from gitsync.cli import saved
 from gitsync.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, cli, echo, mask_secrets
 from gitsync.cli.files import copy_schemas
 from gitsync.cli.options import (
@@ -22,6 +21,7 @@ from gitsync.cli.options import (
     runs_option,
     target_option,
 )
+from gitsync.cli.saved import apply_saved, file_prints, finish, save, send
 from gitsync.errors import GitsyncError, PlanRefused
 from gitsync.saved_plan import Options
 
@@ -67,7 +67,7 @@ def plan(
 
     settings = config.load()
     target = settings.target(target_name)
-    prints = saved.file_prints(settings) if out is not None else {}  # before they are read
+    prints = file_prints(settings) if out is not None else {}  # before they are read
     checks = sync.Checks(settings.flows, OnActiveRuns(on_active_runs))
     bar = ProgressBar(quiet)
     files = sync.FilesBeingChecked(settings, target)
@@ -84,7 +84,7 @@ def plan(
     echo(render(planned.plan, target.describe(), output))
     if out is not None:
         options = Options(prune, allow_mass_delete, on_active_runs)
-        saved.save(out, target, options, prints, planned, files.secrets())
+        save(out, target, options, prints, planned, files.secrets())
     if detailed_exitcode and planned.plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
@@ -131,7 +131,7 @@ def apply(
 
     if plan_file is not None:
         _no_plan_options(click.get_current_context(), plan_file)
-        return saved.apply_saved(plan_file, target_name, force_unlock, wait_timeout, quiet)
+        return apply_saved(plan_file, target_name, force_unlock, wait_timeout, quiet)
     settings = config.load()
     target = settings.target(target_name)
     checks = sync.Checks(settings.flows, OnActiveRuns(on_active_runs))
@@ -158,9 +158,9 @@ def apply(
         if not auto_approve and not click.confirm("\nApply these changes?", err=True):
             click.echo("Nothing was changed.", err=True)
             return EXIT_ERROR
-        result, stopped = saved.send(client, planned, checks, wait_timeout, bar)
+        result, stopped = send(client, planned, checks, wait_timeout, bar)
     bar.close()
-    return saved.finish(planned.plan, result, stopped)
+    return finish(planned.plan, result, stopped)
 
 
 def _no_plan_options(ctx: click.Context, plan_file: Path) -> None:
