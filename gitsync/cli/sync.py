@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from gitsync import config, report
 from gitsync.cli.app import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, cli, echo, mask_secrets
@@ -20,11 +21,11 @@ from gitsync.cli.options import (
     runs_option,
     target_option,
 )
+from gitsync.cli.saved import apply_saved, file_prints, finish, save, send
 from gitsync.errors import GitsyncError, PlanRefused
+from gitsync.saved_plan import Options
 
-if TYPE_CHECKING:  # the network side is imported only when a command needs it
-    from gitsync.applying import ApplyResult
-    from gitsync.plan import Plan
+PLAN_FILE = click.Path(dir_okay=False, path_type=Path)
 
 
 @cli.command()
@@ -43,6 +44,12 @@ if TYPE_CHECKING:  # the network side is imported only when a command needs it
     help="Exit 2 when there are changes, 0 when none, 1 on error.",
 )
 @runs_option
+@click.option(
+    "--out",
+    type=PLAN_FILE,
+    metavar="FILE",
+    help="Also save the plan to FILE, for `gitsync apply FILE` to apply exactly it.",
+)
 @quiet_option
 def plan(
     target_name: str | None,
@@ -51,6 +58,7 @@ def plan(
     output: str,
     detailed_exitcode: bool,
     on_active_runs: str,
+    out: Path | None,
     quiet: bool,
 ) -> int:
     """Show what apply would change on the target."""
@@ -59,6 +67,7 @@ def plan(
 
     settings = config.load()
     target = settings.target(target_name)
+    prints = file_prints(settings) if out is not None else {}  # before they are read
     checks = sync.Checks(settings.flows, OnActiveRuns(on_active_runs))
     bar = ProgressBar(quiet)
     files = sync.FilesBeingChecked(settings, target)
@@ -73,12 +82,16 @@ def plan(
             bar.close()
         mask_secrets(files.secrets())
     echo(render(planned.plan, target.describe(), output))
+    if out is not None:
+        options = Options(prune, allow_mass_delete, on_active_runs)
+        save(out, target, options, prints, planned, files.secrets())
     if detailed_exitcode and planned.plan.has_changes:
         return EXIT_CHANGES
     return EXIT_OK
 
 
 @cli.command()
+@click.argument("plan_file", metavar="[FILE]", required=False, type=PLAN_FILE)
 @target_option
 @prune_options
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
@@ -97,6 +110,7 @@ def plan(
 )
 @quiet_option
 def apply(
+    plan_file: Path | None,
     target_name: str | None,
     prune: bool,
     allow_mass_delete: bool,
@@ -106,10 +120,18 @@ def apply(
     wait_timeout: float,
     quiet: bool,
 ) -> int:
-    """Make the target match the files."""
-    from gitsync import inspection, remote, sync
+    """Make the target match the files, or apply the plan saved in FILE.
+
+    FILE is written by `gitsync plan --out FILE`. Apply then makes exactly that plan, with
+    its options, and does not ask: the plan was reviewed when it was saved. It refuses (exit
+    1, nothing sent) when the files, the target's workflows or gitsync changed since.
+    """
+    from gitsync import sync
     from gitsync.guards import OnActiveRuns
 
+    if plan_file is not None:
+        _no_plan_options(click.get_current_context(), plan_file)
+        return apply_saved(plan_file, target_name, force_unlock, wait_timeout, quiet)
     settings = config.load()
     target = settings.target(target_name)
     checks = sync.Checks(settings.flows, OnActiveRuns(on_active_runs))
@@ -122,7 +144,6 @@ def apply(
             "`gitsync apply --auto-approve`"
         )
     bar = ProgressBar(quiet)
-    stopped: KeyboardInterrupt | None = None
     with (
         sync.connect(settings, target) as client,
         sync.locked(client, target, config.who(), force_unlock),
@@ -137,30 +158,20 @@ def apply(
         if not auto_approve and not click.confirm("\nApply these changes?", err=True):
             click.echo("Nothing was changed.", err=True)
             return EXIT_ERROR
-        result = remote.ApplyResult()
-        try:
-            policy = inspection.RunPolicy(checks.on_active_runs, wait_timeout)
-            runs = inspection.RunGuard(client, planned.state, policy)
-            remote.apply(client, planned.plan, planned.state, bar, result, runs)
-        except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM, SIGHUP: the lock is released next
-            stopped = e
+        result, stopped = send(client, planned, checks, wait_timeout, bar)
     bar.close()
-    echo("")
-    echo(report.apply_text(result))
-    if stopped is not None:
-        _say_stopped(planned.plan, result)
-        raise stopped
-    return EXIT_ERROR if result.failed else EXIT_OK
+    return finish(planned.plan, result, stopped)
 
 
-def _say_stopped(plan: Plan, result: ApplyResult) -> None:
-    sent = [c for c in plan.changes if c.kind.sent]
-    left = len(sent) - len(result.outcomes)
-    echo(
-        f"Stopped before {left} of {len(sent)} changes were done (a change "
-        "in flight may have landed); the lock was released. Run apply again to finish.",
-        err=True,
-    )
+def _no_plan_options(ctx: click.Context, plan_file: Path) -> None:
+    """A saved plan brings its own options: the command line must not seem to change them."""
+    for name in ("prune", "allow_mass_delete", "on_active_runs"):
+        if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+            option = "--" + name.replace("_", "-")
+            raise click.UsageError(
+                f"{option} cannot be given with a saved plan: {plan_file} applies with the "
+                "options it was planned with"
+            )
 
 
 @cli.command()

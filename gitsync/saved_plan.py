@@ -1,0 +1,342 @@
+"""Saved plans: what ``plan --out FILE`` writes and ``apply FILE`` checks before it applies.
+
+A saved plan holds fingerprints of everything the plan was made from (the files' bytes, each
+remote flow read, the directories), the options that shape a plan, and a digest of the
+plan's changes. Apply recomputes all of them and refuses, naming what differs, unless every
+one is equal: so it applies exactly what was reviewed.
+
+No secret's value reaches the file. The plan shown in it is masked like printed output, and
+every hash is taken over data in which each secret value (of any length) is first replaced
+by ``***``: a digest is never a hash of a secret.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gitsync.changes import Kind
+from gitsync.errors import PlanRefused
+from gitsync.files import find_workflow_files
+from gitsync.plan_types import Path_, Plan, RemoteState
+from gitsync.substitution import MASK, Secrets
+
+FORMAT_VERSION = 1
+KIND = "gitsync saved plan"
+Hide = Callable[[str], str]
+
+
+def hider(secrets: Secrets) -> Hide:
+    """Replaces every secret value, however short, by ``***`` (for hashing only: a short
+    value would mask ordinary text in what people read, not in a digest)."""
+    values = sorted((v for v in secrets.values if v), key=len, reverse=True)
+
+    def hide(text: str) -> str:
+        for value in values:
+            if value in text:
+                text = text.replace(value, MASK)
+        return text
+
+    return hide
+
+
+def _plain(value: Any, hide: Hide) -> Any:
+    """``value`` as JSON data with every string hidden; dataclasses become objects."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name), hide) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return _plain(value.value, hide)
+    if isinstance(value, str):
+        return hide(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, Mapping):
+        return sorted([_plain(k, hide), _plain(v, hide)] for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return [_plain(v, hide) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted((_plain(v, hide) for v in value), key=repr)
+    return hide(repr(value))
+
+
+def digest(value: Any, hide: Hide) -> str:
+    text = json.dumps(_plain(value, hide), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# -- fingerprints -----------------------------------------------------------------------------
+
+
+def file_prints(base: Path, flows: Path, config: Path) -> dict[str, str]:
+    """Each workflow file's path (from ``base``) -> sha256 of its bytes, and gitsync.yaml's."""
+    paths = [*find_workflow_files(flows), config] if flows.is_dir() else [config]
+    out = {}
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue  # no gitsync.yaml (the defaults), or gone since the walk: not a file
+        out[_relative(path, base)] = hashlib.sha256(data).hexdigest()
+    return out
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def flow_prints(state: RemoteState, hide: Hide) -> dict[str, dict[str, Any]]:
+    """Each remote flow read: its path in the owned root -> its id and a hash of what was read
+    (the decoded workflow, whether gitsync manages it, its retirement)."""
+    out: dict[str, dict[str, Any]] = {}
+    for flow in state.flows:
+        wf = flow.workflow
+        read = (wf, flow.managed, flow.retired)
+        out["/".join((*wf.directory, wf.name))] = {"id": flow.id, "sha256": digest(read, hide)}
+    return out
+
+
+def dir_prints(state: RemoteState) -> dict[str, str]:
+    """Directories inside the owned root -> id. The root and its parents are left out: apply's
+    lock makes them when they are missing."""
+    n = len(state.root)
+    return {
+        "/".join(path[n:]): key
+        for path, key in state.dirs.items()
+        if len(path) > n and path[:n] == state.root
+    }
+
+
+def plan_digest(plan: Plan, root: Path_, hide: Hide) -> str:
+    """A hash of what the plan sends: each change's kind, path, ids and both workflows.
+
+    Lines, notes and blocks are left out: the guards add fire times and live runs to them,
+    which change by the minute, and apply checks those again anyway. Directories on the way
+    to the root are left out too: apply's lock makes them before apply plans again."""
+    changes = [
+        (c.kind, c.path, c.flow_id, c.renamed_from, c.task_renames, c.desired, c.current)
+        for c in plan.listed()
+        if not (c.kind == Kind.CREATE_DIR and root[: len(c.path)] == c.path)
+    ]
+    return digest(changes, hide)
+
+
+# -- the document -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    """The options that shape a plan: apply FILE uses these, never its own."""
+
+    prune: bool = False
+    allow_mass_delete: bool = False
+    on_active_runs: str = "stop"
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    gitsync_version: str
+    target: str  # the target's name
+    target_description: str
+    options: Options
+    files: Mapping[str, str]  # path -> sha256
+    flows: Mapping[str, Mapping[str, Any]]  # path -> {"id", "sha256"}
+    directories: Mapping[str, str]  # path -> id
+    plan_digest: str
+    has_changes: bool
+    plan: Any  # the plan as report.plan_json shows it (masked), for people and tools
+
+    def to_json(self) -> str:
+        doc = {"format_version": FORMAT_VERSION, "kind": KIND, **dataclasses.asdict(self)}
+        return json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def made(
+    version: str,
+    target: tuple[str, str],
+    options: Options,
+    files: Mapping[str, str],
+    plan: Plan,
+    state: RemoteState,
+    hide: Hide,
+    readable: Any,
+) -> SavedPlan:
+    """The saved plan of ``plan``, made from ``files`` (file_prints) and ``state``;
+    ``target`` is its (name, description), ``readable`` the plan as report.plan_json shows it."""
+    return SavedPlan(
+        gitsync_version=version,
+        target=target[0],
+        target_description=target[1],
+        options=options,
+        files=dict(files),
+        flows=flow_prints(state, hide),
+        directories=dir_prints(state),
+        plan_digest=plan_digest(plan, state.root, hide),
+        has_changes=plan.has_changes,
+        plan=readable,
+    )
+
+
+def write(saved: SavedPlan, path: Path, secrets: Secrets) -> None:
+    """Write ``saved`` to ``path`` (via a temporary file, so a reader never sees half of it);
+    a secret still showing anywhere is masked as the CLI masks what it prints."""
+    text = secrets.mask(saved.to_json())
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(path)
+    except OSError as e:
+        temporary.unlink(missing_ok=True)
+        raise PlanRefused(f"{path}: the saved plan cannot be written: {e.strerror or e}") from None
+
+
+class _Bad(Exception):
+    """What is wrong with a saved plan's document (becomes one PlanRefused naming the file)."""
+
+
+def read(path: Path) -> SavedPlan:
+    """The saved plan at ``path``, every field checked; PlanRefused naming the file if it is
+    missing, corrupt, truncated, of another format or has a field of the wrong shape."""
+    try:
+        doc = json.loads(path.read_bytes())
+        return _parse(doc)
+    except OSError as e:
+        why = f"the file cannot be read: {e.strerror or e}"
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError included
+        why = "the file is not a JSON document (corrupt or truncated?)"
+    except _Bad as e:
+        why = str(e)
+    raise PlanRefused(f"{path}: not a usable saved plan: {why}; run `gitsync plan --out` again")
+
+
+def _parse(doc: Any) -> SavedPlan:
+    if not isinstance(doc, dict) or doc.get("kind") != KIND:
+        raise _Bad(f'it is not a {KIND} (no "kind": "{KIND}")')
+    if "format_version" not in doc:
+        raise _Bad("format_version is missing")
+    version = doc.get("format_version")
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        raise _Bad(f"format_version is {json.dumps(version)}; this gitsync reads {FORMAT_VERSION}")
+    version_, target = _field(doc, "gitsync_version", str), _field(doc, "target", str)
+    description, options = _field(doc, "target_description", str), _field(doc, "options", dict)
+    return SavedPlan(
+        gitsync_version=version_,
+        target=target,
+        target_description=description,
+        options=Options(
+            _field(options, "prune", bool, "options."),
+            _field(options, "allow_mass_delete", bool, "options."),
+            _field(options, "on_active_runs", str, "options."),
+        ),
+        files=_strings(_field(doc, "files", dict), "files"),
+        flows=_flows(_field(doc, "flows", dict)),
+        directories=_strings(_field(doc, "directories", dict), "directories"),
+        plan_digest=_field(doc, "plan_digest", str),
+        has_changes=_field(doc, "has_changes", bool),
+        plan=doc.get("plan"),
+    )
+
+
+def _field(doc: dict[str, Any], key: str, kind: type, where: str = "") -> Any:
+    value = doc.get(key)
+    if key not in doc:
+        raise _Bad(f"{where}{key} is missing")
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise _Bad(f"{where}{key} is {_shown(value)}, not {_KINDS[kind]}")
+    return value
+
+
+_KINDS = {str: "a string", bool: "true or false", dict: "an object", int: "a number"}
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _strings(doc: dict[str, Any], where: str) -> dict[str, str]:
+    for key, value in doc.items():
+        if not isinstance(value, str):
+            raise _Bad(f"{where}[{json.dumps(key)}] is {_shown(value)}, not a string")
+    return dict(doc)
+
+
+def _flows(doc: dict[str, Any]) -> dict[str, Mapping[str, Any]]:
+    out: dict[str, Mapping[str, Any]] = {}
+    for key, value in doc.items():
+        where = f"flows[{json.dumps(key)}]"
+        if not isinstance(value, dict):
+            raise _Bad(f"{where} is {_shown(value)}, not an object")
+        out[key] = {
+            "id": _field(value, "id", int, where + "."),
+            "sha256": _field(value, "sha256", str, where + "."),
+        }
+    return out
+
+
+# -- checking ---------------------------------------------------------------------------------
+
+
+def differences(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """What differs between two maps of fingerprints, by key: 'changed', 'added', 'removed'."""
+    changed = sorted(k for k in saved.keys() & now.keys() if saved[k] != now[k])
+    added = sorted(now.keys() - saved.keys())
+    removed = sorted(saved.keys() - now.keys())
+    parts = [(changed, "changed"), (added, "added"), (removed, "removed")]
+    return [f"{word}: {', '.join(keys)}" for keys, word in parts if keys]
+
+
+class Refusal(PlanRefused):
+    """The saved plan is not what apply would do now; the message says why."""
+
+
+def _refuse(path: Path, what: str) -> Refusal:
+    return Refusal(
+        f"{path}: {what}; nothing was sent. Run `gitsync plan --out {path}` again and review it"
+    )
+
+
+def check_made_for(saved: SavedPlan, path: Path, target: str, version: str) -> None:
+    """Refusal unless the plan was saved for this target by this version of gitsync."""
+    if saved.target != target:
+        raise _refuse(path, f"the plan was saved for target '{saved.target}', not '{target}'")
+    if saved.gitsync_version != version:
+        raise _refuse(
+            path, f"the plan was saved by gitsync {saved.gitsync_version}, this is {version}"
+        )
+
+
+def check_files(saved: SavedPlan, path: Path, now: Mapping[str, str]) -> None:
+    """Refusal naming each file added, removed or changed since the plan was saved."""
+    found = differences(saved.files, now)
+    if found:
+        raise _refuse(path, f"the files changed since the plan was saved ({'; '.join(found)})")
+
+
+def check_remote(saved: SavedPlan, path: Path, state: RemoteState, hide: Hide) -> None:
+    """Refusal naming each remote workflow and directory changed, new or gone since."""
+    flows = differences(saved.flows, flow_prints(state, hide))
+    dirs = differences(saved.directories, dir_prints(state))
+    found = [f"workflows {d}" for d in flows] + [f"directories {d}" for d in dirs]
+    if found:
+        raise _refuse(path, f"the target changed since the plan was saved ({'; '.join(found)})")
+
+
+def check_plan(saved: SavedPlan, path: Path, plan: Plan, root: Path_, hide: Hide) -> None:
+    """Refusal when the plan made now is not the saved one though what it was made from is
+    the same (the environment's values, or what the service answers besides the flows)."""
+    if plan_digest(plan, root, hide) != saved.plan_digest:
+        raise _refuse(
+            path,
+            "the plan made now differs from the saved one, though the files and the target's "
+            "workflows are the same (an environment variable or secret, or a workflow outside "
+            "the owned root, changed)",
+        )
