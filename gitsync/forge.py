@@ -33,8 +33,9 @@ class Forge:
     kind: str  # "github" or "gitlab"
     api_url: str
     project: str  # GitHub owner/name; GitLab project id or path
-    number: int  # pull request number, or merge request iid
+    number: int  # pull request number, or merge request iid (0: not a pull request's job)
     token: str = field(repr=False)
+    commit: str = ""  # the commit the job runs for
 
     @property
     def name(self) -> str:
@@ -93,8 +94,9 @@ def comment_body(key: str, text: str, limit: int) -> str:
     return head + kept + ("```\n" if fences % 2 else "") + note
 
 
-def forge_from_env(env: Mapping[str, str], kind: str = "auto") -> Forge:
-    """The pull request this CI job runs for, from the variables GitHub or GitLab set."""
+def forge_from_env(env: Mapping[str, str], kind: str = "auto", request: bool = True) -> Forge:
+    """The repository (and with ``request``, the pull request) this CI job runs for, from the
+    variables GitHub or GitLab set."""
     if kind == "auto":
         kind = "github" if env.get("GITHUB_ACTIONS") else "gitlab" if env.get("GITLAB_CI") else ""
     if kind == "github":
@@ -102,16 +104,19 @@ def forge_from_env(env: Mapping[str, str], kind: str = "auto") -> Forge:
             "github",
             env.get("GITHUB_API_URL") or "https://api.github.com",
             _needed(env, "GITHUB_REPOSITORY"),
-            _github_number(env),
+            _github_number(env) if request else 0,
             _needed(env, "GITHUB_TOKEN"),
+            "" if request else _needed(env, "GITHUB_SHA"),
         )
     if kind == "gitlab":
+        iid = _needed(env, "CI_MERGE_REQUEST_IID") if request else "0"
         return Forge(
             "gitlab",
             _needed(env, "CI_API_V4_URL"),
             _needed(env, "CI_PROJECT_ID"),
-            _number(_needed(env, "CI_MERGE_REQUEST_IID"), "CI_MERGE_REQUEST_IID"),
+            _number(iid, "CI_MERGE_REQUEST_IID") if request else 0,
             _needed(env, "GITSYNC_GITLAB_TOKEN"),
+            "" if request else _needed(env, "CI_COMMIT_SHA"),
         )
     raise ConfigError("not in a GitHub Actions or GitLab CI job: say which with --forge")
 
@@ -150,7 +155,7 @@ def post_comment(
 ) -> Posted:
     """Update the comment that carries ``key``'s marker, or create it when there is none."""
     body = comment_body(key, text, forge.limit)
-    with _Session(forge, transport) as api:
+    with Session(forge, transport) as api:
         found = _find(api, forge, marker(key))
         if found is not None:
             answer = api.send("PATCH" if forge.kind == "github" else "PUT", found, body)
@@ -160,7 +165,7 @@ def post_comment(
         return Posted("created", _id_of(answer), _url_of(answer))
 
 
-def _find(api: _Session, forge: Forge, mark: str) -> int | None:
+def _find(api: Session, forge: Forge, mark: str) -> int | None:
     """The newest comment whose body starts with ``mark``."""
     found = None
     for page in range(1, MAX_PAGES + 1):
@@ -185,7 +190,7 @@ def _url_of(item: Mapping[str, Any]) -> str:
     return url if isinstance(url, str) else ""
 
 
-class _Session:
+class Session:
     """Requests to one forge's API, each failure turned into one clear GitsyncError."""
 
     def __init__(self, forge: Forge, transport: httpx.BaseTransport | None) -> None:
@@ -197,11 +202,18 @@ class _Session:
             timeout=30,
         )
 
-    def __enter__(self) -> _Session:
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.http.close()
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self._call("GET", path, params=params)
+
+    def download(self, path: str, **params: Any) -> bytes:
+        """A file's bytes, following a redirect (httpx drops the token for another host)."""
+        return self._call("GET", path, raw=True, params=params, follow_redirects=True)  # type: ignore[no-any-return]
 
     def list(self, page: int) -> list[Any]:
         params = {"per_page": PAGE, "page": page}
@@ -222,7 +234,9 @@ class _Session:
             raise GitsyncError(f"{forge.name} answered {method} {path} with something else")
         return answer
 
-    def _call(self, method: str, path: str, refused_ok: bool = False, **kwargs: Any) -> Any:
+    def _call(
+        self, method: str, path: str, refused_ok: bool = False, raw: bool = False, **kwargs: Any
+    ) -> Any:
         forge = self.forge
         try:
             response = self.http.request(method, path, **kwargs)
@@ -234,6 +248,8 @@ class _Session:
             return None
         if response.status_code >= 400:
             raise GitsyncError(_failure(forge, method, path, response))
+        if raw:
+            return response.content
         try:
             return response.json()
         except ValueError:

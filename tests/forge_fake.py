@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +38,24 @@ class FakeForge:
     fault: tuple[int, bytes] | None = None
     foreign: set[int] = field(default_factory=set)  # comments the token may not edit
     next_id: int = 1000
+    pulls: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by commit
+    runs: list[dict[str, Any]] = field(default_factory=list)  # GitHub workflow runs
+    artifacts: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # by run id
+    blobs: dict[int, bytes] = field(default_factory=dict)  # artifact zips, by artifact id
+    job_files: dict[tuple[str, str], bytes] = field(default_factory=dict)  # (ref, job): plan
+
+    def pull_request_run(self, base_url: str, head_sha: str, name: str, plan: bytes) -> None:
+        """What a pull request's run leaves behind: a successful run with a plan artifact."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("plan.json", plan)
+        run_id, artifact_id = self.next_id + 1, self.next_id + 2
+        self.next_id += 2
+        self.runs.insert(0, {"id": run_id, "head_sha": head_sha, "event": "pull_request"})
+        url = f"{base_url}/repos/acme/flows/actions/artifacts/{artifact_id}/zip"
+        entry = {"id": artifact_id, "name": name, "expired": False, "archive_download_url": url}
+        self.artifacts[run_id] = [entry]
+        self.blobs[artifact_id] = buffer.getvalue()
 
     def thread(self, where: str) -> list[dict[str, Any]]:
         return self.comments.setdefault(where, [])
@@ -58,6 +78,17 @@ class FakeForge:
                 Route(github + "/comments/{id}", self.update, methods=["PATCH"]),
                 Route(gitlab, self.listing, methods=["GET", "POST"]),
                 Route(gitlab + "/{id}", self.update, methods=["PUT"]),
+                Route("/repos/{o}/{r}/commits/{sha}/pulls", self.by_commit),
+                Route(
+                    "/api/v4/projects/{p}/repository/commits/{sha}/merge_requests", self.by_commit
+                ),
+                Route("/repos/{o}/{r}/actions/runs", self.list_runs),
+                Route("/repos/{o}/{r}/actions/runs/{id}/artifacts", self.list_artifacts),
+                Route("/repos/{o}/{r}/actions/artifacts/{id}/zip", self.redirect),
+                Route("/blobs/{id}", self.blob),
+                Route(
+                    "/api/v4/projects/{p}/jobs/artifacts/{ref:path}/raw/plan.json", self.job_file
+                ),
             ]
         )
 
@@ -99,6 +130,46 @@ class FakeForge:
                     item["body"] = self.requests[-1].body["body"]
                     return JSONResponse({**item, "html_url": f"http://x/c/{wanted}"})
         return JSONResponse({"message": "Not Found"}, 404)
+
+    async def by_commit(self, request: Request) -> Response:
+        return await self._record(request) or JSONResponse(
+            self.pulls.get(request.path_params["sha"], [])
+        )
+
+    async def list_runs(self, request: Request) -> Response:
+        query = request.query_params
+        runs = [
+            r
+            for r in self.runs
+            if r["head_sha"] == query["head_sha"] and query["status"] == "success"
+        ]
+        return await self._record(request) or JSONResponse({"workflow_runs": runs})
+
+    async def list_artifacts(self, request: Request) -> Response:
+        found = self.artifacts.get(int(request.path_params["id"]), [])
+        named = [a for a in found if a["name"] == request.query_params["name"]]
+        return await self._record(request) or JSONResponse({"artifacts": named})
+
+    async def redirect(self, request: Request) -> Response:
+        location = f"/blobs/{request.path_params['id']}"
+        return await self._record(request) or Response(
+            status_code=302, headers={"location": location}
+        )
+
+    async def blob(self, request: Request) -> Response:
+        refused = await self._record(request)
+        content = self.blobs.get(int(request.path_params["id"]))
+        if refused is None and content is None:
+            return JSONResponse({"message": "Not Found"}, 404)
+        return refused or Response(content, media_type="application/zip")
+
+    async def job_file(self, request: Request) -> Response:
+        wanted = (request.path_params["ref"], request.query_params["job"])
+        content = self.job_files.get(wanted)
+        refused = await self._record(request)
+        if refused is None and content is None:
+            return JSONResponse({"message": "404 Not found"}, 404)
+        return refused or Response(content, media_type="application/octet-stream")
 
 
 class RunningFake:
