@@ -80,11 +80,9 @@ def test_completion_script_for_each_shell_is_clicks_own(shell: str) -> None:
 def test_completion_of_subcommands_over_clicks_protocol() -> None:
     assert complete("bash", "gitsync pl", "1").split() == ["plain,plan"]
     assert complete("bash", "gitsync ci c", "2").split() == ["plain,comment"]
-    assert complete("zsh", "gitsync ap", "1").splitlines() == [
-        "plain",
-        "apply",
-        "Make the target match the files.",
-    ]
+    kind, name, helped = complete("zsh", "gitsync ap", "1").splitlines()
+    assert (kind, name) == ("plain", "apply")
+    assert helped.startswith("Make the target match the files")
     assert complete("fish", "gitsync val", "val").splitlines() == [
         "plain,validate\tCheck workflow files offline: YAML,..."
     ]
