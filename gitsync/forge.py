@@ -86,7 +86,7 @@ def comment_body(key: str, text: str, limit: int) -> str:
         return head + text
     note = (
         f"\n\n**The plan was cut here: it has {len(text):,} characters, more than a comment "
-        "holds. The whole plan is in the job's log and its plan artifact.**\n"
+        "holds. The whole plan is plan.md in the plan job's artifacts.**\n"
     )
     kept = text[: max(0, room - len(note) - 4)]
     kept = kept[: kept.rfind("\n") + 1] if "\n" in kept else ""

@@ -94,7 +94,7 @@ def test_the_templates_install_this_version_and_name_the_artifact_apply_looks_fo
         assert pins == [gitsync.__version__], path
     plan_job = yaml.safe_load(GITHUB.read_text())["jobs"]["plan"]
     upload = next(s for s in plan_job["steps"] if s.get("uses", "").startswith("actions/upload"))
-    assert upload["with"]["path"] == PLAN_NAME
+    assert upload["with"]["path"].split() == [PLAN_NAME, "plan.md"]
     assert upload["with"]["name"] == artifact_name("${{ env.GITSYNC_TARGET }}")
     gitlab_plan = yaml.safe_load(GITLAB.read_text())[GITLAB_JOB]
     assert PLAN_NAME in gitlab_plan["artifacts"]["paths"]
