@@ -289,3 +289,20 @@ def test_the_plan_can_come_from_stdin(
     result = CliRunner().invoke(cli, ["ci", "comment", "-"], input="piped plan\n")
     assert result.exit_code == 0, result.output
     assert forge.comments[GITHUB_THREAD][0]["body"].endswith("piped plan\n")
+
+
+def test_a_plan_file_that_is_not_utf8_is_posted_with_replacement_characters(
+    fake: tuple[FakeForge, str], clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forge, url = fake
+    github(monkeypatch, url, clean_env)
+    (clean_env / "plan.md").write_bytes(b"caf\xe9 \xff plan\n")
+    result = run_cli("ci", "comment", str(clean_env / "plan.md"))
+    assert result.exit_code == 0, result.output
+    assert forge.comments[GITHUB_THREAD][0]["body"].endswith("caf\ufffd \ufffd plan\n")
+
+
+def test_a_missing_plan_file_is_a_usage_error(clean_env: Path) -> None:
+    result = run_cli("ci", "comment", "no-such-plan.md")
+    assert result.exit_code == 1
+    assert "'no-such-plan.md': No such file or directory" in result.output

@@ -34,7 +34,7 @@ def key_and_forge(command: Any) -> Any:
 
 
 @ci.command()
-@click.argument("plan_file", type=click.File("r", encoding="utf-8"))
+@click.argument("plan_file", type=click.File("r", encoding="utf-8", errors="replace"))
 @key_and_forge
 def comment(plan_file: TextIO, key: str | None, forge: str) -> int:
     """Post PLAN_FILE (a Markdown plan; - for stdin) as the pull request's plan comment.
