@@ -16,7 +16,7 @@ import dataclasses
 import enum
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,21 +48,36 @@ def hider(secrets: Secrets) -> Hide:
 
 def _plain(value: Any, hide: Hide) -> Any:
     """``value`` as JSON data with every string hidden; dataclasses become objects."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name), hide) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return _plain(value.value, hide)
     if isinstance(value, str):
         return hide(value)
     if value is None or isinstance(value, bool | int | float):
         return value
-    if isinstance(value, Mapping):
-        return sorted([_plain(k, hide), _plain(v, hide)] for k, v in value.items())
     if isinstance(value, list | tuple):
         return [_plain(v, hide) for v in value]
+    names = _field_names(type(value))
+    if names:
+        return {name: _plain(getattr(value, name), hide) for name in names}
+    if isinstance(value, enum.Enum):
+        return _plain(value.value, hide)
+    if isinstance(value, Mapping):
+        pairs = ([_plain(k, hide), _plain(v, hide)] for k, v in value.items())
+        return sorted(pairs, key=lambda pair: json.dumps(pair[0], sort_keys=True))
     if isinstance(value, set | frozenset):
-        return sorted((_plain(v, hide) for v in value), key=repr)
+        return sorted((_plain(v, hide) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
     return hide(repr(value))
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...]:
+    """A dataclass's field names (none for any other type), looked up once per type:
+    dataclasses.fields on every value was most of the time hashing a thousand flows took."""
+    found = _FIELDS.get(kind)
+    if found is None:
+        is_data = dataclasses.is_dataclass(kind)
+        found = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(kind)) if is_data else ()
+    return found
 
 
 def digest(value: Any, hide: Hide) -> str:
@@ -321,13 +336,33 @@ def check_files(saved: SavedPlan, path: Path, now: Mapping[str, str]) -> None:
         raise _refuse(path, f"the files changed since the plan was saved ({'; '.join(found)})")
 
 
-def check_remote(saved: SavedPlan, path: Path, state: RemoteState, hide: Hide) -> None:
-    """Refusal naming each remote workflow and directory changed, new or gone since."""
-    flows = differences(saved.flows, flow_prints(state, hide))
+def check_remote(
+    saved: SavedPlan, path: Path, state: RemoteState, hide: Hide, secret_holders: Set[str]
+) -> None:
+    """Refusal naming each remote workflow and directory changed, new or gone since.
+
+    A flow holding a secret is hashed with the secret's value hidden: when the environment
+    gives another value than the plan was made with, the old one shows, and the flow reads
+    as changed. ``secret_holders`` (remote names) lets the message say so."""
+    now = flow_prints(state, hide)
+    flows = differences(saved.flows, now)
     dirs = differences(saved.directories, dir_prints(state))
     found = [f"workflows {d}" for d in flows] + [f"directories {d}" for d in dirs]
-    if found:
-        raise _refuse(path, f"the target changed since the plan was saved ({'; '.join(found)})")
+    if not found:
+        return
+    changed = saved.flows.keys() & now.keys()
+    holders = sorted(k for k in changed if saved.flows[k] != now[k] and _name(k) in secret_holders)
+    why = (
+        f"; {', '.join(holders)} hold secrets from the environment: a secret whose value is "
+        "not the one the plan was made with changes them too"
+        if holders
+        else ""
+    )
+    raise _refuse(path, f"the target changed since the plan was saved ({'; '.join(found)}){why}")
+
+
+def _name(flow_path: str) -> str:
+    return flow_path.rsplit("/", 1)[-1]
 
 
 def check_plan(saved: SavedPlan, path: Path, plan: Plan, root: Path_, hide: Hide) -> None:

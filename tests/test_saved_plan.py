@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from click.testing import Result
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gitsync import protocol
 from gitsync.engine.server import EngineOptions, RunningEngine, User
@@ -202,6 +204,30 @@ def test_a_remote_change_since_is_named_and_nothing_is_written(
     assert "nothing was sent" in out
 
 
+def test_a_plan_that_differs_though_nothing_it_read_did_refuses(
+    example_repo: Path, api: Api, request_log: Path
+) -> None:
+    """A workflow of the new file's name appears outside the owned root: the files and the
+    flows in the root are as they were, but the create became a conflict."""
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    (example_repo / "flows/sales/newone.yaml").write_text(
+        "tasks:\n  - {name: a, command: 'true'}\n"
+    )
+    assert plan_out()["plan"]["summary"]["create_flow"] == 1
+    api.import_flow("newone", simple_flow("a"))
+    out = refused(request_log, "plan.json")
+    assert "the plan made now differs from the saved one, though the files and the target" in out
+
+
+def test_a_plan_that_cannot_be_saved_is_an_error(example_repo: Path) -> None:
+    result = run_cli("plan", "--out", "no/such/folder/plan.json")
+    assert result.exit_code == 1
+    assert "error: no/such/folder/plan.json: the saved plan cannot be written: No such file" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.output
+
+
 def test_another_target_or_gitsync_version_refuses(
     example_repo: Path, engine: RunningEngine, request_log: Path
 ) -> None:
@@ -349,7 +375,7 @@ PASSWORD = "hunter2-c4n4ry-pw"
 
 
 def test_no_secret_reaches_the_saved_plan_nor_a_hash_of_it(
-    example_repo: Path, monkeypatch: pytest.MonkeyPatch
+    example_repo: Path, monkeypatch: pytest.MonkeyPatch, request_log: Path
 ) -> None:
     monkeypatch.setenv("DB_PASSWORD", PASSWORD)
     (example_repo / "flows/sales/daily/load.yaml").write_text(
@@ -364,6 +390,11 @@ def test_no_secret_reaches_the_saved_plan_nor_a_hash_of_it(
     import hashlib
 
     assert hashlib.sha256(PASSWORD.encode()).hexdigest() not in text
+    monkeypatch.setenv("DB_PASSWORD", "rotated-" + PASSWORD)  # not what the plan was made with
+    out = refused(request_log, "plan.json")
+    assert "(workflows changed: sales/daily/load); sales/daily/load hold secrets from" in out
+    assert PASSWORD not in out
+    monkeypatch.setenv("DB_PASSWORD", PASSWORD)
     result = run_cli("apply", "plan.json")
     assert result.exit_code == 0, result.output
     assert PASSWORD not in result.output
@@ -382,3 +413,39 @@ def test_hashes_are_taken_with_every_secret_hidden_however_short() -> None:
     same = digest(flow(f"x {PASSWORD} pw1"), hide)
     assert same == digest(flow("x *** ***"), lambda text: text)  # what was hashed
     assert same != digest(flow("x other pw1"), hide)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@given(key=st.sampled_from(sorted(_valid())), value=JSON)
+def test_any_value_in_any_field_is_read_or_refused_in_one_line(
+    tmp_path_factory: pytest.TempPathFactory, key: str, value: object
+) -> None:
+    """An attacker's or a careless hand's edit: read() returns a plan or says what is wrong."""
+    from gitsync.errors import PlanRefused
+    from gitsync.saved_plan import SavedPlan, read
+
+    path = tmp_path_factory.mktemp("odd") / "p.json"
+    path.write_text(json.dumps({**_valid(), key: value}))
+    try:
+        assert isinstance(read(path), SavedPlan)
+    except PlanRefused as e:
+        assert str(e).startswith(f"{path}: not a usable saved plan: ") and "\n" not in str(e)
+
+
+def test_a_digest_does_not_depend_on_the_order_of_a_mapping_or_a_set() -> None:
+    from gitsync.saved_plan import digest
+
+    def same(text: str) -> str:
+        return text
+
+    assert digest({"b": 1, 2: "a", (3,): None}, same) == digest({(3,): None, 2: "a", "b": 1}, same)
+    assert digest(frozenset({"x", 1, ("y",)}), same) == digest(frozenset({("y",), 1, "x"}), same)
+    assert digest({"b": 1}, same) != digest({"b": 2}, same)

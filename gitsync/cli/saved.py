@@ -67,6 +67,7 @@ def apply_saved(
         echo(f"The plan saved in {path} has no changes: nothing to apply.")
         return EXIT_OK
     hide = saved_plan.hider(desired.secrets)
+    holders = {target.naming().remote(name) for name in desired.secrets.labels}
     options = saved.options
     checks = sync.Checks(settings.flows, OnActiveRuns(options.on_active_runs))
     tree = desired.tree()
@@ -84,7 +85,7 @@ def apply_saved(
             desired.secrets,
         )
         bar.close()
-        saved_plan.check_remote(saved, path, planned.state, hide)
+        saved_plan.check_remote(saved, path, planned.state, hide, holders)
         saved_plan.check_plan(saved, path, planned.plan, planned.state.root, hide)
         return planned
 
