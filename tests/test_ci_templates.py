@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -98,6 +100,24 @@ def test_the_templates_install_this_version_and_name_the_artifact_apply_looks_fo
     assert upload["with"]["name"] == artifact_name("${{ env.GITSYNC_TARGET }}")
     gitlab_plan = yaml.safe_load(GITLAB.read_text())[GITLAB_JOB]
     assert PLAN_NAME in gitlab_plan["artifacts"]["paths"]
+
+
+@pytest.mark.parametrize(
+    ("path", "schema"),
+    [(GITHUB, "vendor.github-workflows"), (GITLAB, "vendor.gitlab-ci")],
+    ids=["github", "gitlab"],
+)
+def test_each_template_is_valid_for_its_ci_service(path: Path, schema: str) -> None:
+    """The services' own schemas, as check-jsonschema ships them (offline): a misspelt key or
+    a wrong type fails here rather than on the first push of whoever copied the file."""
+    tool = Path(sys.executable).parent / "check-jsonschema"
+    done = subprocess.run(
+        [str(tool), "--builtin-schema", schema, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_no_template_prints_a_secret() -> None:
