@@ -113,3 +113,19 @@ def cli(debug: bool) -> None:
         logger.addHandler(_HANDLER)
     logger.setLevel(logging.DEBUG if debug else logging.WARNING)
     _SECRETS.clear()  # a new command (tests run many in one process)
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> int:
+    """Print the completion script for SHELL.
+
+    bash: eval "$(gitsync completion bash)" in ~/.bashrc; zsh: the same with zsh in
+    ~/.zshrc; fish: gitsync completion fish > ~/.config/fish/completions/gitsync.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    script = get_completion_class(shell)
+    assert script is not None  # click knows the three shells of the choice
+    click.echo(script(cli, {}, "gitsync", "_GITSYNC_COMPLETE").source(), nl=False)
+    return EXIT_OK
