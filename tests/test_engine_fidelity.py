@@ -1,0 +1,364 @@
+"""Every field SPEC documents survives the engine's round trips, field by field: SPEC's own
+samples imported and read back by Export, Get Flow and Load For Edit, and Save's sample read
+back by Get Flow and Load For Edit (with a ``cycleGap`` of ``D1`` and its reference nodes
+where it placed them). And the engine answers no field SPEC does not document, unless its
+extensions are switched on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import SPEC_ORG, SPEC_SAMPLES, SPEC_USER, Api, simple_flow
+
+OPS = json.loads((SPEC_SAMPLES / "operations.json").read_text())
+FLOW_STRUCT = json.loads((SPEC_SAMPLES / "flow_struct_2_2.json").read_text())
+IMPORT = json.loads((SPEC_SAMPLES / "import_3_3_request.json").read_text())
+SAVE = OPS["3.7"]["json"][0]
+JSON_TEXT = {"parameters", "runMode", "graph"}  # JSON documents inside strings (SPEC §1.3)
+
+# the fields SPEC documents (§2.2, §2.3), V2.0-only ones aside
+FLOW_STRUCT_FIELDS = {
+    *("name", "cycle", "cron", "parameters", "alertMode", "submitter", "owners", "visitors"),
+    *("type", "syncType", "desc", "startTime", "tasks", "flowLinks", "taskLinks", "relations"),
+    "linkRelations",
+}
+TASK_FIELDS = {
+    *("name", "resource", "type", "runMode", "syncType", "cmd", "submitter", "filePackage"),
+    *("cron", "priorityLevel", "timeout", "retryLimit", "retryInterval", "successCode"),
+    *("asLink", "waitCode"),
+}
+DETAIL_FIELDS = {
+    *("flowId", "flowName", "active", "creator", "createTime", "updateUser", "updateTime"),
+    *("freq", "cycle", "parameters", "owner", "visitor", "doAs", "alertMode", "graph", "entry"),
+    *("type", "syncType", "desc", "startTime", "virtual", "locked", "hasEditPri", "hasReadPri"),
+    *("isUserLocked", "queue"),
+}
+GRAPH_FIELDS = {
+    *("name", "creator", "freq", "cycle", "type", "alertMode", "active", "owners", "visitors"),
+    *("startTime", "doAs", "syncType", "parameters", "queue", "desc", "tasks", "flows"),
+    "relations",
+}
+EXTENSIONS = {"active", "hasEditPri", "locked", "isUserLocked"}
+
+
+def differences(sent: Any, got: Any, where: str = "") -> list[str]:
+    """Every path at which ``got`` differs from ``sent``: a missing key, another value, or
+    another JSON type (``1`` is not ``true``). Keys ``got`` has beyond ``sent`` are not
+    differences. JSON documents inside strings are compared as documents."""
+    if isinstance(sent, dict):
+        if not isinstance(got, dict):
+            return [f"{where}: expected an object, got {got!r}"]
+        out = []
+        for key, value in sent.items():
+            path = f"{where}.{key}" if where else key
+            if key not in got:
+                out.append(f"{path}: missing (sent {value!r})")
+            elif key in JSON_TEXT and isinstance(value, str) and isinstance(got[key], str):
+                out += differences(json.loads(value), json.loads(got[key]), path)
+            else:
+                out += differences(value, got[key], path)
+        return out
+    if isinstance(sent, list):
+        if not isinstance(got, list) or len(got) != len(sent):
+            return [f"{where}: expected {len(sent)} items, got {got!r}"]
+        return [
+            d
+            for i, (a, b) in enumerate(zip(sent, got, strict=True))
+            for d in differences(a, b, f"{where}[{i}]")
+        ]
+    if type(sent) is not type(got) or sent != got:
+        return [f"{where}: sent {sent!r}, got {got!r}"]
+    return []
+
+
+def test_differences_names_each_differing_path() -> None:
+    sent = {"a": 1, "b": {"c": [1, 2], "d": True}, "runMode": '{"cpu":0.5}', "e": "x"}
+    got = {"a": 1.0, "b": {"c": [1], "d": 1}, "runMode": '{"cpu": 0.6}', "f": 0}
+    assert differences(sent, got) == [
+        "a: sent 1, got 1.0",
+        "b.c: expected 2 items, got [1]",
+        "b.d: sent True, got 1",
+        "runMode.cpu: sent 0.5, got 0.6",
+        "e: missing (sent 'x')",
+    ]
+    assert differences(sent, dict(sent, more=1)) == []
+
+
+def _export(api: Api, flow_id: int) -> dict[str, Any]:
+    return api.data("GET", "flows", "export", flowId=flow_id)  # type: ignore[return-value]
+
+
+def _strict(struct: dict[str, Any]) -> None:
+    """Only the fields SPEC documents for the Flow Struct and its tasks."""
+    assert set(struct) <= FLOW_STRUCT_FIELDS, set(struct) - FLOW_STRUCT_FIELDS
+    for task in struct["tasks"]:
+        assert set(task) <= TASK_FIELDS, set(task) - TASK_FIELDS
+    for kind in ("flowLinks", "taskLinks", "relations", "linkRelations"):
+        for item in struct[kind]:
+            assert not {"x", "y", "cycleGap", "sourceFlowId", "sourceTaskId"} & set(item), item
+
+
+def test_the_import_sample_exports_every_field_as_sent(api: Api) -> None:
+    """SPEC §3.3's sample: the task's submitter and its empty waitCode come back too."""
+    flow = api.import_flow(IMPORT["flowName"], IMPORT["flowJson"])
+    exported = _export(api, flow)
+    assert differences(IMPORT["flowJson"], exported) == []
+    assert exported["name"] == "outuser"
+    assert exported["tasks"][0]["submitter"] == "db_demomanager"
+    assert exported["tasks"][0]["waitCode"] == ""
+    _strict(exported)
+
+
+def test_the_flow_struct_sample_survives_export_get_flow_and_load_for_edit(api: Api) -> None:
+    jin = api.import_flow("jin", simple_flow("j"))
+    flow = api.import_flow("nFlow", FLOW_STRUCT)
+    exported = _export(api, flow)
+    assert differences(FLOW_STRUCT, exported) == []
+    assert "waitCode" not in exported["tasks"][0]  # not sent, not invented
+    _strict(exported)
+    for action in ("get", "loadForEdit"):
+        detail: Any = api.data("GET", "flows", action, flowId=flow)
+        assert set(detail) <= DETAIL_FIELDS, set(detail) - DETAIL_FIELDS
+        graph = json.loads(detail["graph"])
+        assert set(graph) <= GRAPH_FIELDS, set(graph) - GRAPH_FIELDS
+        nodes = {t["taskName"]: t["nodeId"] for t in graph["tasks"]}
+        expected = _detail_of(FLOW_STRUCT)
+        expected["graph"] = json.dumps(
+            {
+                **_graph_of(FLOW_STRUCT),
+                "tasks": [{"taskName": "tass"}, {"taskName": "rf"}],
+                "flows": [{"flowId": str(jin), _flow_name(action): "jin", "isVirtual": False}],
+                "relations": [
+                    {
+                        "source": nodes["tass"],
+                        "target": nodes["rf"],
+                        "cycleGap": "D0",
+                        "rerun": True,
+                    },
+                    {
+                        "source": f"f_{jin}",
+                        "target": nodes["tass"],
+                        "cycleGap": "D0",
+                        "rerun": False,
+                    },
+                ],
+            }
+        )
+        assert differences(expected, detail) == [], action
+
+
+def _detail_of(struct: dict[str, Any]) -> dict[str, Any]:
+    """What Get Flow should say of a flow imported from ``struct`` (SPEC §2.3)."""
+    return {
+        "flowName": struct["name"],
+        "freq": struct["cron"],
+        "owner": struct["owners"],
+        "visitor": struct["visitors"],
+        "doAs": struct["submitter"],
+        **{k: struct[k] for k in ("cycle", "parameters", "alertMode", "type", "syncType")},
+        **{k: struct[k] for k in ("desc", "startTime")},
+        "active": 0,
+        "entry": 1,
+        "virtual": False,
+    }
+
+
+def _graph_of(struct: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": struct["name"],
+        "freq": struct["cron"],
+        "doAs": struct["submitter"],
+        **{k: struct[k] for k in ("cycle", "type", "alertMode", "owners", "visitors")},
+        **{k: struct[k] for k in ("startTime", "parameters", "desc", "syncType")},
+        "active": 0,
+    }
+
+
+def _flow_name(action: str) -> str:
+    return "flow_name" if action == "loadForEdit" else "flowName"  # SPEC §2.3's samples
+
+
+def _fpostm(api: Api) -> dict[str, Any]:
+    """The flows SPEC's Save sample names, with its ids, and the sample's body with the ids
+    this engine gave the tasks and the task reference; its first relation's gap is D1."""
+    api.import_flow("jin", simple_flow("j1"), flow_id=2788)
+    api.import_flow("upstream", simple_flow("tass"), flow_id=2819)
+    fpostm = simple_flow("tass", "gg", "dff", relations=[("tass", "gg")])
+    fpostm["flowLinks"] = [{"linkId": "0", "sourceFlowName": "jin"}]
+    fpostm["taskLinks"] = [{"linkId": "1", "sourceFlowName": "upstream", "sourceTaskName": "tass"}]
+    fpostm["linkRelations"] = [
+        {"linkId": "0", "targetTaskName": "tass", "rerun": False},
+        {"linkId": "1", "targetTaskName": "gg", "rerun": False},
+    ]
+    assert api.import_flow("fpostm", fpostm, flow_id=2515) == 2515
+    graph = json.loads(api.data("GET", "flows", "loadForEdit", flowId=2515)["graph"])  # type: ignore[index]
+    text = json.dumps(SAVE)
+    for task in graph["tasks"]:
+        old = {"tass": "104575", "gg": "104590", "dff": "104901"}[task["taskName"]]
+        text = text.replace(old, task["taskId"])
+    virtual = next(f for f in graph["flows"] if f["isVirtual"])
+    text = text.replace('"2819"', f'"{virtual["flowId"]}"').replace("f_2819", virtual["nodeId"])
+    body: dict[str, Any] = json.loads(text.replace("104891(tass)", virtual["flow_name"]))
+    body["relations"][0]["cycleGap"] = "D1"
+    return body
+
+
+def _expected_after_save(body: dict[str, Any], action: str) -> dict[str, Any]:
+    """Get Flow / Load For Edit after Save of ``body``: every field of the edit view."""
+    flows = [
+        {_flow_name(action) if k == "flowName" else k: v for k, v in node.items()}
+        for node in body["flows"]
+    ]
+    same = ("type", "freq", "cycle", "alertMode", "doAs", "startTime", "active", "parameters")
+    expected = {
+        "flowId": int(body["id"]),
+        "flowName": body["name"],
+        "owner": body["owners"],
+        "visitor": body["visitors"],
+        "desc": body["desc"],
+        **{k: body[k] for k in same},
+        "graph": json.dumps(
+            {
+                **{k: body[k] for k in (*same[:-2], "owners", "visitors", "desc", "name")},
+                **{k: body[k] for k in ("active", "parameters", "queue")},
+                "tasks": body["tasks"],
+                "flows": flows,
+                "relations": body["relations"],
+            }
+        ),
+    }
+    if action == "loadForEdit":
+        expected["queue"] = body["queue"]
+    return expected
+
+
+def test_the_save_sample_reads_back_with_its_cycle_gap_and_reference_positions(api: Api) -> None:
+    body = _fpostm(api)
+    assert body["flows"][1]["x"] == 0.0125  # where the sample moves the task reference to
+    assert api.data("POST", "flows", "save", body) == {"flowId": 2515}
+    for action in ("get", "loadForEdit"):
+        detail = api.data("GET", "flows", action, flowId=2515)
+        assert differences(_expected_after_save(body, action), detail) == [], action
+    exported = _export(api, 2515)
+    _strict(exported)
+    # the task reference's node stays although no relation uses it (as in the sample)
+    assert exported["taskLinks"] == [
+        {"linkId": "1", "sourceFlowName": "upstream", "sourceTaskName": "tass"}
+    ]
+
+
+def test_load_for_edit_saved_as_it_is_changes_nothing(api: Api) -> None:
+    """Load For Edit -> Save -> Load For Edit: the edit view a console would send back."""
+    body = _fpostm(api)
+    api.data("POST", "flows", "save", body)
+    before: Any = api.data("GET", "flows", "loadForEdit", flowId=2515)
+    graph = json.loads(before["graph"])
+    for node in graph["flows"]:
+        node["flowName"] = node.pop("flow_name")
+    again = {
+        "id": before["flowId"],
+        "name": before["flowName"],
+        "owners": before["owner"],
+        "visitors": before["visitor"],
+        **{k: before[k] for k in ("type", "freq", "cycle", "alertMode", "doAs", "startTime")},
+        **{k: before[k] for k in ("active", "parameters", "desc", "queue")},
+        **{k: graph[k] for k in ("tasks", "flows", "relations")},
+    }
+    api.data("POST", "flows", "save", again)
+    after: Any = api.data("GET", "flows", "loadForEdit", flowId=2515)
+    ignore = ("updateTime", "graph")
+    assert {k: v for k, v in after.items() if k not in ignore} == {
+        k: v for k, v in before.items() if k not in ignore
+    }
+    assert json.loads(after["graph"]) == json.loads(before["graph"])
+
+
+def test_a_save_without_tasks_keeps_gaps_positions_and_submitters(api: Api) -> None:
+    body = _fpostm(api)
+    api.data("POST", "flows", "save", body)
+    api.data(
+        "POST",
+        "flows",
+        "save",
+        {k: v for k, v in body.items() if k not in ("tasks", "flows", "relations")}
+        | {"desc": "only this"},
+    )
+    detail: Any = api.data("GET", "flows", "get", flowId=2515)
+    graph = json.loads(detail["graph"])
+    assert detail["desc"] == "only this" and detail["doAs"] == "db_demomanager"
+    assert [r["cycleGap"] for r in graph["relations"]] == ["D1", "D0"]
+    assert [(f["x"], f["y"]) for f in graph["flows"]] == [(n["x"], n["y"]) for n in body["flows"]]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("cycleGap", "D-1", "relations[0].cycleGap must be a cycle and an offset"),
+        ("cycleGap", "X1", "relations[0].cycleGap must be a cycle and an offset"),
+        ("cycleGap", 1, "relations[0].cycleGap must be a cycle and an offset"),
+        ("cycleGap", ["D1"], "relations[0].cycleGap must be a cycle and an offset"),
+        ("x", "left", "flows[0].x must be a number"),
+        ("x", "nan", "flows[0].x must be a number"),
+        ("y", True, "flows[0].y must be a number"),
+        ("y", {"v": 1}, "flows[0].y must be a number"),
+    ],
+)
+def test_save_refuses_a_gap_or_a_position_it_cannot_keep(
+    api: Api, field: str, value: Any, message: str
+) -> None:
+    body = _fpostm(api)
+    target = body["relations"][0] if field == "cycleGap" else body["flows"][0]
+    target[field] = value
+    answer = api.call("POST", "flows", "save", body)
+    assert answer["code"] == 62102 and message in answer["msg"], answer
+    graph = json.loads(api.data("GET", "flows", "get", flowId=2515)["graph"])  # type: ignore[index]
+    assert [r["cycleGap"] for r in graph["relations"]] == ["D0", "D0", "D0"]  # nothing saved
+
+
+def test_a_task_node_at_no_number_stays_where_it_stood(api: Api) -> None:
+    body = _fpostm(api)
+    before = json.loads(api.data("GET", "flows", "get", flowId=2515)["graph"])["tasks"][0]  # type: ignore[index]
+    body["tasks"][0].update(x="NaN", y=None)
+    api.data("POST", "flows", "save", body)
+    after = json.loads(api.data("GET", "flows", "get", flowId=2515)["graph"])["tasks"][0]  # type: ignore[index]
+    assert (after["x"], after["y"]) == (before["x"], before["y"])
+
+
+def test_a_flow_without_a_submitter_runs_as_the_organization(api: Api) -> None:
+    flow = api.import_flow("plain", simple_flow("a"))
+    exported = _export(api, flow)
+    assert exported["submitter"] == f"data_{SPEC_ORG}"
+    assert exported["tasks"][0]["submitter"] == ""
+    assert api.data("GET", "flows", "get", flowId=flow)["doAs"] == f"data_{SPEC_ORG}"  # type: ignore[index]
+
+
+# -- strict by default; the extensions when switched on --------------------------------------
+
+
+def test_the_default_engine_is_strict(api: Api) -> None:
+    flow = api.import_flow("f", simple_flow("a"))
+    assert not EXTENSIONS & set(_export(api, flow))
+
+
+def test_export_states_scheduling_and_rights_with_the_extensions_on(tmp_path: Path) -> None:
+    from gitsync.engine.server import EngineOptions, RunningEngine, User
+
+    options = EngineOptions(
+        tmp_path / "engine", users=[User(SPEC_USER, SPEC_ORG, "alice")], extensions=True
+    )
+    with RunningEngine(options) as engine:
+        api = Api(engine.url)
+        flow = api.import_flow("f", simple_flow("a"))
+        api.data("POST", "flows", "enable", {"flowId": flow})
+        exported = _export(api, flow)
+        assert {k: exported[k] for k in EXTENSIONS} == {
+            "active": 1,
+            "hasEditPri": True,
+            "locked": False,
+            "isUserLocked": False,
+        }
+        api.http.close()
