@@ -7,6 +7,10 @@ extensions are switched on."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -362,3 +366,50 @@ def test_export_states_scheduling_and_rights_with_the_extensions_on(tmp_path: Pa
             "isUserLocked": False,
         }
         api.http.close()
+
+
+@pytest.mark.parametrize(
+    ("env", "on"),
+    [
+        ({}, False),
+        ({"GITSYNC_ENGINE_EXTENSIONS": "1"}, True),
+        ({"GITSYNC_ENGINE_EXTENSIONS": "no"}, False),
+    ],
+)
+def test_the_embedded_engine_is_strict_unless_the_setting_says(
+    tmp_path: Path, env: dict[str, str], on: bool
+) -> None:
+    from gitsync import config, sync
+
+    settings = config.load(tmp_path, env=env)
+    with sync.connect(settings, settings.target()) as client:
+        root = client.list_workflow_directories()[0]["key"]
+        flow = client.import_flow("f", root, simple_flow("a", owners="local"))
+        assert (set(client.export_flow(flow)) >= EXTENSIONS) is on
+
+
+@pytest.mark.parametrize("flag", [[], ["--extensions"]], ids=["strict", "extensions"])
+def test_serve_is_strict_unless_started_with_extensions(tmp_path: Path, flag: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "GITSYNC_ENGINE_EXTENSIONS"}
+    command = [sys.executable, "-m", "gitsync", "serve", "--port", "0", "--data-dir", "d"]
+    proc = subprocess.Popen(
+        [*command, *flag],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        api = Api(proc.stdout.readline().strip(), user="u_local", org="o_local")
+        flow = api.import_flow("f", simple_flow("a", owners="local"))
+        assert (set(_export(api, flow)) >= EXTENSIONS) is bool(flag)
+        api.http.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.communicate()
