@@ -340,6 +340,46 @@ def test_a_flow_without_a_submitter_runs_as_the_organization(api: Api) -> None:
     assert api.data("GET", "flows", "get", flowId=flow)["doAs"] == f"data_{SPEC_ORG}"  # type: ignore[index]
 
 
+def test_nulls_and_odd_types_in_the_kept_fields_read_as_not_given(api: Api) -> None:
+    struct = simple_flow("a", submitter=None, owners=None, visitors=7)
+    struct["tasks"][0].update(submitter=None, waitCode=None)
+    flow = api.import_flow("odd", struct)
+    exported = _export(api, flow)
+    assert (exported["submitter"], exported["owners"], exported["visitors"]) == (
+        f"data_{SPEC_ORG}",
+        "",
+        "7",
+    )
+    assert exported["tasks"][0]["submitter"] == "" and "waitCode" not in exported["tasks"][0]
+    body = _fpostm(api)
+    body["relations"][0]["cycleGap"] = None
+    body["flows"][0].update(x=None, y=None)
+    api.data("POST", "flows", "save", dict(body, doAs=None))
+    graph = json.loads(api.data("GET", "flows", "get", flowId=2515)["graph"])  # type: ignore[index]
+    assert graph["relations"][0]["cycleGap"] == "D0" and graph["doAs"] == f"data_{SPEC_ORG}"
+    assert (graph["flows"][0]["x"], graph["flows"][0]["y"]) == (0.0005, 0.002)  # its own place
+
+
+def test_a_run_submits_as_the_flows_submitter(api: Api) -> None:
+    """The instance, its graph and the task log name the account Get Flow states (doAs)."""
+    from tests.test_runs import log_of, trigger, wait_done
+
+    flow = api.import_flow("sub", simple_flow("a", submitter="db_team"))
+    done = wait_done(api, trigger(api, flow))
+    assert done["doAs"] == json.loads(done["graph"])["doAs"] == "db_team"
+    assert "submitter:\tdb_team\n" in log_of(api, done, "a")
+
+
+def test_save_keeps_the_queue_it_is_given_even_an_empty_one(api: Api) -> None:
+    body = _fpostm(api)
+    api.data("POST", "flows", "save", dict(body, queue="q1"))
+    assert api.data("GET", "flows", "loadForEdit", flowId=2515)["queue"] == "q1"  # type: ignore[index]
+    api.data("POST", "flows", "save", dict(body, queue=""))
+    assert api.data("GET", "flows", "loadForEdit", flowId=2515)["queue"] == ""  # type: ignore[index]
+    api.data("POST", "flows", "save", {k: v for k, v in body.items() if k != "queue"})
+    assert api.data("GET", "flows", "loadForEdit", flowId=2515)["queue"] == ""  # type: ignore[index]
+
+
 # -- strict by default; the extensions when switched on --------------------------------------
 
 

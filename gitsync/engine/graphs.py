@@ -90,7 +90,7 @@ class Graphs:
             "owners": d["owners"],
             "visitors": d["visitors"],
             "startTime": d["startTime"],
-            "doAs": definitions.submitter(d, self.access.do_as(org_id)),
+            "doAs": self.access.submitter(row),
             "syncType": d["syncType"],
             "parameters": d["parameters"],
             "queue": row.queue,

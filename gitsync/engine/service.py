@@ -221,7 +221,7 @@ class Service:
             "parameters": d["parameters"],
             "owner": d["owners"],
             "visitor": d["visitors"],
-            "doAs": definitions.submitter(d, self.access.do_as(caller.org_id)),
+            "doAs": self.access.submitter(row),
             "alertMode": d["alertMode"],
             "graph": json.dumps(
                 self.graphs.of_flow(caller.org_id, row, for_edit),
@@ -286,7 +286,7 @@ class Service:
                 active=1 if p["active"] else 0,
                 user=caller.name,
                 now=now,
-                queue=p.get("queue") or row.queue,
+                queue=p["queue"] if isinstance(p.get("queue"), str) else row.queue,
                 tasks=kept,
             )
         if not saved:
