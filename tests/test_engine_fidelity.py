@@ -537,3 +537,24 @@ def test_save_body_keeps_the_services_gap_when_it_fits_the_cycle(
         tasks=(Task(name="a"), Task(name="b", depends_on=(Dependency(task="a"),))),
     )
     assert edit_view.save_body(wf, graph, {})["relations"][0]["cycleGap"] == sent
+
+
+SPEC_MD = Path(__file__).resolve().parents[2] / "shared" / "enos-api" / "SPEC.md"
+
+
+def _spec_json_blocks(section: str) -> list[Any]:
+    """The ```json blocks of one section of SPEC.md (``### 3.7 ...``)."""
+    text = SPEC_MD.read_text("utf-8")
+    start = text.index(f"### {section} ")
+    end = text.find("\n### ", start + 1)
+    body = text[start : end if end != -1 else len(text)]
+    return [json.loads(block.split("```", 1)[0]) for block in body.split("```json\n")[1:]]
+
+
+@pytest.mark.skipif(not SPEC_MD.exists(), reason=f"SPEC.md is not at {SPEC_MD}")
+def test_the_samples_used_here_are_spec_md_s() -> None:
+    """The copies in tests/data/spec are what SPEC.md says today."""
+    assert _spec_json_blocks("2.2")[0] == FLOW_STRUCT
+    assert _spec_json_blocks("3.3")[0] == IMPORT
+    for section in ("3.5", "3.6", "3.7"):
+        assert _spec_json_blocks(section) == OPS[section]["json"], section
