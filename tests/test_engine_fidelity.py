@@ -7,10 +7,6 @@ extensions are switched on."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +15,8 @@ import pytest
 from tests.conftest import (
     SPEC_ORG,
     SPEC_SAMPLES,
-    SPEC_USER,
     Api,
-    run_cli,
     simple_flow,
-    write_target,
 )
 
 OPS = json.loads((SPEC_SAMPLES / "operations.json").read_text())
@@ -100,7 +93,7 @@ def test_differences_names_each_differing_path() -> None:
     assert differences(sent, dict(sent, more=1)) == []
 
 
-def _export(api: Api, flow_id: int) -> dict[str, Any]:
+def export(api: Api, flow_id: int) -> dict[str, Any]:
     return api.data("GET", "flows", "export", flowId=flow_id)  # type: ignore[return-value]
 
 
@@ -117,7 +110,7 @@ def _strict(struct: dict[str, Any]) -> None:
 def test_the_import_sample_exports_every_field_as_sent(api: Api) -> None:
     """SPEC §3.3's sample: the task's submitter and its empty waitCode come back too."""
     flow = api.import_flow(IMPORT["flowName"], IMPORT["flowJson"])
-    exported = _export(api, flow)
+    exported = export(api, flow)
     assert differences(IMPORT["flowJson"], exported) == []
     assert exported["name"] == "outuser"
     assert exported["tasks"][0]["submitter"] == "db_demomanager"
@@ -128,7 +121,7 @@ def test_the_import_sample_exports_every_field_as_sent(api: Api) -> None:
 def test_the_flow_struct_sample_survives_export_get_flow_and_load_for_edit(api: Api) -> None:
     jin = api.import_flow("jin", simple_flow("j"))
     flow = api.import_flow("nFlow", FLOW_STRUCT)
-    exported = _export(api, flow)
+    exported = export(api, flow)
     assert differences(FLOW_STRUCT, exported) == []
     assert "waitCode" not in exported["tasks"][0]  # not sent, not invented
     _strict(exported)
@@ -255,7 +248,7 @@ def test_the_save_sample_reads_back_with_its_cycle_gap_and_reference_positions(a
     for action in ("get", "loadForEdit"):
         detail = api.data("GET", "flows", action, flowId=2515)
         assert differences(_expected_after_save(body, action), detail) == [], action
-    exported = _export(api, 2515)
+    exported = export(api, 2515)
     _strict(exported)
     # the task reference's node stays although no relation uses it (as in the sample)
     assert exported["taskLinks"] == [
@@ -342,7 +335,7 @@ def test_a_task_node_at_no_number_stays_where_it_stood(api: Api) -> None:
 
 def test_a_flow_without_a_submitter_runs_as_the_organization(api: Api) -> None:
     flow = api.import_flow("plain", simple_flow("a"))
-    exported = _export(api, flow)
+    exported = export(api, flow)
     assert exported["submitter"] == f"data_{SPEC_ORG}"
     assert exported["tasks"][0]["submitter"] == ""
     assert api.data("GET", "flows", "get", flowId=flow)["doAs"] == f"data_{SPEC_ORG}"  # type: ignore[index]
@@ -352,7 +345,7 @@ def test_nulls_and_odd_types_in_the_kept_fields_read_as_not_given(api: Api) -> N
     struct = simple_flow("a", submitter=None, owners=None, visitors=7)
     struct["tasks"][0].update(submitter=None, waitCode=None)
     flow = api.import_flow("odd", struct)
-    exported = _export(api, flow)
+    exported = export(api, flow)
     assert (exported["submitter"], exported["owners"], exported["visitors"]) == (
         f"data_{SPEC_ORG}",
         "",
@@ -386,157 +379,6 @@ def test_save_keeps_the_queue_it_is_given_even_an_empty_one(api: Api) -> None:
     assert api.data("GET", "flows", "loadForEdit", flowId=2515)["queue"] == ""  # type: ignore[index]
     api.data("POST", "flows", "save", {k: v for k, v in body.items() if k != "queue"})
     assert api.data("GET", "flows", "loadForEdit", flowId=2515)["queue"] == ""  # type: ignore[index]
-
-
-# -- strict by default; the extensions when switched on --------------------------------------
-
-
-def test_the_default_engine_is_strict(api: Api) -> None:
-    flow = api.import_flow("f", simple_flow("a"))
-    assert not EXTENSIONS & set(_export(api, flow))
-
-
-def test_export_states_scheduling_and_rights_with_the_extensions_on(tmp_path: Path) -> None:
-    from gitsync.engine.server import EngineOptions, RunningEngine, User
-
-    options = EngineOptions(
-        tmp_path / "engine", users=[User(SPEC_USER, SPEC_ORG, "alice")], extensions=True
-    )
-    with RunningEngine(options) as engine:
-        api = Api(engine.url)
-        flow = api.import_flow("f", simple_flow("a"))
-        api.data("POST", "flows", "enable", {"flowId": flow})
-        exported = _export(api, flow)
-        assert {k: exported[k] for k in EXTENSIONS} == {
-            "active": 1,
-            "hasEditPri": True,
-            "locked": False,
-            "isUserLocked": False,
-        }
-        api.http.close()
-
-
-@pytest.mark.parametrize(
-    ("env", "on"),
-    [
-        ({}, False),
-        ({"GITSYNC_ENGINE_EXTENSIONS": "1"}, True),
-        ({"GITSYNC_ENGINE_EXTENSIONS": "no"}, False),
-    ],
-)
-def test_the_embedded_engine_is_strict_unless_the_setting_says(
-    tmp_path: Path, env: dict[str, str], on: bool
-) -> None:
-    from gitsync import config, sync
-
-    settings = config.load(tmp_path, env=env)
-    with sync.connect(settings, settings.target()) as client:
-        root = client.list_workflow_directories()[0]["key"]
-        flow = client.import_flow("f", root, simple_flow("a", owners="local"))
-        assert (set(client.export_flow(flow)) >= EXTENSIONS) is on
-
-
-@pytest.mark.parametrize("flag", [[], ["--extensions"]], ids=["strict", "extensions"])
-def test_serve_is_strict_unless_started_with_extensions(tmp_path: Path, flag: list[str]) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "GITSYNC_ENGINE_EXTENSIONS"}
-    command = [sys.executable, "-m", "gitsync", "serve", "--port", "0", "--data-dir", "d"]
-    proc = subprocess.Popen(
-        [*command, *flag],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        api = Api(proc.stdout.readline().strip(), user="u_local", org="o_local")
-        flow = api.import_flow("f", simple_flow("a", owners="local"))
-        assert (set(_export(api, flow)) >= EXTENSIONS) is bool(flag)
-        api.http.close()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.communicate()
-
-
-def test_gitsync_keeps_a_cycle_gap_set_in_the_console_when_it_saves(
-    api: Api, engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The model has no cycle gap: a Save of another change keeps the service's (as EnOS's
-    console set it), and an edge that is new gets the cycle's own."""
-    repo = tmp_path / "repo"
-    (repo / "flows").mkdir(parents=True)
-    write_target(repo, engine.url, "gitsync")
-    monkeypatch.chdir(repo)
-    monkeypatch.setenv("GITSYNC_TARGET", "test")
-    flow_file = repo / "flows" / "gaps.yaml"
-    tasks = "tasks:\n  - {name: a, command: echo}\n  - {name: b, command: echo, depends_on: [a]}\n"
-    flow_file.write_text("description: one\n" + tasks)
-    assert run_cli("apply", "--auto-approve").exit_code == 0
-    flow_id = int(api.data("GET", "flows", "getMyFlow", expression="gaps")[0]["flowId"])  # type: ignore[index]
-    detail: Any = api.data("GET", "flows", "loadForEdit", flowId=flow_id)
-    graph = json.loads(detail["graph"])
-    graph["relations"][0]["cycleGap"] = "D1"  # as the console would
-    body = {
-        "id": flow_id,
-        "name": "gaps",
-        "owners": detail["owner"],
-        "visitors": detail["visitor"],
-        **{k: detail[k] for k in ("type", "freq", "cycle", "alertMode", "doAs", "startTime")},
-        **{k: detail[k] for k in ("active", "parameters", "desc", "queue")},
-        **{k: graph[k] for k in ("tasks", "flows", "relations")},
-    }
-    api.data("POST", "flows", "save", body)
-    flow_file.write_text("description: two\n" + tasks)
-    assert run_cli("apply", "--auto-approve").exit_code == 0
-    after: Any = api.data("GET", "flows", "get", flowId=flow_id)
-    assert after["desc"].startswith("two")
-    assert [r["cycleGap"] for r in json.loads(after["graph"])["relations"]] == ["D1"]
-
-
-@pytest.mark.parametrize(
-    ("cycle", "gap", "sent"),
-    [
-        ("day", "D1", "D1"),
-        ("day", "D12", "D12"),
-        ("hour", "D1", "H0"),  # the cycle changed: the old gap no longer fits
-        ("minute", "mi3", "mi3"),
-        ("month", "mi3", "M0"),
-        ("day", "Dx", "D0"),
-        ("day", "", "D0"),
-        ("day", None, "D0"),  # an edge the service does not have
-    ],
-)
-def test_save_body_keeps_the_services_gap_when_it_fits_the_cycle(
-    cycle: str, gap: str | None, sent: str
-) -> None:
-    from gitsync.codec import edit_view
-    from gitsync.model import Dependency, Schedule, Task, Workflow
-
-    node = {"x": 0.1, "y": 0.2}
-    graph = edit_view.Graph(
-        flow_id=7,
-        active=0,
-        do_as="",
-        queue="",
-        tasks={
-            "a": {"taskId": "1", "nodeId": "t_1", **node},
-            "b": {"taskId": "2", "nodeId": "t_2", **node},
-        },
-        flow_refs={},
-        task_refs={},
-        gaps={} if gap is None else {("t_1", "t_2"): gap},
-    )
-    wf = Workflow(
-        name="w",
-        schedule=Schedule(cycle=cycle),
-        tasks=(Task(name="a"), Task(name="b", depends_on=(Dependency(task="a"),))),
-    )
-    assert edit_view.save_body(wf, graph, {})["relations"][0]["cycleGap"] == sent
 
 
 SPEC_MD = Path(__file__).resolve().parents[2] / "shared" / "enos-api" / "SPEC.md"
