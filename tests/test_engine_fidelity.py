@@ -6,11 +6,14 @@ extensions are switched on."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import (
     SPEC_ORG,
@@ -400,3 +403,33 @@ def test_the_samples_used_here_are_spec_md_s() -> None:
     assert _spec_json_blocks("3.3")[0] == IMPORT
     for section in ("3.5", "3.6", "3.7"):
         assert _spec_json_blocks(section) == OPS[section]["json"], section
+
+
+_counter = itertools.count()
+_names = st.lists(st.sampled_from(["alice", "bob", "dylan.yeo", "陈"]), max_size=3)
+
+
+@settings(max_examples=25)
+@given(
+    owners=st.tuples(st.sampled_from(["", ";"]), _names, st.sampled_from(["", ";"])),
+    submitter=st.text(max_size=30),
+    task_submitter=st.text(max_size=30),
+    wait_code=st.none() | st.text(max_size=10),
+)
+def test_any_text_in_the_kept_fields_comes_back_as_sent(
+    api: Api,
+    owners: tuple[str, list[str], str],
+    submitter: str,
+    task_submitter: str,
+    wait_code: str | None,
+) -> None:
+    text = owners[0] + ";".join(owners[1]) + owners[2]
+    struct = simple_flow("a", owners=text, visitors=text[::-1], submitter=submitter)
+    struct["tasks"][0]["submitter"] = task_submitter
+    if wait_code is not None:
+        struct["tasks"][0]["waitCode"] = wait_code
+    flow = api.import_flow(f"any{next(_counter)}", struct)
+    exported = export(api, flow)
+    sent = {k: v for k, v in struct.items() if not (k == "submitter" and not v)}
+    assert differences(sent, exported) == []
+    assert ("waitCode" in exported["tasks"][0]) is (wait_code is not None)
