@@ -2,11 +2,14 @@
 
 Run: .venv/bin/python benchmarks/apply.py [--flows 1000] [--tasks 10] [--repeat 4]
      .venv/bin/python benchmarks/apply.py --scale 10000 [--repeat 1]
+     (either with --extensions: the engine's extensions on)
 
 The engine runs as its own process (`gitsync serve` on 127.0.0.1, a free port, its scheduler
 on, its data on tmpfs when /dev/shm is one), as a real service is remote. The workflows are
 daily, firing 12 hours from now (benchmarks/plan.py's write_flows), and enabled, as users
-have them.
+have them. The engine is strict by default, as EnOS is: `gitsync apply` and the loop command
+read each flow with Export and Get Flow; with --extensions, Export alone (docs/engine.md,
+Extensions). The mode measured is printed.
 
 Default mode, best of --repeat rounds, both sides 8 at a time; within a round the four
 measurements alternate, in reverse order every other round:
@@ -47,7 +50,7 @@ from typing import Any
 
 from bare_writes import CONCURRENCY, ORG, ROOT, USER, Bare, loop_create, loop_update
 from engine import default_dir
-from plan import Served, compile_bytecode, served, write_flows
+from plan import Served, compile_bytecode, mode, served, write_flows
 
 from gitsync import config, remote, sync
 from gitsync.client import Client
@@ -174,13 +177,15 @@ def sides(round_: int) -> list[str]:
     return list(SIDES if round_ % 2 == 0 else reversed(SIDES))
 
 
-def create_round(repo: Repo, data: Path, keep: Callable[[str, float], None], round_: int) -> None:
+def create_round(
+    repo: Repo, data: Path, keep: Callable[[str, float], None], round_: int, extensions: bool
+) -> None:
     """The four ways of creating the flows, each on a fresh engine."""
     work = repo.path / "work.json"
-    work.write_text(json.dumps({"kind": "create", "flows": repo.flows}))
+    work.write_text(json.dumps({"kind": "create", "flows": repo.flows, "extensions": extensions}))
     for side in sides(round_):
         shutil.rmtree(data, ignore_errors=True)
-        with served(data) as engine:
+        with served(data, extensions) as engine:
             if side == "gitsync":
                 keep("create gitsync", gitsync_apply(engine.url, repo.tree, "create"))
             elif side == "loop":
@@ -195,11 +200,13 @@ def create_round(repo: Repo, data: Path, keep: Callable[[str, float], None], rou
                 keep("create loop command", run(loop, repo, engine))
 
 
-def update_round(repo: Repo, data: Path, keep: Callable[[str, float], None], round_: int) -> None:
+def update_round(
+    repo: Repo, data: Path, keep: Callable[[str, float], None], round_: int, extensions: bool
+) -> None:
     """The four ways of changing every flow's description, on one engine holding them."""
     work = repo.path / "work.json"
     shutil.rmtree(data, ignore_errors=True)
-    with served(data) as engine:
+    with served(data, extensions) as engine:
         gitsync_apply(engine.url, repo.tree, "create")
         bodies = save_bodies(engine.url, repo.tree)
         repo.target(engine.url)
@@ -221,22 +228,24 @@ def update_round(repo: Repo, data: Path, keep: Callable[[str, float], None], rou
                 keep("update command", run(APPLY, repo, engine))
             else:
                 desc = marker.with_marker(text)
-                work.write_text(json.dumps({"kind": "update", "bodies": bodies, "desc": desc}))
+                update = {"kind": "update", "bodies": bodies, "desc": desc}
+                work.write_text(json.dumps({**update, "extensions": extensions}))
                 loop = [sys.executable, str(BARE), engine.url, str(work)]
                 keep("update loop command", run(loop, repo, engine))
 
 
-def compare(repo: Repo, data: Path, repeat: int) -> None:
+def compare(repo: Repo, data: Path, repeat: int, extensions: bool) -> None:
     best: dict[str, float] = {}
 
     def keep(what: str, seconds: float) -> None:
         best[what] = min(best.get(what, float("inf")), seconds)
 
     for round_ in range(repeat):
-        create_round(repo, data, keep, round_)
-        update_round(repo, data, keep, round_)
+        create_round(repo, data, keep, round_, extensions)
+        update_round(repo, data, keep, round_, extensions)
         print(f"round {round_ + 1} of {repeat} done", file=sys.stderr)
     print(f"{len(repo.flows)} flows, enabled, concurrency {CONCURRENCY}, best of {repeat}")
+    print(f"mode: {mode(extensions)}")
 
     def line(label: str, seconds: float, loop: float | None = None) -> None:
         ratio = f"  ratio {seconds / loop:.2f}x" if loop else ""
@@ -254,7 +263,9 @@ def compare(repo: Repo, data: Path, repeat: int) -> None:
         line(f"{kind}: `gitsync apply`", best[f"{kind} command"], loop)
 
 
-def scale(where: Path, data: Path, sizes: list[int], tasks: int, repeat: int) -> None:
+def scale(
+    where: Path, data: Path, sizes: list[int], tasks: int, repeat: int, extensions: bool
+) -> None:
     results: dict[tuple[int, str], Measured] = {}
     for size in sizes:
         repo_dir = where / f"repo{size}"
@@ -263,7 +274,7 @@ def scale(where: Path, data: Path, sizes: list[int], tasks: int, repeat: int) ->
         for _ in range(repeat):
             shutil.rmtree(data, ignore_errors=True)
             shutil.rmtree(repo_dir / "cache", ignore_errors=True)
-            with served(data) as engine:
+            with served(data, extensions) as engine:
                 repo.target(engine.url)
                 for what, args in (("apply", APPLY), ("plan", PLAN)):
                     got = command(args, repo_dir, repo.env(), engine.pid)
@@ -273,6 +284,7 @@ def scale(where: Path, data: Path, sizes: list[int], tasks: int, repeat: int) ->
             print(f"{size} flows: round done", file=sys.stderr)
     base = sizes[0]
     print(f"plan and apply at scale: {tasks} tasks per flow, enabled, best of {repeat}")
+    print(f"mode: {mode(extensions)}")
     print("                           wall   x base   gitsync CPU  x base   engine CPU   peak RSS")
     for what in ("apply", "plan"):
         first = results[(base, what)]
@@ -292,14 +304,17 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=4)
     parser.add_argument("--scale", type=int, help="plan and apply of this many against --flows")
+    parser.add_argument("--extensions", action="store_true", help="the engine's extensions on")
     args = parser.parse_args()
     compile_bytecode()
     with tempfile.TemporaryDirectory(dir=default_dir()) as tmp:
         where = Path(tmp)
         if args.scale:
-            scale(where, where / "engine", [args.flows, args.scale], args.tasks, args.repeat)
+            sizes = [args.flows, args.scale]
+            scale(where, where / "engine", sizes, args.tasks, args.repeat, args.extensions)
         else:
-            compare(make_repo(where, args.flows, args.tasks), where / "engine", args.repeat)
+            repo = make_repo(where, args.flows, args.tasks)
+            compare(repo, where / "engine", args.repeat, args.extensions)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """The bare loop of benchmarks/apply.py: httpx and nothing else, 8 requests at a time.
 
 Run as a command of its own by apply.py: python benchmarks/bare_writes.py URL WORK.json
-(WORK: {"kind": "create", "flows": [...]} or {"kind": "update", "bodies": {...}, "desc": ...}).
-It sends what `gitsync apply` sends, bodies built beforehand: the lock, List Workflow
-Directories, Export of each flow, the writes, the lock's Delete.
+(WORK: {"kind": "create", "flows": [...]} or {"kind": "update", "bodies": {...}, "desc": ...},
+and "extensions": whether the engine's are on). It sends what `gitsync apply` sends, bodies
+built beforehand: the lock, List Workflow Directories, the reads of each flow (Export and Get
+Flow from a strict engine, as from EnOS; Export alone with the extensions on), the writes,
+the lock's Delete.
 """
 
 from __future__ import annotations
@@ -119,7 +121,11 @@ def loop_command(url: str, work_file: Path) -> None:
         )
         lock = bare.post("flows", "import", {"flowName": "__lock", "dirId": root, "flowJson": LOCK})
         _, flows = bare.tree()
-        bare.many(lambda i: bare.get("flows", "export", flowId=i), list(flows.values()))
+        reads = ("export",) if work.get("extensions") else ("export", "get")
+        bare.many(
+            lambda i: [bare.get("flows", action, flowId=i) for action in reads],
+            list(flows.values()),
+        )
         if work["kind"] == "create":
             loop_create(bare, work["flows"])
         else:

@@ -1,10 +1,14 @@
 """`gitsync plan` at scale: 1,000 flows of 10 tasks on the engine, no changes to find.
 
 Run: .venv/bin/python benchmarks/plan.py [--flows 1000] [--tasks 10] [--repeat 3] [--disabled]
+     [--extensions]
 
 Compares, in one run and with the same concurrency (8), the whole plan (validate the files,
-List Workflow Directories, Export every flow, decode, normalize, diff) against a bare httpx
-loop that only makes the same List + Export calls. Goal: <= 1.2x. Also prints how many
+List Workflow Directories, read every flow, decode, normalize, diff) against a bare httpx
+loop that only makes the same reads. Goal: <= 1.2x. The engine is strict by default, as EnOS
+is: both sides read a flow with Export and Get Flow (the scheduling state, SPEC's Export has
+none). With --extensions the engine's Export states it too, and both read Export alone
+(docs/engine.md, Extensions). The mode measured is printed. Also prints how many
 requests plan made, and the same comparison as commands: `gitsync plan` against the loop run
 as a Python command of its own (`plan.py --bare-loop URL`), interpreter start included.
 
@@ -55,10 +59,14 @@ class Served:
 
 
 @contextmanager
-def served(data: Path) -> Iterator[Served]:
-    """`gitsync serve` on a free port, in its own process (its scheduler on)."""
+def served(data: Path, extensions: bool = False) -> Iterator[Served]:
+    """`gitsync serve` on a free port, in its own process (its scheduler on); strict unless
+    ``extensions``."""
+    command = [sys.executable, "-m", "gitsync", "serve", "--port", "0", "--data-dir", str(data)]
+    env = {k: v for k, v in os.environ.items() if k != "GITSYNC_ENGINE_EXTENSIONS"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gitsync", "serve", "--port", "0", "--data-dir", str(data)],
+        command + (["--extensions"] if extensions else []),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -99,7 +107,18 @@ def write_flows(
         (folder / f"flow_{i:04d}.yaml").write_text("\n".join(lines) + "\n")
 
 
-def bare_loop(url: str) -> float:
+def reads_per_flow(extensions: bool) -> tuple[str, ...]:
+    """What gitsync reads of each flow: Export, and Get Flow where Export lacks ``active``."""
+    return ("export",) if extensions else ("export", "get")
+
+
+def mode(extensions: bool) -> str:
+    if extensions:
+        return "engine with its extensions on: Export alone per flow"
+    return "strict engine, as EnOS: Export + Get Flow per flow"
+
+
+def bare_loop(url: str, extensions: bool = False) -> float:
     query = {"userId": "u_local", "orgId": "o_local"}
     base = "/batch-processing-service/v2.1"
     start = time.perf_counter()
@@ -118,12 +137,16 @@ def bare_loop(url: str) -> float:
                 elif not str(child["title"]).startswith("__gitsync_lock__"):
                     ids.append(child["key"])
 
-        def export(flow_id: int) -> object:
-            params = {**query, "action": "export", "flowId": str(flow_id)}
-            return http.get(f"{base}/flows", params=params).json()["data"]
+        def read(flow_id: int) -> object:
+            return [
+                http.get(
+                    f"{base}/flows", params={**query, "action": action, "flowId": str(flow_id)}
+                ).json()["data"]
+                for action in reads_per_flow(extensions)
+            ]
 
         with ThreadPoolExecutor(CONCURRENCY) as pool:
-            list(pool.map(export, ids))
+            list(pool.map(read, ids))
     return time.perf_counter() - start
 
 
@@ -147,16 +170,18 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--disabled", action="store_true", help="the workflows not enabled")
+    parser.add_argument("--extensions", action="store_true", help="the engine's extensions on")
     parser.add_argument("--bare-loop", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_loop:  # the loop as a command of its own, to compare with the plan command
-        bare_loop(args.bare_loop)
+        bare_loop(args.bare_loop, args.extensions)
         return
+    loop_args = ["--extensions"] if args.extensions else []
     compile_bytecode()
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
         write_flows(repo / "flows", args.flows, args.tasks, enabled=not args.disabled)
-        with served(repo / "engine") as engine:
+        with served(repo / "engine", args.extensions) as engine:
             (repo / "gitsync.yaml").write_text(
                 f"targets:\n  bench:\n    url: {engine.url}\n    root: gitsync\n"
                 "    org_id: o_local\n    user_id: u_local\n"
@@ -214,9 +239,10 @@ def main() -> None:
                     start = time.perf_counter()
                     sync.make_plan(client, target, tree)
                     keep("read", time.perf_counter() - start)
-                keep("loop", bare_loop(engine.url))
+                keep("loop", bare_loop(engine.url, args.extensions))
                 # the same two as commands: interpreter start and imports included
-                keep("loop command", timed([sys.executable, __file__, "--bare-loop", engine.url]))
+                loop_cmd = [sys.executable, __file__, "--bare-loop", engine.url, *loop_args]
+                keep("loop command", timed(loop_cmd))
                 for warmth in ("cold", "warm"):
                     if warmth == "cold":
                         shutil.rmtree(cache_dir, ignore_errors=True)
@@ -224,8 +250,10 @@ def main() -> None:
     print(
         f"{args.flows} flows x {args.tasks} tasks, concurrency {CONCURRENCY}, best of {args.repeat}"
     )
+    print(f"mode: {mode(args.extensions)}")
     loop = best["loop"]
-    print(f"bare httpx List + Export loop:         {loop:8.3f} s  ({args.flows + 1} requests)")
+    loop_requests = args.flows * len(reads_per_flow(args.extensions)) + 1
+    print(f"bare httpx List + read loop:           {loop:8.3f} s  ({loop_requests} requests)")
     print(f"reading + decoding + diff alone:       {best['read']:8.3f} s  ({requests} requests)")
     for warmth, label in (("cold", "files new to the cache"), ("warm", "files unchanged")):
         print(f"gitsync plan, {label + ':':24} {best[warmth]:8.3f} s  ", end="")

@@ -32,6 +32,7 @@ __all__ = ["CONFIG_FILE", "DEFAULT_ROOT", "DEFAULT_TIMEOUT", "EMBEDDED", "Settin
 DEFAULT_FLOWS = "flows"
 DEFAULT_TARGET = LOCAL.name
 ENV_CREDENTIALS = "ENOS_ACCESS_KEY and ENOS_SECRET_KEY"
+_TRUE = ("1", "true", "yes", "on")
 
 STARTER_HEADER = "# yaml-language-server: $schema=schemas/gitsync.schema.json\n"
 STARTER = """\
@@ -71,6 +72,12 @@ class Settings:
     @property
     def engine_dir(self) -> Path:
         return self.base / ".gitsync" / "engine"
+
+    @property
+    def engine_extensions(self) -> bool:
+        """GITSYNC_ENGINE_EXTENSIONS=1: the bundled engine answers more than SPEC documents
+        (docs/engine.md, Extensions); by default it is strict, like EnOS."""
+        return self.env.get("GITSYNC_ENGINE_EXTENSIONS", "").strip().lower() in _TRUE
 
     @property
     def cache_dir(self) -> Path | None:

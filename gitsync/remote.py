@@ -43,7 +43,7 @@ from gitsync.applying import ensure_directory
 from gitsync.client import Client
 from gitsync.codec import flow_struct, marker
 from gitsync.collecting import collecting_rarely
-from gitsync.errors import CodecError, GitsyncError, LockError, RemoteError
+from gitsync.errors import AnswerError, CodecError, GitsyncError, LockError, RemoteError
 from gitsync.model import Workflow
 from gitsync.plan import LOCK_PREFIX, Path_, Plan, RemoteFlow, RemoteState
 from gitsync.plan_types import Rights
@@ -100,13 +100,19 @@ def _read_flow(client: Client, flow_id: int) -> tuple[dict[str, Any], int, Right
     """Export, and Get Flow only where Export lacks the scheduling state (real EnOS): that one
     answer also states the caller's rights, which the guards need for changed flows."""
     struct = client.export_flow(flow_id)
-    active, rights = struct.get("active"), None
-    if active is None:
+    active, rights, what = struct.get("active"), None, "Export Flow: active"
+    if active is None:  # Get Flow documents it: a missing one is an answer not understood
         detail = client.get_flow(flow_id)
-        active, rights = detail.get("active", 0), Rights.of(detail)
+        active, rights, what = detail.get("active"), Rights.of(detail), "Get Flow: active"
     elif "hasEditPri" in struct:  # the engine's extension states the rights too
         rights = Rights.of(struct)
-    return struct, answers.integer(active, "Export Flow or Get Flow: active"), rights
+    state = answers.integer(active, what)
+    if state not in (0, 1):
+        raise AnswerError(
+            f"{what}: the service answered a number where the API documents 0 or 1",
+            operation=what.split(":")[0],
+        )
+    return struct, state, rights
 
 
 def read_state(client: Client, root: Path_, progress: Progress = no_progress) -> RemoteState:

@@ -32,7 +32,9 @@ def connect(settings: Settings, target: Target) -> Iterator[Client]:
         from gitsync.engine.server import EngineOptions, RunningEngine
 
         with (
-            RunningEngine(EngineOptions(settings.engine_dir)) as engine,
+            RunningEngine(
+                EngineOptions(settings.engine_dir, extensions=settings.engine_extensions)
+            ) as engine,
             Client(
                 engine.url, target.org_id, target.user_id, max_concurrency=target.concurrency
             ) as client,

@@ -124,6 +124,8 @@ def _own_validation_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GITSYNC_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
         patch.delenv("GITSYNC_NO_CACHE", raising=False)
+        # the embedded engine stays strict, as EnOS is, whatever the shell that runs the suite
+        patch.delenv("GITSYNC_ENGINE_EXTENSIONS", raising=False)
         yield
 
 

@@ -43,7 +43,7 @@ def test_everything_survives_a_restart(tmp_path: Path) -> None:
             api.data("GET", "flows", "get", flowId=flow),
         )
         assert after == before
-        assert after[1]["active"] == 1
+        assert after[2]["active"] == 1
         api.http.close()
 
 

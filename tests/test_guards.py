@@ -59,6 +59,7 @@ class Target:
     url: str
     log: Path
     api: Api
+    extensions: bool = False  # the engine's; strict (as EnOS) by default
 
     @property
     def flows(self) -> Path:
@@ -91,18 +92,25 @@ class Target:
 
 
 @pytest.fixture
-def target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
-    """An engine that logs every request, users alice (the target's) and bob, and a repo."""
+def target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Target]:
+    """An engine that logs every request, users alice (the target's) and bob, and a repo.
+    The engine is strict, as EnOS is, unless a test asks for its extensions (``param``)."""
     log = tmp_path / "requests.jsonl"
     users = [User(SPEC_USER, SPEC_ORG, "alice"), User("u_bob", SPEC_ORG, "bob")]
     repo = tmp_path / "repo"
     (repo / "flows").mkdir(parents=True)
-    with RunningEngine(EngineOptions(tmp_path / "engine", users=users, request_log=log)) as engine:
+    extensions = bool(getattr(request, "param", False))
+    options = EngineOptions(
+        tmp_path / "engine", users=users, request_log=log, extensions=extensions
+    )
+    with RunningEngine(options) as engine:
         write_target(repo, engine.url, "gitsync")
         monkeypatch.chdir(repo)
         monkeypatch.setenv("GITSYNC_TARGET", "test")
         api = Api(engine.url)
-        yield Target(repo, engine.url, log, api)
+        yield Target(repo, engine.url, log, api, extensions)
         api.http.close()
 
 
@@ -344,7 +352,11 @@ def test_a_delete_that_referrers_block_names_them(target: Target) -> None:
 # -- reads only for the flows that change --------------------------------------------------------
 
 
+@pytest.mark.parametrize("target", [False, True], ids=["strict", "extensions"], indirect=True)
 def test_a_plan_reads_more_only_for_the_flows_that_change(target: Target) -> None:
+    """Strict (as EnOS): an Export and a Get Flow per flow, the Get Flow for the scheduling
+    state, whose rights the guards then use. With the engine's extensions, Export alone."""
+    per_flow = ["export"] if target.extensions else ["export", "get"]
     for i in range(6):
         (target.flows / f"f{i}.yaml").write_text(
             f"schedule: {{cycle: day, cron: '0 0 {i} * * ? *'}}\n"
@@ -354,7 +366,7 @@ def test_a_plan_reads_more_only_for_the_flows_that_change(target: Target) -> Non
     target.forget()
     assert run_cli("plan", "--detailed-exitcode").exit_code == 0
     actions = sorted(r["action"] for r in target.requests())
-    assert actions == ["export"] * 6 + ["listWorkFlowDirs"]  # as before the guards
+    assert actions == [*sorted(per_flow * 6), "listWorkFlowDirs"]  # as before the guards
 
     (target.flows / "f1.yaml").write_text(
         "schedule: {cycle: day, cron: '0 30 1 * * ? *'}\ntasks: [{name: a, command: echo}]\n"
@@ -363,10 +375,13 @@ def test_a_plan_reads_more_only_for_the_flows_that_change(target: Target) -> Non
     f2.write_text("description: new\n" + f2.read_text())
     target.forget()
     plan = run_cli("plan")
-    extra = sorted(r["action"] for r in target.requests() if r["action"] != "export")
-    # the rights of f1 and f2 come with Export (the engine's extension; on real EnOS with
-    # the Get Flow that supplies the scheduling state): no request of their own
+    extra = sorted(r["action"] for r in target.requests() if r["action"] not in per_flow)
+    # the rights of f1 and f2 come with the reads above (strict, as on EnOS: the Get Flow
+    # that supplies the scheduling state; with the extensions: Export): no request of their own
     assert extra == ["getTimeZone", "listWorkFlowDirs"]
+    assert sorted(r["action"] for r in target.requests() if r["action"] in per_flow) == sorted(
+        per_flow * 6
+    )
     lines = plan.output.splitlines()
     before = next(line for line in lines if "fires before" in line)
     after = next(line for line in lines if "fires after" in line)
@@ -481,10 +496,11 @@ def test_odd_answers_to_the_guards_reads(target: Target, tmp_path: Path) -> None
         del answers["search"]
         extension = ("active", "hasEditPri", "locked", "isUserLocked")
         for flag, held in ((False, True), ("false", True), (None, False), ("yes", False)):
-            # the engine's Export states the rights; real EnOS's does not, and Get Flow does
+            # the engine's Export extension states the rights (and the scheduling state, of
+            # the manual flow: 0); real EnOS's does not, and Get Flow does
             answers["export"] = lambda a, flag=flag: {
                 **a,
-                "data": {**a["data"], "hasEditPri": flag},
+                "data": {**a["data"], "active": 0, "hasEditPri": flag},
             }
             blocked = json.loads(run_cli("plan", "-o", "json").output)["changes"][0]["blocked"]
             assert ("not one of its owners" in blocked) is held, (flag, blocked)

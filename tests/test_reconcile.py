@@ -59,13 +59,10 @@ def test_apply_examples_then_plan_is_empty(project: Path, api: Api) -> None:
     assert {n: names[n] for n in EXAMPLE_NAMES} == {
         p.stem: "gitsync/" + str(p.parent.relative_to(EXAMPLES)) for p in EXAMPLES.rglob("*.yaml")
     }
-    etl = api.data(
-        "GET",
-        "flows",
-        "export",
-        flowId=api.data("GET", "flows", "getMyFlow", expression="sales_etl")[0]["flowId"],
-    )
-    assert etl["desc"].endswith("[managed by gitsync]") and etl["active"] == 1
+    etl_id = api.data("GET", "flows", "getMyFlow", expression="sales_etl")[0]["flowId"]
+    etl = api.data("GET", "flows", "export", flowId=etl_id)
+    assert etl["desc"].endswith("[managed by gitsync]")
+    assert api.data("GET", "flows", "get", flowId=etl_id)["active"] == 1
     assert not any(n.startswith("__gitsync_lock__") for n in remote_names(api))
 
 

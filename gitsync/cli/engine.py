@@ -32,6 +32,11 @@ from gitsync.validate import validate_paths
     default=None,
     help="Tasks run at once [default: the CPU count].",
 )
+@click.option(
+    "--extensions",
+    is_flag=True,
+    help="Answer more than SPEC documents (Export's active and rights); default: strict.",
+)
 def serve(
     host: str,
     port: int,
@@ -41,6 +46,7 @@ def serve(
     app_key: str | None,
     app_secret: str | None,
     parallelism: int | None,
+    extensions: bool,
 ) -> None:
     """Run the bundled reference engine in the foreground until Ctrl-C."""
     from gitsync.engine.server import EngineOptions, User, serve_forever
@@ -57,6 +63,7 @@ def serve(
         app_key=app_key,
         app_secret=app_secret,
         users=[User(user_id, org_id)] if user_id and org_id else [],
+        extensions=extensions or settings.engine_extensions,
     )
 
     def ready(url: str) -> None:

@@ -8,7 +8,7 @@ rules: node ids, the virtual nodes of task references, and where new nodes are p
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gitsync.codec.flow_struct import managed_flow_struct
@@ -67,6 +67,7 @@ class Graph:
     tasks: Mapping[str, Mapping[str, Any]]  # task name -> node
     flow_refs: Mapping[str, Mapping[str, Any]]  # upstream flow name -> node
     task_refs: Mapping[str, Mapping[str, Any]]  # upstream task name -> virtual node
+    gaps: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (source, target) node
 
 
 def graph_from_detail(detail: Mapping[str, Any]) -> Graph:
@@ -97,6 +98,10 @@ def graph_from_detail(detail: Mapping[str, Any]) -> Graph:
             task_refs[virtual_task_name(str(entry["flowName"]))] = entry
         else:
             flow_refs[str(entry["flowName"])] = entry
+    gaps = {}
+    for i, edge in enumerate(graph.items("relations")):
+        er = Reader(edge, f"flowDetail.graph.relations[{i}]")
+        gaps[(er.text("source"), er.text("target"))] = er.text("cycleGap")
     return Graph(
         flow_id=r.integer("flowId"),
         active=r.integer("active"),
@@ -105,6 +110,7 @@ def graph_from_detail(detail: Mapping[str, Any]) -> Graph:
         tasks=tasks,
         flow_refs=flow_refs,
         task_refs=task_refs,
+        gaps=gaps,
     )
 
 
@@ -205,7 +211,12 @@ def save_body(
                     )
                 source = refs[key]["nodeId"]
             relations.append(
-                {"source": source, "target": target, "cycleGap": f"{cycle}0", "rerun": dep.rerun}
+                {
+                    "source": source,
+                    "target": target,
+                    "cycleGap": _gap(graph, source, target, cycle),
+                    "rerun": dep.rerun,
+                }
             )
     return {
         "id": graph.flow_id,
@@ -226,6 +237,14 @@ def save_body(
         "flows": list(refs.values()),
         "relations": relations,
     }
+
+
+def _gap(graph: Graph, source: str, target: str, cycle: str) -> str:
+    """The edge's cycle gap as the service has it (the model has none: a gap set in the
+    console stays), or the cycle's own when the edge is new or the cycle changed."""
+    gap = graph.gaps.get((source, target), "")
+    offset = gap[len(cycle) :]
+    return gap if gap.startswith(cycle) and offset.isdigit() else f"{cycle}0"
 
 
 def _reference(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gitsync.codec import flow_struct
+from gitsync.engine import definitions
 from gitsync.engine.answers import ServiceError, bad
 from gitsync.engine.store import Store
 from gitsync.engine.store_flows import FlowRow
@@ -73,6 +74,10 @@ class Access:
         """The organization's execution account (doAs), as the service reports it."""
         org = self.store.org(org_id)
         return str(org["do_as"]) if org else ""
+
+    def submitter(self, row: FlowRow) -> str:
+        """The flow's big-data account (Export's submitter, Get Flow's doAs); runs use it."""
+        return definitions.submitter(row.definition, self.do_as(row.org_id))
 
     def model(self, row: FlowRow) -> Workflow:
         """The stored flow as a model, decoded once per version."""

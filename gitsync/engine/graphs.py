@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from gitsync.codec import edit_view
-from gitsync.engine import links
+from gitsync.engine import definitions, links
 from gitsync.engine.access import Access
 from gitsync.engine.store import Store
 from gitsync.engine.store_flows import FlowRow, TaskRow
@@ -48,8 +48,8 @@ class Graphs:
                 entry["flow_name"] = entry.pop("flowName")
             node = edit_view.flow_node(flow_id)
             node_of_link[link["linkId"]] = node
-            x, y = edit_view.reference_position(i)
-            nodes.append({**entry, "nodeId": node, "x": x, "y": y})
+            x, y = edit_view.reference_position(i)  # unless Save placed it
+            nodes.append({**entry, "nodeId": node, "x": link.get("x", x), "y": link.get("y", y)})
         return nodes, node_of_link
 
     def of_flow(
@@ -65,7 +65,7 @@ class Graphs:
             {
                 "source": node_of[r["sourceTaskName"]],
                 "target": node_of[r["targetTaskName"]],
-                "cycleGap": gap,
+                "cycleGap": r.get(definitions.GAP, gap),
                 "rerun": r["rerun"],
             }
             for r in d.get("relations", [])
@@ -74,7 +74,7 @@ class Graphs:
             {
                 "source": node_of_link[r["linkId"]],
                 "target": node_of[r["targetTaskName"]],
-                "cycleGap": gap,
+                "cycleGap": r.get(definitions.GAP, gap),
                 "rerun": r["rerun"],
             }
             for r in d.get("linkRelations", [])
@@ -90,7 +90,7 @@ class Graphs:
             "owners": d["owners"],
             "visitors": d["visitors"],
             "startTime": d["startTime"],
-            "doAs": self.access.do_as(org_id),
+            "doAs": self.access.submitter(row),
             "syncType": d["syncType"],
             "parameters": d["parameters"],
             "queue": row.queue,

@@ -80,7 +80,7 @@ class Runs:
         params.update(parameters or {})
         rows = self.store.tasks(row.id)
         task_ids = {t.name: t.id for t in rows}
-        do_as = self.access.do_as(row.org_id)
+        do_as = self.access.submitter(row)
         with self.store.transaction():
             instance_id = self._new_id(
                 row.id, trigger, row.definition["cycle"] if scheduled else None

@@ -5,33 +5,43 @@ writes them by."""
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from gitsync.codec import edit_view, reader
 from gitsync.engine.answers import bad
+from gitsync.engine.definitions import GAP, POSITION
 from gitsync.engine.store import Store
 from gitsync.engine.store_flows import FlowRow, TaskRow
 
 Kept = list[tuple[int, str, float, float]]  # (task id, name, x, y) of the tasks that stay
 _Node = tuple[str, str, str]  # ("task" | "link", flow name, task name)
+_GAP_SYNTAX = re.compile(r"(mi|[MWDH])[0-9]{1,4}")
 
 
 def read_graph(
     store: Store, org_id: str, row: FlowRow, p: dict[str, Any], struct: dict[str, Any]
 ) -> Kept:
-    """Fill ``struct``'s tasks, relations and links from Save's ``p``; the tasks kept."""
+    """Fill ``struct``'s tasks, relations and links from Save's ``p``; the tasks kept. Every
+    reference node becomes a link, with its position, even one no relation uses yet."""
     kept, nodes, tasks = _tasks(store, row, p)
-    nodes.update(_references(store, org_id, p))
-    relations, link_relations, link_ids = _relations(p, nodes)
+    refs = _references(store, org_id, p)
+    link_ids = {ref: str(i) for i, ref in enumerate(dict.fromkeys(r for r, _ in refs.values()))}
+    nodes.update({node: ref for node, (ref, _) in refs.items()})
+    relations, link_relations = _relations(p, nodes, link_ids)
+    places = {ref: place for ref, place in refs.values()}
     struct["tasks"] = tasks
     struct["relations"] = relations
     struct["linkRelations"] = link_relations
     struct["flowLinks"] = [
-        {"linkId": i, "sourceFlowName": f} for (f, t), i in link_ids.items() if not t
+        {"linkId": i, "sourceFlowName": f, **places[(k, f, t)]}
+        for (k, f, t), i in link_ids.items()
+        if not t
     ]
     struct["taskLinks"] = [
-        {"linkId": i, "sourceFlowName": f, "sourceTaskName": t}
-        for (f, t), i in link_ids.items()
+        {"linkId": i, "sourceFlowName": f, "sourceTaskName": t, **places[(k, f, t)]}
+        for (k, f, t), i in link_ids.items()
         if t
     ]
     return kept
@@ -58,8 +68,11 @@ def _tasks(
     return kept, nodes, tasks
 
 
-def _references(store: Store, org_id: str, p: dict[str, Any]) -> dict[str, _Node]:
-    nodes: dict[str, _Node] = {}
+def _references(
+    store: Store, org_id: str, p: dict[str, Any]
+) -> dict[str, tuple[_Node, dict[str, float]]]:
+    """Node id -> (the reference, where its node stands if ``x``/``y`` were given)."""
+    nodes: dict[str, tuple[_Node, dict[str, float]]] = {}
     for i, item in enumerate(_objects(p.get("flows") or [], "flows")):
         flow_id = _int(_key(item, "flowId"), f"flows[{i}].flowId")
         flow_name = str(_key(item, "flowName") or "")
@@ -74,29 +87,56 @@ def _references(store: Store, org_id: str, p: dict[str, Any]) -> dict[str, _Node
             if up is None:
                 raise bad(f"Incorrect parameter: flows[{i}]: workflow {flow_id} not found")
             ref = ("link", up.name, "")
-        nodes[str(item.get("nodeId") or edit_view.flow_node(flow_id))] = ref
-        nodes[edit_view.flow_node(flow_id)] = ref
+        place = {
+            axis: _coordinate(item[axis], f"flows[{i}].{axis}")
+            for axis in POSITION
+            if item.get(axis) is not None
+        }
+        nodes[str(item.get("nodeId") or edit_view.flow_node(flow_id))] = (ref, place)
+        nodes[edit_view.flow_node(flow_id)] = (ref, place)
     return nodes
 
 
 def _relations(
-    p: dict[str, Any], nodes: dict[str, _Node]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[tuple[str, str], str]]:
+    p: dict[str, Any], nodes: dict[str, _Node], link_ids: dict[_Node, str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     relations, link_relations = [], []
-    link_ids: dict[tuple[str, str], str] = {}
     for i, rel in enumerate(_objects(p.get("relations") or [], "relations")):
         source, target = nodes.get(str(rel.get("source"))), nodes.get(str(rel.get("target")))
         if source is None or target is None or target[0] != "task":
             raise bad(f"Incorrect parameter: relations[{i}] names an unknown node")
         rerun = bool(rel.get("rerun", source[0] == "task"))
+        gap = _gap(rel.get(GAP), f"relations[{i}].{GAP}")
         if source[0] == "task":
-            relations.append(
-                {"sourceTaskName": source[2], "targetTaskName": target[2], "rerun": rerun}
-            )
+            relation = {"sourceTaskName": source[2], "targetTaskName": target[2], "rerun": rerun}
+            relations.append(relation)
         else:
-            link_id = link_ids.setdefault((source[1], source[2]), str(len(link_ids)))
-            link_relations.append({"linkId": link_id, "targetTaskName": target[2], "rerun": rerun})
-    return relations, link_relations, link_ids
+            relation = {"linkId": link_ids[source], "targetTaskName": target[2], "rerun": rerun}
+            link_relations.append(relation)
+        if gap is not None:
+            relation[GAP] = gap
+    return relations, link_relations
+
+
+def _gap(value: Any, where: str) -> str | None:
+    """A relation's ``cycleGap``: ``{cycle}{offset}`` (SPEC §2.1, Q12), or None if not given."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _GAP_SYNTAX.fullmatch(value):
+        raise bad(f"Incorrect parameter: {where} must be a cycle and an offset, like D0 or D1")
+    return value
+
+
+def _coordinate(value: Any, where: str) -> float:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise bad(f"Incorrect parameter: {where} must be a number") from None
+    if not math.isfinite(number):
+        raise bad(f"Incorrect parameter: {where} must be a number")
+    return number
 
 
 def _virtual_target(store: Store, flow_id: int, flow_name: str) -> TaskRow:
@@ -126,7 +166,9 @@ def _int(value: Any, where: str) -> int:
 
 
 def _float(value: Any, default: float) -> float:
+    """A task node's coordinate; ``default`` (where it stood) when it is not a finite number."""
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return default
+    return number if math.isfinite(number) else default

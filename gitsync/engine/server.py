@@ -60,6 +60,7 @@ class EngineOptions:
     schedule: bool = False  # fire periodic workflows (gitsync serve); off when embedded
     request_log: Path | None = None  # one JSON line per API request (``RequestFile``)
     wall_clock: Callable[[], float] = time.time  # the gateway's tokens expire by it (tests move it)
+    extensions: bool = False  # answer more than SPEC documents (docs/engine.md, Extensions)
 
 
 def read_users(path: Path) -> list[User]:
@@ -133,7 +134,7 @@ class Engine:
         for user in read_users(options.data_dir / USERS_FILE) + options.users:
             self.store.ensure_user(user.id, user.name or user.id, user.org, user.locked)
         access = Access(self.store)
-        self.service = Service(self.store, access)
+        self.service = Service(self.store, access, extensions=options.extensions)
         self.runner = Runner(self.store, options.data_dir, options.parallelism)
         if alone:
             self.runner.recover()

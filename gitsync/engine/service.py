@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gitsync.codec import flow_struct
-from gitsync.engine import links
+from gitsync.engine import definitions, links
 from gitsync.engine.access import NO_PRIVILEGE, Access, Caller, users
 from gitsync.engine.answers import ServiceError, bad, paginate
 from gitsync.engine.graphs import Graphs
@@ -45,8 +45,10 @@ class Service:
         store: Store,
         access: Access,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        extensions: bool = False,
     ) -> None:
         self.store = store
+        self.extensions = extensions  # answer more than SPEC documents (docs/engine.md)
         self.access = access
         self.graphs = Graphs(store, access)
         self.clock = clock
@@ -177,7 +179,7 @@ class Service:
                 dir_id=p["dirId"],
                 name=name,
                 definition=links.with_ids(
-                    self.store, caller.org_id, _stored(wf, flow_json.get("desc"))
+                    self.store, caller.org_id, definitions.stored(wf, flow_json)
                 ),
                 user=caller.name,
                 now=now,
@@ -192,11 +194,10 @@ class Service:
 
     def export_flow(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
         row = self.access.flow(caller, p["flowId"])
-        definition = links.current(self.store, caller.org_id, row.definition, with_ids=False)
-        data = dict(definition, name=row.name, submitter=self.access.do_as(caller.org_id))
-        data["tasks"] = [dict(t, submitter="") for t in data["tasks"]]
-        # extension: the scheduling state and rights save a Get Flow per flow (docs/engine.md)
-        data.update(self._rights(caller, row), active=row.active)
+        definition = links.current(self.store, caller.org_id, row.definition)
+        data = definitions.portable(definition, row.name, self.access.do_as(caller.org_id))
+        if self.extensions:  # the scheduling state and rights save a Get Flow per flow
+            data.update(self._rights(caller, row), active=row.active)
         return data
 
     def get_flow(self, caller: Caller, p: dict[str, Any]) -> dict[str, Any]:
@@ -220,7 +221,7 @@ class Service:
             "parameters": d["parameters"],
             "owner": d["owners"],
             "visitor": d["visitors"],
-            "doAs": self.access.do_as(caller.org_id),
+            "doAs": self.access.submitter(row),
             "alertMode": d["alertMode"],
             "graph": json.dumps(
                 self.graphs.of_flow(caller.org_id, row, for_edit),
@@ -280,12 +281,12 @@ class Service:
                 row.id,
                 name=name,
                 definition=links.with_ids(
-                    self.store, caller.org_id, _stored(wf, struct.get("desc"))
+                    self.store, caller.org_id, definitions.stored(wf, struct, graph=True)
                 ),
                 active=1 if p["active"] else 0,
                 user=caller.name,
                 now=now,
-                queue=p.get("queue") or row.queue,
+                queue=p["queue"] if isinstance(p.get("queue"), str) else row.queue,
                 tasks=kept,
             )
         if not saved:
@@ -372,14 +373,6 @@ class Service:
         return {"timezone": TIME_ZONE}
 
 
-def _stored(wf: Workflow, desc: Any) -> dict[str, Any]:
-    """The canonical Flow Struct, with the description exactly as sent (the service keeps
-    what it is given; gitsync's ownership marker lives there)."""
-    definition = flow_struct.flow_struct_from_workflow(wf, extensions=True)
-    definition["desc"] = str(desc or "")
-    return definition
-
-
 def _saved_settings(p: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
     """The flow-level fields of a Save (SPEC §3.7); what it leaves out stays as it was."""
     return {
@@ -393,4 +386,5 @@ def _saved_settings(p: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
         "parameters": p["parameters"] if p.get("parameters") is not None else old["parameters"],
         "desc": p["desc"] if p.get("desc") is not None else old["desc"],
         "syncType": old["syncType"],
+        "submitter": p.get("doAs") or old.get("submitter") or "",
     }
