@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import secrets
 import time
@@ -28,6 +29,7 @@ from gitsync.errors import GitsyncError
 LOCK_FILE = "engine.lock"
 ADDRESS_FILE = "engine.json"
 USERS_FILE = "engine.users"
+log = logging.getLogger("gitsync.engine.address")
 FIND_LIMIT = 30.0  # seconds an engine may take between its lock and its address (recovery)
 
 
@@ -167,6 +169,7 @@ def claim_or_use(
     """The folder's claim when no engine is live (the caller starts one), else a use of the
     live one. Of two commands racing here, one claims and the other uses its engine."""
     deadline = clock() + limit
+    said = False
     while True:
         try:
             return claim(data_dir)
@@ -176,6 +179,9 @@ def claim_or_use(
             used = _use(data_dir, found)
             if used is not None:
                 return used
+        if not said:
+            log.debug("waiting for the engine starting on %s to say where it answers", data_dir)
+            said = True
         if clock() > deadline:
             raise EngineBusy(data_dir, None)
         sleep(0.02)  # it is starting (or stopping): its address comes (or goes) soon
