@@ -29,8 +29,10 @@ def files_by_name(flows: Path) -> dict[str, Path]:
     return found
 
 
-def _is_path(text: str) -> bool:
-    return "/" in text or text.endswith(WORKFLOW_SUFFIXES) or Path(text).is_file()
+def _is_path(text: str, flows: Path) -> bool:
+    if "/" in text or text.endswith(WORKFLOW_SUFFIXES):
+        return True
+    return Path(text).exists() and text not in files_by_name(flows)  # a name first
 
 
 def suggestion(text: str, known: list[str]) -> str:
@@ -46,7 +48,7 @@ def suggestion(text: str, known: list[str]) -> str:
 def workflow_file(text: str, flows: Path) -> Path | None:
     """The workflow file that ``text`` names as a path; None when it is a name. A path that
     is not a workflow file under ``flows`` is an error."""
-    if not _is_path(text):
+    if not _is_path(text, flows):
         return None
     path = Path(text)
     inside = path.resolve().is_relative_to(flows.resolve())
