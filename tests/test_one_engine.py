@@ -276,3 +276,12 @@ def test_a_killed_serve_leaves_a_stale_address_and_the_next_engine_recovers(
     again.communicate(timeout=60)
     assert again.returncode in (0, 143)  # 143: stopped before uvicorn took over SIGTERM
     assert address.read(data) is None
+
+
+def test_an_engine_that_requires_gateway_authentication_is_not_used(repo: Path) -> None:
+    options = EngineOptions(repo / ".gitsync" / "engine", app_key="K", app_secret="S")
+    with RunningEngine(options) as engine:
+        result = run_cli("instances", "hello")
+        assert result.exit_code == 1
+        assert f"at {engine.url} (" in result.output
+        assert "requires gateway authentication; choose a target with its URL" in result.output
