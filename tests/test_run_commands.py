@@ -256,3 +256,41 @@ def test_a_stopped_run_on_a_found_engine_goes_on(tmp_path: Path) -> None:
             "the run ends SUCCESS",
         )
         api.http.close()
+
+
+# -- two runs at once on one target --------------------------------------------------------
+
+
+def test_run_waits_a_while_for_another_applys_lock(repo: Path, engine: RunningEngine) -> None:
+    """Two `gitsync run` started together both apply first: the second waits for the
+    first's lock (briefly held) instead of failing; a lock that stays fails as apply does."""
+    import datetime as dt
+
+    from gitsync import config, remote
+    from gitsync.cli.following import LOCK_WAIT, apply_waiting
+    from gitsync.client import Client
+    from gitsync.errors import LockError
+    from gitsync.validate import validate_paths
+
+    settings = config.load()
+    target = settings.target()
+    path = repo / "flows" / "sales" / "daily" / "sales_etl.yaml"
+    (workflow,) = validate_paths([path], settings.flows).workflows
+    with Client(engine.url, SPEC_ORG, SPEC_USER) as client:
+        now = dt.datetime.now(dt.UTC)
+        held = remote.acquire_lock(client, target.root, "other@host", now)
+        slept: list[float] = []
+
+        def other_apply_ends(seconds: float) -> None:
+            slept.append(seconds)
+            remote.release_lock(client, held)
+
+        applied = apply_waiting(client, target, workflow, False, sleep=other_apply_ends)
+        assert not applied.failed and len(slept) == 1
+        assert client.find_flow_id("sales_etl") is not None
+        remote.acquire_lock(client, target.root, "other@host", now)  # and it stays
+        moments = iter(float(n) for n in range(1000))
+        with pytest.raises(LockError, match="another apply holds the lock"):
+            apply_waiting(client, target, workflow, False, clock=lambda: next(moments) * 0.25,
+                          sleep=lambda s: None)  # fmt: skip
+        assert next(moments) * 0.25 > LOCK_WAIT

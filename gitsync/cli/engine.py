@@ -118,7 +118,7 @@ def run(
 
     A workflow that is on the target but has no file here is run as it is there."""
     from gitsync import sync, which
-    from gitsync.cli.following import Run
+    from gitsync.cli.following import Run, apply_waiting
 
     overrides = _params(params)
     settings = config.load()
@@ -132,7 +132,7 @@ def run(
             echo(f"{name}: no workflow file here; running it as it is on the target")
         else:
             name = checked.name
-            applied = sync.apply_one(client, target, checked, config.who(), force_unlock)
+            applied = apply_waiting(client, target, checked, force_unlock)
             if applied.failed:
                 echo(report.apply_text(applied))
                 return EXIT_ERROR

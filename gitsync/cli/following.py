@@ -1,16 +1,52 @@
-"""`gitsync run` after the apply: trigger, print each task's progress, and on Ctrl-C or
-SIGTERM say what becomes of the run and how to follow or cancel it."""
+"""`gitsync run` past its checks: apply (waiting briefly for another apply's lock), trigger,
+print each task's progress, and on Ctrl-C or SIGTERM say what becomes of the run and how to
+follow or cancel it."""
 
 from __future__ import annotations
 
 import shlex
+import time
+from collections.abc import Callable
 
-from gitsync import config
+from gitsync import config, sync
+from gitsync.applying import ApplyResult
 from gitsync.cli.app import echo
 from gitsync.client import Client
 from gitsync.embedded import LocalEngine
-from gitsync.errors import GitsyncError
+from gitsync.errors import GitsyncError, LockError
+from gitsync.model import Workflow
 from gitsync.running import RunEnd, follow, trigger
+
+LOCK_WAIT = 30.0  # seconds: another `gitsync run` applies its one file in well under that
+
+
+def apply_waiting(
+    client: Client,
+    target: config.Target,
+    workflow: Workflow,
+    force_unlock: bool,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ApplyResult:
+    """``sync.apply_one``; while another apply holds the target's lock (a second `gitsync
+    run` started beside this one), try again for up to LOCK_WAIT seconds, then fail as
+    apply does."""
+    deadline = clock() + LOCK_WAIT
+    said = False
+    while True:
+        try:
+            return sync.apply_one(client, target, workflow, config.who(), force_unlock)
+        except LockError:
+            if clock() > deadline:
+                raise
+            if not said:
+                echo(
+                    f"another apply holds the target's lock; waiting up to {LOCK_WAIT:.0f} s",
+                    err=True,
+                )
+                said = True
+            sleep(0.25)
+
 
 _MARK = {
     "SUCCESS": "ok  ",
