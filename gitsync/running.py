@@ -7,6 +7,7 @@ instance rows and the task nodes of an instance's graph are read field by field
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import time
@@ -49,6 +50,20 @@ class Instance:
     start_time: str
     end_time: str
     version: str = "current"  # or "retired <date> (flow <id>)"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in DONE
+
+    @property
+    def seconds(self) -> float | None:
+        """How long it ran, from its start and end times; None until it has ended."""
+        try:
+            start = dt.datetime.fromisoformat(self.start_time)
+            end = dt.datetime.fromisoformat(self.end_time)
+        except ValueError:  # not started, not ended, or a time the service spells otherwise
+            return None
+        return max(0.0, (end - start).total_seconds())
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from gitsync.applying import ApplyResult
 from gitsync.client import Client, Credentials
 from gitsync.collecting import collecting_rarely
 from gitsync.config import Settings, Target
+from gitsync.embedded import LocalEngine, local_engine
 from gitsync.errors import ConfigError, InvalidFilesError
 from gitsync.forked import ChildFailed, Forked
 from gitsync.guards import OnActiveRuns
@@ -27,19 +28,26 @@ log = logging.getLogger("gitsync.sync")
 
 @contextmanager
 def connect(settings: Settings, target: Target) -> Iterator[Client]:
-    """A client for ``target``; the embedded engine is started for as long as it is used."""
-    if target.embedded:
-        from gitsync.engine.server import EngineOptions, RunningEngine
+    """A client for ``target``; for the embedded target, the engine live on the data folder
+    (one is started for as long as it is used when none is)."""
+    with connect_engine(settings, target) as (client, _):
+        yield client
 
+
+@contextmanager
+def connect_engine(
+    settings: Settings, target: Target
+) -> Iterator[tuple[Client, LocalEngine | None]]:
+    """``connect``, and the embedded target's engine (None for a remote target): whether it
+    ends with this command says what becomes of a run when the command is stopped."""
+    if target.embedded:
         with (
-            RunningEngine(
-                EngineOptions(settings.engine_dir, extensions=settings.engine_extensions)
-            ) as engine,
+            local_engine(settings.engine_dir, settings.engine_extensions) as engine,
             Client(
                 engine.url, target.org_id, target.user_id, max_concurrency=target.concurrency
             ) as client,
         ):
-            yield client
+            yield client, engine
         return
     found = settings.credentials(target)
     credentials = Credentials(*found) if found else None
@@ -51,7 +59,7 @@ def connect(settings: Settings, target: Target) -> Iterator[Client]:
         timeout=target.timeout,
         max_concurrency=target.concurrency,
     ) as client:
-        yield client
+        yield client, None
 
 
 def desired_tree(settings: Settings, target: Target | None = None) -> Tree:

@@ -224,19 +224,22 @@ def test_a_restart_kills_what_a_killed_engines_tasks_left(
                    for line in engine_log)  # fmt: skip
 
 
-def test_an_engine_started_beside_a_running_one_leaves_its_runs_alone(
+def test_an_engine_started_beside_a_running_one_is_refused_and_leaves_its_runs_alone(
     tmp_path: Path, reaper: _Reaper
 ) -> None:
-    """`gitsync plan` starts an embedded engine on the dir `gitsync serve` may be running on:
-    that engine's instances are unfinished but not a killed engine's."""
+    """A second engine on a data folder a live engine holds must not start (nor take the
+    live engine's unfinished instances for a killed engine's): EngineBusy says where the
+    live one answers."""
+    from gitsync.engine.address import EngineBusy
+
     data = tmp_path / "d"
     with RunningEngine(EngineOptions(data)) as first, _api(first.url) as api:
         instance_id = _trigger(api, "busy", {"t": "sleep 300 & sleep 300 & wait"})
         _poll(lambda: _rows(data)[0]["born"], "the task runs, its pid recorded")
         pgid = int(_rows(data)[0]["pid"])  # type: ignore[call-overload]
         _poll(lambda: len(reaper.track(_group(pgid))) == 3, "sh and both its sleeps run")
-        with RunningEngine(EngineOptions(data)):
-            pass
+        with pytest.raises(EngineBusy, match=f"already served: {first.url} "):
+            RunningEngine(EngineOptions(data))
         inst = api.data("GET", "flowInstances", "get", flowInstId=instance_id)
         assert inst["statusDesc"] == "RUNNING"  # type: ignore[index]
         assert all(_live(pid, start) for pid, start in reaper.seen.items())

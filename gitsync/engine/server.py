@@ -7,9 +7,7 @@ on 127.0.0.1 before starting, so the URL is known and nothing races for the port
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
 import signal
 import socket
 import threading
@@ -22,6 +20,7 @@ from typing import Any
 import uvicorn
 import yaml
 
+from gitsync.engine import address
 from gitsync.engine.access import Access
 from gitsync.engine.app import create_app
 from gitsync.engine.gateway import TOKEN_LIFETIME, Gateway
@@ -38,7 +37,6 @@ DEFAULT_USER = "u_local"
 DEFAULT_USER_NAME = "local"
 USERS_FILE = "users.yaml"
 STORE_FILE = "engine.sqlite3"
-LOCK_FILE = "engine.lock"
 
 
 @dataclass(frozen=True)
@@ -108,37 +106,28 @@ class RequestFile:
             f.write(json.dumps({**entry, "answered": self._answered}, ensure_ascii=False) + "\n")
 
 
-def _claim(data_dir: Path) -> tuple[int, bool]:
-    """Lock the data dir for as long as the engine runs (closing the descriptor, or dying,
-    drops the lock): exclusively when no other engine holds it, the second value then True,
-    else shared. Only an engine alone may take the dir's unfinished instances for a killed
-    engine's, not those of one still running on it (`gitsync serve`, while `gitsync plan`
-    starts its embedded engine on the same dir); it shares the lock once it has recovered."""
-    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        return fd, False
-    return fd, True
-
-
 class Engine:
-    """The engine's parts, wired: store, identities, service, gateway, ASGI app."""
+    """The engine's parts, wired: store, identities, service, gateway, ASGI app. It holds
+    its data folder alone (``address.py``): EngineBusy if another engine does."""
 
-    def __init__(self, options: EngineOptions) -> None:
+    def __init__(self, options: EngineOptions, claim: address.Claim | None = None) -> None:
+        self.claim = claim or address.claim(options.data_dir)
+        try:
+            self._wire(options)
+        except BaseException:
+            self.claim.release()
+            raise
+
+    def _wire(self, options: EngineOptions) -> None:
         self.options = options
         self.store = Store(options.data_dir / STORE_FILE)
-        self._claim, alone = _claim(options.data_dir)
         self.store.ensure_user(DEFAULT_USER, DEFAULT_USER_NAME, DEFAULT_ORG)
         for user in read_users(options.data_dir / USERS_FILE) + options.users:
             self.store.ensure_user(user.id, user.name or user.id, user.org, user.locked)
         access = Access(self.store)
         self.service = Service(self.store, access, extensions=options.extensions)
         self.runner = Runner(self.store, options.data_dir, options.parallelism)
-        if alone:
-            self.runner.recover()
-            fcntl.flock(self._claim, fcntl.LOCK_SH)
+        self.runner.recover()  # alone on the folder: what is unfinished is a killed engine's
         self.runs = Runs(self.store, access, self.runner)
         self.service.on_delete = self.runs.cancel_all
         self.scheduler = Scheduler(self.runs) if options.schedule else None
@@ -158,7 +147,7 @@ class Engine:
             self.scheduler.stop()
         self.runner.close()
         self.store.close()
-        os.close(self._claim)
+        self.claim.release()
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -205,9 +194,19 @@ def _server(app: Any) -> uvicorn.Server:
 class RunningEngine:
     """A live engine on 127.0.0.1 in a background thread; ``url`` is its base URL."""
 
-    def __init__(self, options: EngineOptions, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.engine = Engine(options)
-        self._sock = _bind(host, port)
+    def __init__(
+        self,
+        options: EngineOptions,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        claim: address.Claim | None = None,
+    ) -> None:
+        self.engine = Engine(options, claim)
+        try:
+            self._sock = _bind(host, port)
+        except BaseException:
+            self.engine.close()
+            raise
         self.host, self.port = self._sock.getsockname()[:2]
         self.url = f"http://{self.host}:{self.port}"
         self._server = _server(self.engine.app)
@@ -225,9 +224,11 @@ class RunningEngine:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the engine did not start")
             time.sleep(0.01)
+        self.engine.claim.publish(self.url, "embedded", self.engine.gateway is not None)
         return self
 
     def stop(self) -> None:
+        self.engine.claim.withdraw()  # first: no new command comes to an engine that stops
         self._server.should_exit = True
         self._thread.join(timeout=15)
         self._sock.close()
@@ -243,13 +244,26 @@ class RunningEngine:
 def serve_forever(
     options: EngineOptions, host: str, port: int, on_ready: Callable[[str], None]
 ) -> None:
-    """Serve in the foreground until Ctrl-C or SIGTERM (uvicorn handles both gracefully)."""
+    """Serve in the foreground until Ctrl-C or SIGTERM (uvicorn handles both gracefully).
+    EngineBusy, before anything is served, when another engine holds the data folder."""
     engine = Engine(options)
-    sock = _bind(host, port)
+    try:
+        sock = _bind(host, port)
+    except BaseException:
+        engine.close()
+        raise
     try:
         bound_host, bound_port = sock.getsockname()[:2]
-        on_ready(f"http://{bound_host}:{bound_port}")
+        url = f"http://{bound_host}:{bound_port}"
+        engine.claim.publish(_reachable(url, bound_host), "serve", engine.gateway is not None)
+        on_ready(url)
         _server(engine.app).run(sockets=[sock])
     finally:
+        engine.claim.withdraw()
         sock.close()
         engine.close()
+
+
+def _reachable(url: str, host: str) -> str:
+    """The URL a local command connects to: loopback for an engine on every address."""
+    return url.replace("0.0.0.0", "127.0.0.1", 1) if host == "0.0.0.0" else url

@@ -1,0 +1,83 @@
+"""The embedded target's engine: the one already live on the data folder (`gitsync serve`, or
+another command's), or one started for this command and stopped with it.
+
+An engine this command started waits, before it stops, for the other commands using it
+(``address.Claim.wait_for_users``), so a second command never breaks mid-way because the first
+one ended. A command using another's engine that vanishes anyway (killed, or a `gitsync serve`
+stopped) ends with an error saying so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitsync.engine import address
+from gitsync.errors import ConfigError, TransportError
+
+log = logging.getLogger("gitsync.embedded")
+
+
+@dataclass(frozen=True)
+class LocalEngine:
+    url: str
+    owned: bool  # started by this command: it stops (and cancels its runs) when the command ends
+    where: str  # for messages: the URL and who serves it
+
+
+@contextmanager
+def local_engine(data_dir: Path, extensions: bool = False) -> Iterator[LocalEngine]:
+    """The live engine of ``data_dir`` for as long as the block runs (one started here has
+    its extensions on when asked; one found is used as it was started)."""
+    found = address.claim_or_use(data_dir)
+    if isinstance(found, address.Use):
+        with _used(found) as engine:
+            yield engine
+        return
+    from gitsync.engine.server import EngineOptions, RunningEngine
+
+    running = RunningEngine(EngineOptions(data_dir, extensions=extensions), claim=found)
+    try:
+        running.start()
+    except BaseException:
+        running.stop()
+        raise
+    try:
+        yield LocalEngine(running.url, True, f"{running.url} (embedded in this command)")
+    finally:
+        try:
+            found.wait_for_users(lambda: _waiting(data_dir))
+        finally:
+            running.stop()
+
+
+def _waiting(data_dir: Path) -> None:
+    log.warning(
+        "other gitsync commands are using the engine this command started (data in %s); "
+        "it stops when they end",
+        data_dir,
+    )
+
+
+@contextmanager
+def _used(use: address.Use) -> Iterator[LocalEngine]:
+    found = use.address
+    try:
+        if found.auth:
+            raise ConfigError(
+                f"the engine serving {use.data_dir} at {found.describe()} requires gateway "
+                "authentication; choose a target with its URL and credentials to use it"
+            )
+        yield LocalEngine(found.url, False, found.describe())
+    except TransportError as e:
+        if use.still_served():
+            raise
+        raise TransportError(
+            f"the engine at {found.describe()} stopped while this command used it ({e})",
+            operation=e.operation,
+        ) from None
+    finally:
+        use.release()
