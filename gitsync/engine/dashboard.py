@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from gitsync import __version__, protocol
 from gitsync.engine.answers import ServiceError
 from gitsync.engine.dashboard_data import Pages, css, parameters, run_item
 from gitsync.engine.dashboard_svg import dag_svg
@@ -203,6 +204,7 @@ class Dashboard:
 
 # pages are never cached (they show live state) and never framed by another site
 _HEADERS = {
+    protocol.ENGINE_HEADER: __version__,  # how `gitsync ui` knows an engine's dashboard
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
