@@ -7,6 +7,8 @@ import json
 from typing import TYPE_CHECKING
 
 from gitsync.changes import Kind
+from gitsync.graph_plan import markdown as dag_markdown
+from gitsync.graph_plan import picture
 from gitsync.printable import printable, printable_lines
 
 if TYPE_CHECKING:  # the network side is imported only by the commands that use it
@@ -136,7 +138,7 @@ def plan_markdown(plan: Plan, target: str, limit: int = MARKDOWN_LIMIT) -> str:
             for c in plan.listed()
         ]
     text = "\n".join(head) + "\n"
-    detailed = [c for c in plan.listed() if c.lines or c.note or c.blocked]
+    detailed = [c for c in plan.listed() if c.lines or c.note or c.blocked or picture(c)]
     for shown, change in enumerate(detailed):
         body = "\n".join(change.lines)
         block = (
@@ -145,8 +147,9 @@ def plan_markdown(plan: Plan, target: str, limit: int = MARKDOWN_LIMIT) -> str:
             + (f"<pre>\n{_md(printable_lines(body))}\n</pre>\n" if body else "")
             + (f"\n{_md(printable(change.note))}\n" if change.note else "")
             + (f"\n**{BLOCKED}** {_md(printable(change.blocked))}\n" if change.blocked else "")
-            + "</details>\n"
         )
+        room = limit - 211 - len(text) - len(block)  # 11: the closing tag
+        block += dag_markdown(change, room) + "</details>\n"
         if len(text) + len(block) > limit - 200:
             text += (
                 f"\n_{len(detailed) - shown} more changes are not shown: the plan is "

@@ -32,6 +32,14 @@ def validate(paths: tuple[Path, ...], fmt: str, target_name: str | None) -> int:
     PATHS are folders or files; default: the flows root from gitsync.yaml, else flows/.
     The files are checked with each target's variables (``${env:...}`` is not read).
     """
+    result = checked(paths, target_name)
+    text = report.validation_json(result) if fmt == "json" else report.validation_text(result)
+    click.echo(text)
+    return EXIT_OK if result.ok else EXIT_ERROR
+
+
+def checked(paths: tuple[Path, ...], target_name: str | None) -> ValidationResult:
+    """What ``validate`` checks, for the commands that read files the same way (graph)."""
     settings = config.load()
     roots = list(paths) or [settings.flows]
     missing = [p for p in roots if not p.exists()]
@@ -46,9 +54,7 @@ def validate(paths: tuple[Path, ...], fmt: str, target_name: str | None) -> int:
         result.workflows = one.workflows
         named = name_problems(target.naming(), one.workflows, settings.flows)
         result.problems = sorted({*result.problems, *one.problems, *named})
-    text = report.validation_json(result) if fmt == "json" else report.validation_text(result)
-    click.echo(text)
-    return EXIT_OK if result.ok else EXIT_ERROR
+    return result
 
 
 @cli.command()
