@@ -8,6 +8,7 @@ nothing else in the suite depends on them.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,7 +87,7 @@ def test_trigger_watch_the_states_change_and_open_a_log(
     page.goto(engine.url + "/")
     page.get_by_role("link", name="nightly").click()
     expect(page.locator("#flow-name")).to_have_text("nightly")
-    names = page.locator("svg.dag text").all_text_contents()
+    names = page.locator(".graph svg text").all_text_contents()
     assert sorted(names) == ["extract", "load", "report"]
 
     page.locator("#trigger").click()
@@ -109,7 +110,8 @@ def test_trigger_watch_the_states_change_and_open_a_log(
 
     page.get_by_role("link", name="nightly").click()
     for task in ("extract", "load", "report"):
-        expect(page.locator(f'svg.dag g[data-task="{task}"]')).to_have_class("node st-success")
+        node = page.locator(".graph svg g.node").filter(has_text=re.compile(f"^{task}$"))
+        expect(node).to_have_class("node task st-success")
 
 
 def test_cancel_a_long_run_with_the_button(
