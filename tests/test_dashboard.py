@@ -218,3 +218,68 @@ def test_with_gateway_auth_the_dashboard_is_read_only(tmp_path: Path) -> None:
         assert _post(engine, f"/ui/runs/{run}/cancel").status_code == 403
         engine.engine.runner.wait(run, 60)
         assert 'id="cancel"' not in _page(engine, f"/ui/runs/{run}").text
+
+
+def test_odd_stored_values_still_render(engine: RunningEngine, api: Api) -> None:
+    """A status code SPEC does not list, a task run never started, a missing log file."""
+    flow_id = _flow(api, "odd", "a", "b", relations=[("a", "b")])
+    run = _trigger(engine, flow_id)
+    _finish(engine, run)
+    store = engine.engine.store
+    store.update_instance(run, status=42, start_time="not a time", end_time="")
+    task = store.task_instances(run)[1]
+    store.update_tasks([(task["id"], {"status": 77, "start_time": ""})])
+    engine.engine.runner.log_path(run, task["id"]).unlink(missing_ok=True)
+    page = _page(engine, f"/ui/runs/{run}")
+    assert page.status_code == 200 and 'class="badge st-42">42<' in page.text
+    assert 'data-poll="0"' in page.text  # an unknown status is not polled for ever
+    log = _page(engine, f"/ui/tasks/{task['id']}/log")
+    assert log.status_code == 200 and "No log yet." in log.text
+    assert _post(engine, f"/ui/runs/{run}/cancel").status_code == 303  # nothing to cancel
+    assert store.instance(SPEC_ORG, run)["status"] == 42  # type: ignore[index]
+    assert _page(engine, f"/ui/flows/{flow_id}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ui/tasks/..%2F..%2Fengine.sqlite3/log",
+        "/ui/tasks/%00/log",
+        "/ui/runs/..%2F..",
+        "/ui/flows/-1",
+        "/ui/flows/99999999999999999999999",
+        "/ui/runs/" + "x" * 5000,
+    ],
+)
+def test_odd_paths_find_nothing(engine: RunningEngine, path: str) -> None:
+    answer = httpx.get(engine.url + path, timeout=30)
+    assert answer.status_code == 404
+    assert "SQLite" not in answer.text
+
+
+def test_a_long_log_shows_its_tail(engine: RunningEngine, api: Api) -> None:
+    flow = simple_flow("chatty")
+    flow["tasks"][0]["cmd"] = "head -c 1100000 /dev/zero | tr '\\0' x; echo; echo THE-END"
+    flow_id = api.import_flow("chatty", flow)
+    run = _trigger(engine, flow_id)
+    _finish(engine, run)
+    task = engine.engine.store.task_instances(run)[0]
+    log = _page(engine, f"/ui/tasks/{task['id']}/log").text
+    assert "THE-END" in log and "Only the last part of the log is shown." in log
+
+
+def test_node_classes_are_escaped_and_given_only_to_tasks_of_that_name() -> None:
+    from gitsync.engine.dashboard_svg import dag_svg
+    from gitsync.model import Dependency, Task, Workflow
+
+    workflow = Workflow(
+        "w",
+        tasks=(
+            Task("a"),
+            Task("b", depends_on=(Dependency(task="a"), Dependency(flow="a", task="a"))),
+        ),
+    )
+    picture = dag_svg(workflow, {"a": '"><script>x</script>', "zzz": "st-success"})
+    assert picture.startswith("<svg") and "<script>" not in picture
+    assert picture.count("&quot;&gt;&lt;script&gt;") == 1  # task a, not the reference a.a
+    assert "st-success" not in picture

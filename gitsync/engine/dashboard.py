@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from gitsync import __version__, protocol
 from gitsync.engine.answers import ServiceError
-from gitsync.engine.dashboard_data import Pages, css, parameters, run_item
+from gitsync.engine.dashboard_data import LIVE, Pages, css, parameters, run_item
 from gitsync.engine.dashboard_svg import dag_svg
 from gitsync.engine.runs import Runs
 from gitsync.engine.store import Store
@@ -146,7 +146,7 @@ class Dashboard:
         if task is None or run is None:
             return self._error(404, f"No task run {request.path_params['task_id']}")
         text, cut = self.pages.log(run["id"], task["id"])
-        live = task["status"] in {int(s) for s in Status if s.live}
+        live = task["status"] in LIVE
         return self._page(
             request,
             "log.html",
@@ -192,7 +192,7 @@ class Dashboard:
         row = await run_in_threadpool(self.pages.instance, instance_id)
         if row is None:
             return self._error(404, f"No run {instance_id}")
-        if Status(row["status"]).live:
+        if row["status"] in LIVE:
             await run_in_threadpool(self._cancel, row["id"])
         return RedirectResponse(f"/ui/runs/{row['id']}", status_code=303)
 

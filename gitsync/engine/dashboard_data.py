@@ -20,6 +20,7 @@ from gitsync.engine.store_flows import FlowRow
 from gitsync.statuses import Status
 
 LOG_LIMIT = 2**20  # the tail shown, as Get Task Instance Log's default
+LIVE = frozenset(int(s) for s in Status if s.live)  # codes; an unknown stored code is not live
 
 
 @dataclass
@@ -89,7 +90,7 @@ def duration(start: str, end: str, now: dt.datetime) -> str:
 
 def run_item(row: dict[str, Any], now: dt.datetime) -> RunItem:
     status = Status.named(row["status"])
-    live = row["status"] in {int(s) for s in Status if s.live}
+    live = row["status"] in LIVE
     return RunItem(
         id=row["id"],
         flow_id=row["flow_id"],
@@ -138,6 +139,8 @@ class Pages:
         return items[str(root["id"])]
 
     def flow(self, flow_id: int) -> FlowRow | None:
+        if not 0 <= flow_id < 2**63:  # what SQLite's INTEGER holds (a URL may say more)
+            return None
         for org in self.orgs():
             row = self.store.flow(org, flow_id)
             if row is not None:
@@ -162,7 +165,7 @@ class Pages:
     def tasks_of(self, instance_id: str, now: dt.datetime) -> list[TaskItem]:
         items = []
         for t in self.store.task_instances(instance_id):
-            live = Status(t["status"]).live if t["status"] in set(Status) else False
+            live = t["status"] in LIVE
             items.append(
                 TaskItem(
                     id=t["id"],
