@@ -13,12 +13,18 @@ from typing import TYPE_CHECKING
 
 from gitsync.changes import Kind
 from gitsync.graph import ADDED, CHANGED, REMOVED, TASK, Graph, Key, build, keyed, mermaid
-from gitsync.model import Task, Workflow
+from gitsync.model import Dependency, Task, Workflow
 
 if TYPE_CHECKING:
     from gitsync.plan_types import Change
 
-LEGEND = "Legend: green = added, red dashed = removed, amber = changed; dashed = another workflow"
+# Mermaid's defaults (maxTextSize, maxEdges), which GitHub keeps: past them it draws an error
+MERMAID_TEXT, MERMAID_EDGES = 50_000, 500
+_LEGEND = {
+    ADDED: "green = added (edges: thick)",
+    REMOVED: "red dashed = removed (edges: dotted)",
+    CHANGED: "amber = changed",
+}
 
 
 def picture(change: Change) -> Graph | None:
@@ -36,39 +42,59 @@ def _whole(wf: Workflow) -> tuple[list[Key], list[tuple[Key, Key]]]:
 
 
 def difference(current: Workflow, desired: Workflow, renames: dict[str, str]) -> Graph | None:
-    """Both versions in one graph, the differences marked; None when tasks and edges agree."""
+    """Both versions in one graph, the differences marked; None when tasks and edges agree.
 
-    def renamed(key: Key) -> Key:
-        return (TASK, "", renames.get(key[2], key[2])) if key[0] == TASK else key
-
+    ``current`` is the remote as the plan compared it: its renamed tasks already carry their
+    new names (plan_history.renamed). A remote still under the old names is mapped here too.
+    """
+    current = _under_new_names(current, renames)
+    was = {v: k for k, v in renames.items()}
     old_nodes, old_edges = keyed(current)
     new_nodes, new_edges = keyed(desired)
-    before = {renamed(k): k for k in old_nodes}
-    was = {(renamed(a), renamed(b)): rerun for (a, b), rerun in old_edges.items()}
-    marks: dict[Key, str] = {k: ADDED for k in new_nodes if k not in before}
-    marks |= {k: REMOVED for k in before if k not in set(new_nodes)}
+    kept = set(new_nodes)
+    marks: dict[Key, str] = {k: ADDED for k in new_nodes if k not in set(old_nodes)}
+    marks |= {k: REMOVED for k in old_nodes if k not in kept}
     labels: dict[Key, str] = {}
-    for key in new_nodes:
-        if key in before and key[0] == TASK:
-            old = current.task(before[key][2])
-            new = desired.task(key[2])
-            if before[key] != key:
-                labels[key] = f"{key[2]} (was {before[key][2]})"
-            if before[key] != key or (old and new and _settings(old) != _settings(new)):
-                marks[key] = CHANGED
-    edge_marks = {e: ADDED for e in new_edges if e not in was}
-    edge_marks |= {e: REMOVED for e in was if e not in new_edges}
-    edge_marks |= {e: CHANGED for e, r in new_edges.items() if e in was and was[e] != r}
+    for key in set(old_nodes) & kept:
+        if key[0] == TASK and key[2] in was:
+            labels[key] = f"{key[2]} (was {was[key[2]]})"
+            marks[key] = CHANGED
+        elif key[0] == TASK and _changed(current, desired, key[2]):
+            marks[key] = CHANGED
+    edge_marks = {e: ADDED for e in new_edges if e not in old_edges}
+    edge_marks |= {e: REMOVED for e in old_edges if e not in new_edges}
+    edge_marks |= {e: CHANGED for e, r in new_edges.items() if old_edges.get(e, r) != r}
     if not marks and not edge_marks:
         return None
-    nodes = new_nodes + [k for k in before if k not in set(new_nodes)]
-    edges = list(new_edges) + [e for e in was if e not in new_edges]
+    nodes = new_nodes + [k for k in old_nodes if k not in kept]
+    edges = list(new_edges) + [e for e in old_edges if e not in new_edges]
     return build(nodes, edges, marks, edge_marks, labels)
 
 
+def _under_new_names(current: Workflow, renames: dict[str, str]) -> Workflow:
+    names = {t.name for t in current.tasks}
+    mapping = {o: n for o, n in renames.items() if o in names and n not in names}
+    if not mapping:
+        return current
+
+    def dep(d: Dependency) -> Dependency:
+        return replace(d, task=mapping.get(d.task, d.task)) if d.is_local else d
+
+    tasks = tuple(
+        replace(t, name=mapping.get(t.name, t.name), depends_on=tuple(map(dep, t.depends_on)))
+        for t in current.tasks
+    )
+    return replace(current, tasks=tasks)
+
+
+def _changed(current: Workflow, desired: Workflow, name: str) -> bool:
+    old, new = current.task(name), desired.task(name)
+    return old is not None and new is not None and _settings(old) != _settings(new)
+
+
 def _settings(task: Task) -> Task:
-    """A task without its upstreams (the edges show those) or its name (a rename shows it)."""
-    return replace(task, name="", depends_on=())
+    """A task without its upstreams: the edges show those."""
+    return replace(task, depends_on=())
 
 
 def markdown(change: Change, room: int) -> str:
@@ -77,11 +103,25 @@ def markdown(change: Change, room: int) -> str:
     graph = picture(change)
     if graph is None:
         return ""
-    legend = f"\n<sub>{LEGEND}</sub>\n" if any(n.mark for n in graph.nodes) else ""
-    block = f"\n```mermaid\n{mermaid(graph)}```\n{legend}"
-    if len(block) <= room:
+    text = mermaid(graph)
+    legend = f"\n<sub>Legend: {legend_of(graph)}</sub>\n" if legend_of(graph) else ""
+    block = f"\n```mermaid\n{text}```\n{legend}"
+    if len(text) > MERMAID_TEXT or len(graph.edges) > MERMAID_EDGES:
+        why = "larger than Mermaid draws in a comment"
+    elif len(block) > room:
+        why = "the comment would be longer than it can hold"
+    else:
         return block
     return (
-        f"\n_The DAG picture ({len(graph.nodes)} nodes) is left out: the comment would be "
-        "longer than it can hold. `gitsync graph FILE` draws it._\n"
+        f"\n_The DAG picture ({len(graph.nodes)} nodes, {len(graph.edges)} edges) is left "
+        f"out: {why}. `gitsync graph FILE` draws it._\n"
     )
+
+
+def legend_of(graph: Graph) -> str:
+    """The marks this picture uses, in words; "" when nothing is marked."""
+    used = {n.mark for n in graph.nodes} | {e.mark for e in graph.edges}
+    words = [words for mark, words in _LEGEND.items() if mark in used]
+    if words and any(n.kind != TASK for n in graph.nodes):
+        words.append("dashed outline = another workflow")
+    return "; ".join(words)

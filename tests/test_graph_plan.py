@@ -110,6 +110,10 @@ def test_a_picture_that_does_not_fit_is_left_out_saying_so() -> None:
     text = report.plan_markdown(Plan((change,)), "t", limit=3_000)
     assert len(text) <= 3_000 and "left out" in text and "```mermaid" not in text
     assert "```mermaid" in report.plan_markdown(Plan((change,)), "t")
+    # past Mermaid's own limits GitHub would draw an error instead: left out, saying why
+    fan = wf(t("root"), *(t(f"t{i}", "root") for i in range(501)))
+    too_many = markdown(Change(Kind.CREATE_FLOW, ("w",), desired=fan), 100_000)
+    assert "```" not in too_many and "501 edges" in too_many and "than Mermaid draws" in too_many
 
 
 def test_plan_markdown_marks_an_added_task_against_the_engine(example_repo: Path) -> None:
@@ -135,4 +139,20 @@ def test_plan_markdown_marks_an_added_task_against_the_engine(example_repo: Path
     assert drawn == {*edges, ("report", "notify")}
     assert marked(block) == {"added": {"notify"}}
     assert re.search(r"^  t\d+ ==> t\d+$", block, re.M) and "linkStyle" in block
-    assert "green = added" in result.output
+    assert "Legend: green = added (edges: thick)</sub>" in result.output
+
+
+def test_plan_markdown_shows_a_renamed_task_as_one_changed_node(example_repo: Path) -> None:
+    """The plan compares the remote under the new task names; the picture names the old one."""
+    applied = run_cli("apply", "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    etl = example_repo / "flows" / "sales" / "daily" / "sales_etl.yaml"
+    tasks, edges = file_tasks(etl)
+    etl.write_text(etl.read_text().replace("- name: report\n", "- name: publish\n"))
+    result = run_cli("plan", "-o", "markdown")
+    assert "task renamed: report -&gt; publish" in result.output, result.output
+    (block,) = mermaid_blocks(result.output)
+    labels, drawn = parse_mermaid(block)
+    assert sorted(labels.values()) == sorted([*(tasks - {"report"}), "publish (was report)"])
+    assert marked(block) == {"changed": {"publish (was report)"}}
+    assert "linkStyle" not in block and len(drawn) == len(edges)
