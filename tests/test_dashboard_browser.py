@@ -136,3 +136,20 @@ def test_cancel_a_long_run_with_the_button(
     expect(_task_status(page, "after")).not_to_have_text("SUCCESS")
     row = engine.engine.store.instance("o15427722038191", instance_id)
     assert row is not None and row["cancelled"] == 1
+
+
+def test_hostile_names_show_as_text_and_run_nothing(
+    engine: RunningEngine, api: Api, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    name = "<img src=x onerror=window.pwned=1>"
+    task = "<script>window.pwned=2</script"  # task names may hold "/"
+    api.import_flow(name, simple_flow(task))
+    page.goto(engine.url + "/")
+    link = page.get_by_role("link", name=name)
+    expect(link).to_have_text(name)
+    link.click()
+    expect(page.locator("#flow-name")).to_have_text(name)
+    assert page.locator(".graph svg text").all_text_contents() == [task]
+    assert page.evaluate("window.pwned") is None
