@@ -13,7 +13,7 @@ import contextlib
 import html
 import sys
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,9 +61,11 @@ def text_width(text: str) -> float:
     return (len(text) + wide) * CHAR
 
 
-def svg(graph: Graph, title: str = "") -> str:
+def svg(graph: Graph, title: str = "", classes: Mapping[str, str] | None = None) -> str:
     """The SVG document of ``graph``: one <g class="node"> with a <text> per node, one
-    <path class="edge"> with an arrowhead per edge."""
+    <path class="edge"> with an arrowhead per edge. ``classes`` adds a CSS class to nodes by
+    id (the dashboard colours tasks by their state so)."""
+    extra = classes or {}
     labels = [printable(n.label) for n in graph.nodes]
     boxes = [_Box(max(40.0, text_width(label) + 20.0), HEIGHT) for label in labels]
     index = {n.id: i for i, n in enumerate(graph.nodes)}
@@ -93,8 +95,9 @@ def svg(graph: Graph, title: str = "") -> str:
         x, y = box.xy
         dash = ' stroke-dasharray="5 4"' if node.mark == REMOVED or node.kind != TASK else ""
         radius = 4 if node.kind == TASK else 14
+        css = _x(_classes("node", node.kind, node.mark, extra.get(node.id, "")))
         out.append(
-            f'<g class="{_classes("node", node.kind, node.mark)}"><rect x="{x - box.w / 2:.1f}" '
+            f'<g class="{css}"><rect x="{x - box.w / 2:.1f}" '
             f'y="{y - box.h / 2:.1f}" width="{box.w:.1f}" height="{box.h:.1f}" rx="{radius}" '
             f'fill="{_FILL[node.mark]}" stroke="{_STROKE[node.mark]}"{dash}/>'
             f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="middle" dominant-baseline="central">'

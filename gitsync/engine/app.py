@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
@@ -15,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from gitsync import __version__, protocol
 from gitsync.engine.answers import ServiceError, bad
@@ -233,9 +234,12 @@ def create_app(
     gateway: Gateway | None = None,
     max_body: int = protocol.MAX_BODY_BYTES,
     record: RequestLog | None = None,
+    pages: Sequence[BaseRoute] = (),
 ) -> Starlette:
-    """The ASGI app. ``record`` sees every API request (the request log)."""
+    """The ASGI app. ``record`` sees every API request (the request log); ``pages`` are
+    more routes beside the API's (the dashboard), on paths the API does not use."""
     endpoints = _Endpoints(operations, gateway, max_body, record)
     return Starlette(
-        routes=endpoints.routes(), exception_handlers={404: _not_found, 405: _not_found}
+        routes=[*endpoints.routes(), *pages],
+        exception_handlers={404: _not_found, 405: _not_found},
     )

@@ -23,6 +23,7 @@ import yaml
 from gitsync.engine import address
 from gitsync.engine.access import Access
 from gitsync.engine.app import create_app
+from gitsync.engine.dashboard import Dashboard
 from gitsync.engine.gateway import TOKEN_LIFETIME, Gateway
 from gitsync.engine.operations import Operations
 from gitsync.engine.runner import Runner
@@ -140,7 +141,10 @@ class Engine:
                 options.app_key, options.app_secret, options.token_lifetime, options.wall_clock
             )
         log = RequestFile(options.request_log) if options.request_log else None
-        self.app = create_app(Operations(self.service, self.runs), self.gateway, record=log)
+        dashboard = Dashboard(self.store, self.runs, read_only=self.gateway is not None)
+        self.app = create_app(
+            Operations(self.service, self.runs), self.gateway, record=log, pages=dashboard.routes()
+        )
 
     def close(self) -> None:
         if self.scheduler is not None:
