@@ -8,6 +8,7 @@ reported as problems instead of being silently accepted or exhausting memory.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -98,8 +99,9 @@ _COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 class _Builder:
-    def __init__(self, echo_values: bool = True) -> None:
+    def __init__(self, echo_values: bool = True, finite: bool = False) -> None:
         self.doc = Document(None)
+        self.finite = finite  # a workflow's numbers go to the service as JSON: no NaN, no inf
         self.problems: list[Located] = []
         self.count = 0
         self.echo_values = echo_values  # off for files that may hold a misplaced secret
@@ -140,11 +142,15 @@ class _Builder:
             self.problem(node, f"unsupported YAML tag '{tag}'")
             return node.value if isinstance(node.value, str) else None
         try:
-            return constructor(_CONSTRUCTOR, node)
+            value = constructor(_CONSTRUCTOR, node)
         except (yaml.YAMLError, ValueError) as e:
             shown = f" {node.value!r}" if self.echo_values else ""
             self.problem(node, f"cannot read value{shown}: {e if self.echo_values else tag}")
             return None
+        if self.finite and isinstance(value, float) and not math.isfinite(value):
+            self.problem(node, "not a finite number (.nan and .inf cannot be sent)")
+            return None
+        return value
 
     def _pairs(self, node: yaml.MappingNode, depth: int) -> Iterator[tuple[yaml.Node, yaml.Node]]:
         """Key/value node pairs, with YAML merge keys (``<<: *base``) expanded, explicit first."""
@@ -195,7 +201,7 @@ _QUOTE_HINT = "; a ${...} reference inside [ ] or { } must be quoted: '${var.NAM
 
 
 def parse_yaml(
-    text: str, echo_values: bool = True, allow_empty: bool = False
+    text: str, echo_values: bool = True, allow_empty: bool = False, finite: bool = False
 ) -> tuple[Document, list[Located]]:
     """Parse one YAML document. Raises ReadError when there is no usable document. Without
     ``echo_values`` no message quotes a value of the file."""
@@ -232,14 +238,14 @@ def parse_yaml(
         if allow_empty:
             return Document(None), []
         raise ReadError([Located(1, 1, "file is empty: expected a workflow mapping")])
-    builder = _Builder(echo_values)
+    builder = _Builder(echo_values, finite)
     builder.doc.data = builder.build(node, (), 0)
     return builder.doc, builder.problems
 
 
 def read_document(path: Path) -> tuple[Document, list[Located]]:
     """Read a workflow file: size limit, strict UTF-8, then YAML."""
-    return decode_document(read_bytes(path))
+    return decode_document(read_bytes(path), finite=True)
 
 
 def read_bytes(path: Path) -> bytes:
@@ -256,7 +262,7 @@ def read_bytes(path: Path) -> bytes:
 
 
 def decode_document(
-    raw: bytes, echo_values: bool = True, allow_empty: bool = False
+    raw: bytes, echo_values: bool = True, allow_empty: bool = False, finite: bool = False
 ) -> tuple[Document, list[Located]]:
     """A workflow file's document: strict UTF-8, then YAML."""
     try:
@@ -271,7 +277,7 @@ def decode_document(
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise ReadError([Located(line, 1, "file contains a NUL character")])
-    return parse_yaml(text, echo_values, allow_empty)
+    return parse_yaml(text, echo_values, allow_empty, finite)
 
 
 class _BlockDumper(_Dumper):

@@ -323,7 +323,7 @@ class Validator:
                 known = workflow_from_document(cached, name, directory)
                 result.workflows.append(known)
                 return _File(path, None, known)
-            doc, read_problems = decode_document(raw)
+            doc, read_problems = decode_document(raw, finite=True)
         except ReadError as e:
             result.problems.extend(Problem(display, p.line, p.col, p.message) for p in e.problems)
             return _File(path, None, None)

@@ -198,3 +198,19 @@ def test_a_blank_command_is_a_problem_at_its_line(in_tmp: Path) -> None:
         "flows/block.yaml:3:14: tasks[0].command is empty: nothing to run",
         "flows/spaces.yaml:1:28: tasks[0].command is empty: nothing to run",
     ], result.output
+
+
+def test_nan_and_infinity_are_problems_at_their_place(in_tmp: Path) -> None:
+    """NaN never equals itself: a workflow holding one would be replaced on every apply."""
+    flows = in_tmp / "flows"
+    flows.mkdir()
+    (flows / "cpu.yaml").write_text(
+        "tasks:\n  - name: a\n    command: x\n    run_mode: {cpu: .nan}\n"
+    )
+    (flows / "time.yaml").write_text("tasks: [{name: a, command: x, timeout: -.inf}]\n")
+    result = run_cli("validate", "flows")
+    assert result.exit_code == 1
+    assert sorted(result.output.splitlines()[:-1]) == [
+        "flows/cpu.yaml:4:21: not a finite number (.nan and .inf cannot be sent)",
+        "flows/time.yaml:1:40: not a finite number (.nan and .inf cannot be sent)",
+    ], result.output
