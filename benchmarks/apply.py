@@ -256,7 +256,7 @@ def compare(repo: Repo, data: Path, repeat: int, extensions: bool) -> None:
         line(f"{kind}: bare loop ({what})", loop)
         line(f"{kind}: remote.apply", best[f"{kind} gitsync"], loop)
     print("goal: apply <= 1.3x the bare loop")
-    print("as commands (interpreter start, validation, lock, reading included on both sides):")
+    print("as commands (interpreter start, lock and reading on both sides; gitsync validates too):")
     for kind in ("create", "update"):
         loop = best[f"{kind} loop command"]
         line(f"{kind}: bare loop command", loop)
