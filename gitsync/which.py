@@ -36,12 +36,15 @@ def _is_path(text: str, flows: Path) -> bool:
 
 
 def suggestion(text: str, known: list[str]) -> str:
-    """ "; did you mean ..." with the closest of ``known``, or the list of them when few."""
+    """ "; did you mean ..." with the closest of ``known``: the close matches, else the three
+    nearest (a typo is rarely far from a name, but a user should always see what exists)."""
     close = difflib.get_close_matches(text, known, n=3, cutoff=0.6)
     if close:
         return "; did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
-    if 0 < len(known) <= 8:
-        return f" (known: {', '.join(sorted(known))})"
+    nearest = difflib.get_close_matches(text, known, n=3, cutoff=0.0)
+    if nearest:
+        of = f" (the nearest of {len(known)})" if len(known) > len(nearest) else ""
+        return "; did you mean one of " + ", ".join(f"'{c}'" for c in nearest) + f"?{of}"
     return ""
 
 

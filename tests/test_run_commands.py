@@ -53,6 +53,7 @@ def test_instances_no_such_flow_exits_1(repo: Path) -> None:
     result = run_cli("instances", "no_such_flow")
     assert result.exit_code == 1
     assert "error: no workflow 'no_such_flow' in" in result.output
+    assert "; did you mean one of '" in result.output and "(the nearest of 6)" in result.output
     assert "no instances" not in result.output
 
 
