@@ -14,16 +14,21 @@ themselves so that a last filter can replace them wherever they still show.
 
 from __future__ import annotations
 
+import functools
+import html
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from gitsync.files import Document, Path_
+from gitsync.printable import printable
 
 MASK = "***"
 SENSITIVE = "(sensitive value)"  # a sensitive field's whole value, in a plan's fields
 MIN_MASKED = 4  # shorter values would mask ordinary text everywhere
+MIN_SUSPECT = 8  # an environment value this long, as a whole field, may be a former secret
 _LITERAL = re.compile(r"\$(\{(?:var\.|env:))")
 _REFERENCE = re.compile(r"\$(\$?)\{(var\.|env:)([A-Za-z_][A-Za-z0-9_]*)\}")
 _STARTED = re.compile(r"(?<!\$)\$\{(?:var\.|env:)")  # begins a reference (not an escaped one)
@@ -48,6 +53,9 @@ class Secrets:
     # workflow -> field (tasks by name) -> the text as written, for every field that holds a
     # reference to a secret: pull writes those back as written, whatever the service holds
     written: dict[str, dict[Path_, str]] = field(default_factory=dict)
+    # the environment's longer values: a remote field holding one whole is shown as sensitive
+    # (a secret reference the files no longer have leaves its value on the service)
+    suspects: frozenset[str] = frozenset()
 
     def merge(self, other: Secrets) -> None:
         self.labels.update(other.labels)
@@ -55,6 +63,11 @@ class Secrets:
         self.fields.update(other.fields)
         self.missing |= other.missing
         self.written.update(other.written)
+        self.suspects |= other.suspects
+
+    def sensitive(self, value: Any) -> bool:
+        """Whether ``value`` is a secret's whole value, now or perhaps before (``suspects``)."""
+        return isinstance(value, str) and (value in self.values or value in self.suspects)
 
     def restore_document(self, data: Any, workflow: str) -> Any:
         """A pulled document as the file writes it (``restore``), and every field the file
@@ -87,27 +100,37 @@ class Secrets:
         return data
 
     def mask(self, text: str) -> str:
-        """``text`` with every secret value of at least MIN_MASKED characters as ``***``."""
+        """``text`` with every secret value of at least MIN_MASKED characters as ``***``, in
+        each form it may be written in (JSON, Python or HTML escaped: a multi-line one)."""
         for value in sorted(self.values, key=len, reverse=True):
-            if len(value) >= MIN_MASKED and value in text:
-                text = text.replace(value, MASK)
+            if len(value) >= MIN_MASKED:
+                for form in _forms(value):
+                    if form in text:
+                        text = text.replace(form, MASK)
         return text
 
-    def mask_lines(self, workflow: str, lines: tuple[str, ...]) -> tuple[str, ...]:
-        """A plan's change lines with a sensitive field's values never shown."""
-        labels = self.labels.get(workflow, frozenset())
+    def mask_lines(
+        self, workflow: str, lines: tuple[str, ...], more: frozenset[str] = frozenset()
+    ) -> tuple[str, ...]:
+        """A plan's change lines with a sensitive field's values never shown (``more``: the
+        fields found sensitive by their values)."""
+        labels = self.labels.get(workflow, frozenset()) | more
         return tuple(self.mask(_masked_line(line, labels)) for line in lines)
 
-    def mask_value(self, workflow: str, path: str, value: Any) -> Any:
+    def mask_value(
+        self, workflow: str, path: str, value: Any, more: frozenset[str] = frozenset()
+    ) -> Any:
         """A field's value as a plan holds it (``path`` as the change lines name fields, a
         create's whole document at ``""``): a sensitive field's value hidden, whatever it
         is now (a rotated secret's old value is no longer known), and the rest masked."""
-        labels = self.labels.get(workflow, frozenset())
+        labels = self.labels.get(workflow, frozenset()) | more
         return self._value(labels, path, value)
 
     def _value(self, labels: frozenset[str], path: str, value: Any) -> Any:
         if value is None:
             return None
+        if self.sensitive(value):
+            return SENSITIVE
         if any(path == x or path.startswith((x + ".", x + "[")) for x in labels):
             return SENSITIVE
         if isinstance(value, str):
@@ -119,6 +142,21 @@ class Secrets:
         if isinstance(value, (list, tuple)):
             return [self._value(labels, _item(path, v), v) for v in value]
         return value
+
+
+@functools.lru_cache(maxsize=256)
+def _forms(value: str) -> tuple[str, ...]:
+    """``value`` as outputs may write it: itself, JSON-escaped (ASCII or not), printable
+    (as Python escapes), and each of those HTML-escaped (a Markdown comment); longest first."""
+    escaped = {
+        value,
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        json.dumps(value)[1:-1],
+        printable(value),
+        repr(value)[1:-1],
+    }
+    found = escaped | {html.escape(form) for form in escaped}
+    return tuple(sorted(found, key=len, reverse=True))
 
 
 def _item(path: str, value: Any) -> str:
@@ -148,6 +186,11 @@ class Substitution:
         self.variables = dict(variables)
         self.env = env
         self._missing: list[str] = []
+
+    def suspects(self) -> frozenset[str]:
+        """The environment's values of MIN_SUSPECT characters or more (Secrets.suspects)."""
+        env = self.env or {}
+        return frozenset(v for v in env.values() if len(v) >= MIN_SUSPECT)
 
     def key(self) -> str:
         """What a file's outcome depends on besides its bytes (the validation cache's key)."""

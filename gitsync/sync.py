@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from gitsync import guards, inspection, plan_retired, references, remote, report, steps
 from gitsync import plan as planner
@@ -105,6 +106,7 @@ def _validate_files(settings: Settings, target: Target) -> ValidationResult:
         cache = settings.validation_cache()
         substitution = settings.substitution(target)
         result = validate_paths([settings.flows], settings.flows, cache, substitution)
+    result.secrets.suspects = substitution.suspects()
     named = name_problems(target.naming(), result.workflows, settings.flows)
     result.problems = sorted({*result.problems, *named})
     return result
@@ -249,18 +251,26 @@ def masked(
 ) -> planner.Plan:
     """The plan with no secret's value in its change lines: a sensitive field's change says
     so, and any other line loses the values (substitution.py)."""
-    if not secrets.values:
+    if not secrets.values and not secrets.suspects:
         return plan
     changes = tuple(_masked_change(c, secrets, _file_name(c, file_name)) for c in plan.changes)
     return replace(plan, changes=changes, notes=tuple(secrets.mask(n) for n in plan.notes))
 
 
 def _masked_change(change: planner.Change, secrets: Secrets, name: str) -> planner.Change:
-    """One change with its lines, fields and a create's document masked."""
-    value = secrets.mask_value
+    """One change with its lines, fields and a create's document masked: a field is
+    sensitive when the files mark it so, or either side holds a secret's whole value (a
+    reference removed or replaced leaves the old value on the service)."""
+    more = frozenset(
+        f.path for f in change.fields if secrets.sensitive(f.before) or secrets.sensitive(f.after)
+    )
+
+    def value(name: str, path: str, value: Any) -> Any:
+        return secrets.mask_value(name, path, value, more)
+
     return replace(
         change,
-        lines=secrets.mask_lines(name, change.lines),
+        lines=secrets.mask_lines(name, change.lines, more),
         note=secrets.mask(change.note),
         blocked=secrets.mask(change.blocked),
         reason=secrets.mask(change.reason),
