@@ -16,7 +16,7 @@ import dataclasses
 import enum
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,8 +130,10 @@ def dir_prints(state: RemoteState) -> dict[str, str]:
     }
 
 
-def plan_digest(plan: Plan, root: Path_, hide: Hide) -> str:
-    """A hash of what the plan sends: each change's kind, path, ids and both workflows.
+def plan_digest(plan: Plan, root: Path_, hide: Hide, options: Options) -> str:
+    """A hash of what the plan sends: each change's kind, path, ids and both workflows, the
+    options it is applied with and whether it has changes (so that no hand edit of those
+    in the file goes unnoticed).
 
     Lines, notes and blocks are left out: the guards add fire times and live runs to them,
     which change by the minute, and apply checks those again anyway. Directories on the way
@@ -141,10 +143,23 @@ def plan_digest(plan: Plan, root: Path_, hide: Hide) -> str:
         for c in plan.listed()
         if not (c.kind == Kind.CREATE_DIR and root[: len(c.path)] == c.path)
     ]
-    return digest(changes, hide)
+    return _digest_of(changes, plan.has_changes, options, hide)
+
+
+def _digest_of(changes: list[Any], has_changes: bool, options: Options, hide: Hide) -> str:
+    return digest({"changes": changes, "has_changes": has_changes, "options": options}, hide)
+
+
+def empty_digest(options: Options) -> str:
+    """The digest of a plan without changes made with ``options``: apply checks a saved
+    plan that says it has none against it, without reading the target."""
+    return _digest_of([], False, options, lambda text: text)
 
 
 # -- the document -----------------------------------------------------------------------------
+
+
+ON_ACTIVE_RUNS = ("stop", "wait", "cancel")  # guards.OnActiveRuns
 
 
 @dataclass(frozen=True)
@@ -194,7 +209,7 @@ def made(
         files=dict(files),
         flows=flow_prints(state, hide),
         directories=dir_prints(state),
-        plan_digest=plan_digest(plan, state.root, hide),
+        plan_digest=plan_digest(plan, state.root, hide, options),
         has_changes=plan.has_changes,
         plan=readable,
     )
@@ -249,7 +264,7 @@ def _parse(doc: Any) -> SavedPlan:
         options=Options(
             _field(options, "prune", bool, "options."),
             _field(options, "allow_mass_delete", bool, "options."),
-            _field(options, "on_active_runs", str, "options."),
+            _on_active_runs(_field(options, "on_active_runs", str, "options.")),
         ),
         files=_strings(_field(doc, "files", dict), "files"),
         flows=_flows(_field(doc, "flows", dict)),
@@ -266,6 +281,13 @@ def _field(doc: dict[str, Any], key: str, kind: type, where: str = "") -> Any:
         raise _Bad(f"{where}{key} is missing")
     if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
         raise _Bad(f"{where}{key} is {_shown(value)}, not {_KINDS[kind]}")
+    return value
+
+
+def _on_active_runs(value: str) -> str:
+    if value not in ON_ACTIVE_RUNS:
+        allowed = ", ".join(ON_ACTIVE_RUNS)
+        raise _Bad(f"options.on_active_runs is {_shown(value)}, not one of {allowed}")
     return value
 
 
@@ -295,83 +317,3 @@ def _flows(doc: dict[str, Any]) -> dict[str, Mapping[str, Any]]:
             "sha256": _field(value, "sha256", str, where + "."),
         }
     return out
-
-
-# -- checking ---------------------------------------------------------------------------------
-
-
-def differences(saved: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
-    """What differs between two maps of fingerprints, by key: 'changed', 'added', 'removed'."""
-    changed = sorted(k for k in saved.keys() & now.keys() if saved[k] != now[k])
-    added = sorted(now.keys() - saved.keys())
-    removed = sorted(saved.keys() - now.keys())
-    parts = [(changed, "changed"), (added, "added"), (removed, "removed")]
-    return [f"{word}: {', '.join(keys)}" for keys, word in parts if keys]
-
-
-class Refusal(PlanRefused):
-    """The saved plan is not what apply would do now; the message says why."""
-
-
-def _refuse(path: Path, what: str) -> Refusal:
-    return Refusal(
-        f"{path}: {what}; nothing was sent. Run `gitsync plan --out {path}` again and review it"
-    )
-
-
-def check_made_for(saved: SavedPlan, path: Path, target: str, version: str) -> None:
-    """Refusal unless the plan was saved for this target by this version of gitsync."""
-    if saved.target != target:
-        raise _refuse(path, f"the plan was saved for target '{saved.target}', not '{target}'")
-    if saved.gitsync_version != version:
-        raise _refuse(
-            path, f"the plan was saved by gitsync {saved.gitsync_version}, this is {version}"
-        )
-
-
-def check_files(saved: SavedPlan, path: Path, now: Mapping[str, str]) -> None:
-    """Refusal naming each file added, removed or changed since the plan was saved."""
-    found = differences(saved.files, now)
-    if found:
-        raise _refuse(path, f"the files changed since the plan was saved ({'; '.join(found)})")
-
-
-def check_remote(
-    saved: SavedPlan, path: Path, state: RemoteState, hide: Hide, secret_holders: Set[str]
-) -> None:
-    """Refusal naming each remote workflow and directory changed, new or gone since.
-
-    A flow holding a secret is hashed with the secret's value hidden: when the environment
-    gives another value than the plan was made with, the old one shows, and the flow reads
-    as changed. ``secret_holders`` (remote names) lets the message say so."""
-    now = flow_prints(state, hide)
-    flows = differences(saved.flows, now)
-    dirs = differences(saved.directories, dir_prints(state))
-    found = [f"workflows {d}" for d in flows] + [f"directories {d}" for d in dirs]
-    if not found:
-        return
-    changed = saved.flows.keys() & now.keys()
-    holders = sorted(k for k in changed if saved.flows[k] != now[k] and _name(k) in secret_holders)
-    why = (
-        f"; {', '.join(holders)} hold secrets from the environment: a secret whose value is "
-        "not the one the plan was made with changes them too"
-        if holders
-        else ""
-    )
-    raise _refuse(path, f"the target changed since the plan was saved ({'; '.join(found)}){why}")
-
-
-def _name(flow_path: str) -> str:
-    return flow_path.rsplit("/", 1)[-1]
-
-
-def check_plan(saved: SavedPlan, path: Path, plan: Plan, root: Path_, hide: Hide) -> None:
-    """Refusal when the plan made now is not the saved one though what it was made from is
-    the same (the environment's values, or what the service answers besides the flows)."""
-    if plan_digest(plan, root, hide) != saved.plan_digest:
-        raise _refuse(
-            path,
-            "the plan made now differs from the saved one, though the files and the target's "
-            "workflows are the same (an environment variable or secret, or a workflow outside "
-            "the owned root, changed)",
-        )

@@ -298,6 +298,10 @@ ODD_FILES = {
         _with(options={**_valid()["options"], "prune": "yes"}),
         'options.prune is "yes", not true or false',
     ),
+    "an unknown on_active_runs": (
+        _with(options={**_valid()["options"], "on_active_runs": "bogus"}),
+        'options.on_active_runs is "bogus", not one of stop, wait, cancel',
+    ),
     "null files": (_with(files=None), "files is null, not an object"),
     "a file's null hash": (_with(files={"a.yaml": None}), 'files["a.yaml"] is null'),
     "a flow's null id": (

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gitsync import __version__, config, report, saved_plan
+from gitsync import saved_plan_checks as checking
 from gitsync.cli.app import EXIT_ERROR, EXIT_OK, echo, mask_secrets
 from gitsync.cli.options import ProgressBar
 
@@ -59,11 +60,12 @@ def apply_saved(
     saved = saved_plan.read(path)
     settings = config.load()
     target = settings.target(target_name)
-    saved_plan.check_made_for(saved, path, target.name, __version__)
-    saved_plan.check_files(saved, path, file_prints(settings))  # before the lock: no write
+    checking.check_made_for(saved, path, target.name, __version__)
+    checking.check_files(saved, path, file_prints(settings))  # before the lock: no write
     desired = sync.desired_files(settings, target)
     mask_secrets(desired.secrets)
     if not saved.has_changes:
+        checking.check_unedited_empty(saved, path)
         echo(f"The plan saved in {path} has no changes: nothing to apply.")
         return EXIT_OK
     hide = saved_plan.hider(desired.secrets)
@@ -85,8 +87,8 @@ def apply_saved(
             desired.secrets,
         )
         bar.close()
-        saved_plan.check_remote(saved, path, planned.state, hide, holders)
-        saved_plan.check_plan(saved, path, planned.plan, planned.state.root, hide)
+        checking.check_remote(saved, path, planned.state, hide, holders)
+        checking.check_plan(saved, path, planned.plan, planned.state.root, hide)
         return planned
 
     with sync.connect(settings, target) as client:

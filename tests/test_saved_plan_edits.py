@@ -1,0 +1,42 @@
+"""Saved plans edited by hand, written where they must not be, and the refusals' wording."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests import test_saved_plan
+from tests.conftest import run_cli
+from tests.test_saved_plan import ETL, edit, plan_out, refused, requests_during
+
+engine = test_saved_plan.engine  # the engine that logs its requests, and its log
+request_log = test_saved_plan.request_log
+
+
+def _edited(path: Path, **fields: object) -> None:
+    saved = json.loads(path.read_text())
+    for key, value in fields.items():
+        if key == "on_active_runs":
+            saved["options"]["on_active_runs"] = value
+        else:
+            saved[key] = value
+    path.write_text(json.dumps(saved))
+
+
+def test_edited_options_refuse(example_repo: Path, request_log: Path) -> None:
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    edit(example_repo / ETL, "    timeout: 300\n", "    timeout: 900\n")
+    plan_out()
+    _edited(example_repo / "plan.json", on_active_runs="cancel")
+    assert "options or has_changes were edited" in refused(request_log, "plan.json")
+
+
+def test_has_changes_edited_to_false_refuses(example_repo: Path, request_log: Path) -> None:
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    edit(example_repo / ETL, "    timeout: 300\n", "    timeout: 900\n")
+    plan_out()
+    _edited(example_repo / "plan.json", has_changes=False)
+    result, sent = requests_during(request_log, lambda: run_cli("apply", "plan.json"))
+    assert result.exit_code == 1, result.output
+    assert "nothing to apply" not in result.output and "the file was edited" in result.output
+    assert sent == []
