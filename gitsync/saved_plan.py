@@ -16,6 +16,8 @@ import dataclasses
 import enum
 import hashlib
 import json
+import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,16 +217,41 @@ def made(
     )
 
 
+def check_out(path: Path, flows: Path, config: Path) -> None:
+    """PlanRefused unless ``path`` is a place for a saved plan: not in the flows folder (it
+    would become a workflow file, or replace one), not gitsync.yaml, and either missing or a
+    regular file. A symlink is refused, whatever it points to: the plan replaces the file."""
+    where = path.parent.resolve() / path.name
+    if path.is_symlink():
+        why = "it is a symbolic link"
+    elif path.exists() and not path.is_file():
+        why = "it exists and is not a regular file"
+    elif where == config.resolve():
+        why = "it is the configuration file"
+    elif where.is_relative_to(flows.resolve()):
+        why = f"it is inside the flows folder ({flows})"
+    else:
+        return
+    raise PlanRefused(f"{path}: the saved plan cannot be written there: {why}; choose another path")
+
+
 def write(saved: SavedPlan, path: Path, secrets: Secrets) -> None:
-    """Write ``saved`` to ``path`` (via a temporary file, so a reader never sees half of it);
-    a secret still showing anywhere is masked as the CLI masks what it prints."""
+    """Write ``saved`` to ``path`` (via a new temporary file beside it, so a reader never
+    sees half of it); a secret still showing anywhere is masked as the CLI masks what it
+    prints."""
     text = secrets.mask(saved.to_json())
-    temporary = path.with_name(f".{path.name}.tmp")
+    temporary: Path | None = None
     try:
-        temporary.write_text(text, encoding="utf-8")
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise IsADirectoryError(0, "it exists and is not a regular file")
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        temporary = Path(name)
+        with os.fdopen(handle, "w", encoding="utf-8") as f:
+            f.write(text)
         temporary.replace(path)
     except OSError as e:
-        temporary.unlink(missing_ok=True)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         raise PlanRefused(f"{path}: the saved plan cannot be written: {e.strerror or e}") from None
 
 

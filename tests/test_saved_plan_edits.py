@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+import pytest
 
 from tests import test_saved_plan
 from tests.conftest import run_cli
@@ -40,3 +43,31 @@ def test_has_changes_edited_to_false_refuses(example_repo: Path, request_log: Pa
     assert result.exit_code == 1, result.output
     assert "nothing to apply" not in result.output and "the file was edited" in result.output
     assert sent == []
+
+
+@pytest.mark.parametrize(
+    ("where", "why"),
+    [
+        (ETL, "it is inside the flows folder (flows)"),
+        ("flows/sales/new_plan.json", "it is inside the flows folder (flows)"),
+        ("gitsync.yaml", "it is the configuration file"),
+        ("link.json", "it is a symbolic link"),
+        ("fifo", "it exists and is not a regular file"),
+    ],
+)
+def test_plan_out_refuses_a_path_it_would_replace_wrongly(
+    example_repo: Path, where: str, why: str
+) -> None:
+    (example_repo / "outside.json").write_text("kept\n")
+    (example_repo / "link.json").symlink_to(example_repo / "outside.json")
+    os.mkfifo(example_repo / "fifo")
+    before = {
+        p: p.read_bytes() for p in example_repo.rglob("*") if p.is_file() and p.name != "fifo"
+    }
+    result = run_cli("plan", "--out", where)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines() == [
+        f"error: {where}: the saved plan cannot be written there: {why}; choose another path"
+    ]
+    after = {p: p.read_bytes() for p in example_repo.rglob("*") if p.is_file() and p.name != "fifo"}
+    assert after == before and (example_repo / "link.json").is_symlink()

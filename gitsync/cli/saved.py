@@ -21,8 +21,12 @@ if TYPE_CHECKING:  # the network side is imported only when a command needs it
     from gitsync.sync import Checks, Planned
 
 
-def file_prints(settings: Settings) -> dict[str, str]:
-    return saved_plan.file_prints(settings.base, settings.flows, settings.base / config.CONFIG_FILE)
+def file_prints(settings: Settings, out: Path | None = None) -> dict[str, str]:
+    """The files' fingerprints; with ``out``, first PlanRefused if a plan cannot go there."""
+    config_file = settings.base / config.CONFIG_FILE
+    if out is not None:
+        saved_plan.check_out(out, settings.flows, config_file)
+    return saved_plan.file_prints(settings.base, settings.flows, config_file)
 
 
 def save(

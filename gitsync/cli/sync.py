@@ -67,7 +67,7 @@ def plan(
 
     settings = config.load()
     target = settings.target(target_name)
-    prints = file_prints(settings) if out is not None else {}  # before they are read
+    prints = file_prints(settings, out) if out is not None else {}  # before they are read
     checks = sync.Checks(settings.flows, OnActiveRuns(on_active_runs))
     bar = ProgressBar(quiet)
     files = sync.FilesBeingChecked(settings, target)
