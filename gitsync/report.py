@@ -170,7 +170,8 @@ def _details(change: Change, lines: list[str], room: int) -> str:
     return shown + dag_markdown(change, room - len(shown) - len(closing) - 200) + closing
 
 
-def apply_text(result: ApplyResult) -> str:
+def apply_text(result: ApplyResult, total: int | None = None) -> str:
+    """What apply did; ``total``: the changes it was to make, when it stopped before them all."""
     lines = []
     for outcome in result.outcomes:
         change = outcome.change
@@ -183,7 +184,7 @@ def apply_text(result: ApplyResult) -> str:
     done = len(result.outcomes) - failed - blocked
     held = f"; {blocked} blocked" if blocked else ""
     lines.append(
-        f"Applied {done} of {len(result.outcomes)} changes{held}"
+        f"Applied {done} of {len(result.outcomes) if total is None else total} changes{held}"
         + (f"; {failed} failed." if failed else ".")
     )
     return "\n".join(lines)

@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from gitsync.applying import ApplyResult, Outcome
+from gitsync.changes import Kind
+from gitsync.cli.saved import finish
+from gitsync.plan_types import Change, Plan
 from tests import test_saved_plan
 from tests.conftest import run_cli
 from tests.test_saved_plan import ETL, edit, plan_out, refused, requests_during
@@ -71,3 +75,20 @@ def test_plan_out_refuses_a_path_it_would_replace_wrongly(
     ]
     after = {p: p.read_bytes() for p in example_repo.rglob("*") if p.is_file() and p.name != "fifo"}
     assert after == before and (example_repo / "link.json").is_symlink()
+
+
+@pytest.mark.parametrize("saved", [None, Path("p.json")])
+def test_a_stopped_apply_counts_against_the_whole_plan_and_says_how_to_finish(
+    capsys: pytest.CaptureFixture[str], saved: Path | None
+) -> None:
+    changes = tuple(Change(Kind.CREATE_FLOW, ("d", f"w{i}")) for i in range(40))
+    result = ApplyResult([Outcome(c, True) for c in changes[:16]])
+    with pytest.raises(KeyboardInterrupt):
+        finish(Plan(changes), result, KeyboardInterrupt(), saved)
+    out, err = capsys.readouterr()
+    assert "Applied 16 of 40 changes." in out and "Stopped before 24 of 40 changes" in err
+    if saved is None:
+        assert "Run apply again to finish." in err
+    else:
+        assert "Run apply again" not in err
+        assert "Make a new plan (`gitsync plan --out p.json`), review it and apply it" in err

@@ -101,7 +101,7 @@ def apply_saved(
             planned = plan_again(client)  # under the lock, nothing else changes it any more
             echo(report.plan_text(planned.plan, target.describe()))
             result, stopped = send(client, planned, checks, wait_timeout, bar)
-    return finish(planned.plan, result, stopped)
+    return finish(planned.plan, result, stopped, path)
 
 
 def send(
@@ -120,16 +120,25 @@ def send(
     return result, None
 
 
-def finish(plan: Plan, result: ApplyResult, stopped: KeyboardInterrupt | None) -> int:
-    """Say what was done (and, when stopped, what was not); the exit code."""
+def finish(
+    plan: Plan, result: ApplyResult, stopped: KeyboardInterrupt | None, saved: Path | None = None
+) -> int:
+    """Say what was done (and, when stopped, what was not, counted against all the plan's
+    changes); the exit code. ``saved``: the saved plan applied, which cannot be applied again
+    once the target changed: a new one is needed."""
     echo("")
-    echo(report.apply_text(result))
+    sent = [c for c in plan.changes if c.kind.sent]
+    echo(report.apply_text(result, len(sent) if stopped is not None else None))
     if stopped is not None:
-        sent = [c for c in plan.changes if c.kind.sent]
         left = len(sent) - len(result.outcomes)
+        again = (
+            f"Make a new plan (`gitsync plan --out {saved}`), review it and apply it to finish."
+            if saved is not None
+            else "Run apply again to finish."
+        )
         echo(
             f"Stopped before {left} of {len(sent)} changes were done (a change "
-            "in flight may have landed); the lock was released. Run apply again to finish.",
+            f"in flight may have landed); the lock was released. {again}",
             err=True,
         )
         raise stopped
