@@ -105,7 +105,7 @@ def forge_from_env(env: Mapping[str, str], kind: str = "auto", request: bool = T
             env.get("GITHUB_API_URL") or "https://api.github.com",
             _needed(env, "GITHUB_REPOSITORY"),
             _github_number(env) if request else 0,
-            _needed(env, "GITHUB_TOKEN"),
+            _token(env, "GITHUB_TOKEN"),
             "" if request else _needed(env, "GITHUB_SHA"),
         )
     if kind == "gitlab":
@@ -115,7 +115,7 @@ def forge_from_env(env: Mapping[str, str], kind: str = "auto", request: bool = T
             _needed(env, "CI_API_V4_URL"),
             _needed(env, "CI_PROJECT_ID"),
             _number(iid, "CI_MERGE_REQUEST_IID") if request else 0,
-            _needed(env, "GITSYNC_GITLAB_TOKEN"),
+            _token(env, "GITSYNC_GITLAB_TOKEN"),
             "" if request else _needed(env, "CI_COMMIT_SHA"),
         )
     raise ConfigError("not in a GitHub Actions or GitLab CI job: say which with --forge")
@@ -125,6 +125,17 @@ def _needed(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
         raise ConfigError(f"{name} is not set (see docs/ci.md)")
+    return value
+
+
+def _token(env: Mapping[str, str], name: str) -> str:
+    """The token, if it can be sent as a header: printable ASCII only (never shown)."""
+    value = _needed(env, name)
+    if not all(" " <= c <= "~" or c == "\t" for c in value):
+        raise ConfigError(
+            f"{name} is not a valid HTTP header value (it holds a line break, a control or a "
+            "non-ASCII character): check how the secret was set"
+        )
     return value
 
 
@@ -142,8 +153,13 @@ def _github_number(env: Mapping[str, str]) -> int:
     try:
         with open(path, encoding="utf-8") as event_file:
             event = json.load(event_file)
+    except OSError as e:
+        raise ConfigError(f"{path}: the event file cannot be read: {e.strerror or e}") from None
+    except ValueError:
+        raise ConfigError(f"{path}: the event file is not JSON") from None
+    try:
         number = event["pull_request"]["number"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError):
         raise ConfigError(
             f"{path}: not a pull_request event (run this on pull_request, or set GITSYNC_PR)"
         ) from None

@@ -45,7 +45,7 @@ def fetch_plan(forge: Forge, key: str, transport: httpx.BaseTransport | None = N
 
 def _github_plan(api: Session, forge: Forge, key: str) -> bytes:
     repo = f"/repos/{forge.project}"
-    pulls = _listed(api.get(f"{repo}/commits/{forge.commit}/pulls"), forge)
+    pulls = _listed(api.get(f"{repo}/commits/{quote(forge.commit, safe='')}/pulls"), forge)
     merged = [p for p in pulls if p.get("merged_at") and p.get("merge_commit_sha") == forge.commit]
     if not merged:
         raise GitsyncError(_unmerged(forge))
@@ -68,7 +68,8 @@ def _github_plan(api: Session, forge: Forge, key: str) -> bytes:
 def _gitlab_plan(api: Session, forge: Forge) -> bytes:
     project = f"/projects/{quote(forge.project, safe='')}"
     requests = _listed(
-        api.get(f"{project}/repository/commits/{forge.commit}/merge_requests"), forge
+        api.get(f"{project}/repository/commits/{quote(forge.commit, safe='')}/merge_requests"),
+        forge,
     )
     merged = [
         r

@@ -253,7 +253,7 @@ def test_missing_or_odd_settings_are_named(
     ("event", "said"),
     [
         ('{"push": {}}', "not a pull_request event (run this on pull_request, or set GITSYNC_PR)"),
-        ("not json", "not a pull_request event"),
+        ("not json", "the event file is not JSON"),
         ('{"pull_request": {"number": null}}', "pull_request.number: expected a pull or merge"),
     ],
 )
