@@ -32,19 +32,24 @@ class Refusal(PlanRefused):
     """The saved plan is not what apply would do now; the message says why."""
 
 
-def _refuse(path: Path, what: str) -> Refusal:
+def _refuse(path: Path, what: str, target: str) -> Refusal:
     return Refusal(
-        f"{path}: {what}; nothing was sent. Run `gitsync plan --out {path}` again and review it"
+        f"{path}: {what}; nothing was sent. Run `gitsync plan --target {target} --out {path}` "
+        "again and review it"
     )
 
 
 def check_made_for(saved: SavedPlan, path: Path, target: str, version: str) -> None:
     """Refusal unless the plan was saved for this target by this version of gitsync."""
     if saved.target != target:
-        raise _refuse(path, f"the plan was saved for target '{saved.target}', not '{target}'")
+        raise _refuse(
+            path, f"the plan was saved for target '{saved.target}', not '{target}'", target
+        )
     if saved.gitsync_version != version:
         raise _refuse(
-            path, f"the plan was saved by gitsync {saved.gitsync_version}, this is {version}"
+            path,
+            f"the plan was saved by gitsync {saved.gitsync_version}, this is {version}",
+            target,
         )
 
 
@@ -52,7 +57,9 @@ def check_files(saved: SavedPlan, path: Path, now: Mapping[str, str]) -> None:
     """Refusal naming each file added, removed or changed since the plan was saved."""
     found = differences(saved.files, now)
     if found:
-        raise _refuse(path, f"the files changed since the plan was saved ({'; '.join(found)})")
+        raise _refuse(
+            path, f"the files changed since the plan was saved ({'; '.join(found)})", saved.target
+        )
 
 
 def check_remote(
@@ -69,15 +76,39 @@ def check_remote(
     found = [f"workflows {d}" for d in flows] + [f"directories {d}" for d in dirs]
     if not found:
         return
-    changed = saved.flows.keys() & now.keys()
-    holders = sorted(k for k in changed if saved.flows[k] != now[k] and _name(k) in secret_holders)
+    holders = _rotated(saved, state, now, hide, secret_holders)
     why = (
-        f"; {', '.join(holders)} hold secrets from the environment: a secret whose value is "
-        "not the one the plan was made with changes them too"
+        f"; {', '.join(holders)} hold secrets from the environment but none of their values "
+        "now: a secret whose value is not the one the plan was made with may explain it"
         if holders
         else ""
     )
-    raise _refuse(path, f"the target changed since the plan was saved ({'; '.join(found)}){why}")
+    raise _refuse(
+        path,
+        f"the target changed since the plan was saved ({'; '.join(found)}){why}",
+        saved.target,
+    )
+
+
+def _rotated(
+    saved: SavedPlan,
+    state: RemoteState,
+    now: Mapping[str, Any],
+    hide: Hide,
+    secret_holders: Set[str],
+) -> list[str]:
+    """The changed flows a rotated secret could explain: they hold secrets, and none of the
+    environment's values now (a flow that holds the current value changed for another
+    reason, a disabled flow say)."""
+    out = []
+    for flow in state.flows:
+        key = "/".join((*flow.workflow.directory, flow.workflow.name))
+        if key not in saved.flows or saved.flows[key] == now.get(key):
+            continue
+        text = repr(flow.workflow)
+        if _name(key) in secret_holders and hide(text) == text:
+            out.append(key)
+    return sorted(out)
 
 
 def _name(flow_path: str) -> str:
@@ -88,7 +119,9 @@ def check_unedited_empty(saved: SavedPlan, path: Path) -> None:
     """Refusal when a plan that says it has no changes was not saved so (a hand edit)."""
     if saved.plan_digest != empty_digest(saved.options):
         raise _refuse(
-            path, "the file was edited: its plan_digest is not that of a plan with no changes"
+            path,
+            "the file was edited: its plan_digest is not that of a plan with no changes",
+            saved.target,
         )
 
 
@@ -102,4 +135,5 @@ def check_plan(saved: SavedPlan, path: Path, plan: Plan, root: Path_, hide: Hide
             "the plan made now differs from the saved one, though the files and the target's "
             "workflows are the same (the file's options or has_changes were edited, or an "
             "environment variable or secret, or a workflow outside the owned root, changed)",
+            saved.target,
         )

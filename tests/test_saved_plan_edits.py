@@ -13,8 +13,8 @@ from gitsync.changes import Kind
 from gitsync.cli.saved import finish
 from gitsync.plan_types import Change, Plan
 from tests import test_saved_plan
-from tests.conftest import run_cli
-from tests.test_saved_plan import ETL, edit, plan_out, refused, requests_during
+from tests.conftest import Api, run_cli
+from tests.test_saved_plan import ETL, edit, flow_id, plan_out, refused, requests_during
 
 engine = test_saved_plan.engine  # the engine that logs its requests, and its log
 request_log = test_saved_plan.request_log
@@ -92,3 +92,39 @@ def test_a_stopped_apply_counts_against_the_whole_plan_and_says_how_to_finish(
     else:
         assert "Run apply again" not in err
         assert "Make a new plan (`gitsync plan --out p.json`), review it and apply it" in err
+
+
+def test_a_saved_plan_applied_already_exits_0_saying_so(
+    example_repo: Path, request_log: Path
+) -> None:
+    plan_out()
+    assert run_cli("apply", "plan.json").exit_code == 0
+    result, sent = requests_during(request_log, lambda: run_cli("apply", "plan.json"))
+    assert result.exit_code == 0, result.output
+    assert "the plan saved in plan.json seems applied already. Nothing to apply." in result.output
+    assert "workflows changed" not in result.output
+    assert [r for r in sent if r["method"] != "GET"] == []
+
+
+def test_a_refusal_names_the_target_to_plan_for(example_repo: Path, request_log: Path) -> None:
+    plan_out()
+    edit(example_repo / ETL, "    timeout: 300\n", "    timeout: 901\n")
+    assert "Run `gitsync plan --target test --out plan.json` again" in refused(
+        request_log, "plan.json"
+    )
+
+
+def test_a_flow_holding_a_current_secret_is_not_blamed_on_it(
+    example_repo: Path, monkeypatch: pytest.MonkeyPatch, request_log: Path, api: Api
+) -> None:
+    monkeypatch.setenv("DB_PASSWORD", "hunter2-c4n4ry-pw")
+    (example_repo / "flows/sales/daily/holder.yaml").write_text(
+        'schedule: {cycle: week, cron: "0 0 3 ? * SUN *", start: "2024-01-07"}\n'
+        "tasks:\n  - name: load\n    command: 'mysql -p${env:DB_PASSWORD} -e \"select 1\"'\n"
+    )
+    assert run_cli("apply", "--auto-approve").exit_code == 0
+    edit(example_repo / ETL, "    timeout: 300\n", "    timeout: 900\n")
+    plan_out()
+    api.data("POST", "flows", "disable", {"flowId": flow_id(api, "holder")})
+    out = refused(request_log, "plan.json")
+    assert "(workflows changed: sales/daily/holder)" in out and "secret" not in out

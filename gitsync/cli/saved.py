@@ -79,7 +79,9 @@ def apply_saved(
     tree = desired.tree()
     bar = ProgressBar(quiet)
 
-    def plan_again(client: Client) -> Planned:
+    def plan_again(client: Client) -> Planned | None:
+        """The plan made now, checked against the saved one; None when it has no changes
+        (the files are as saved: the saved plan was applied already)."""
         planned = sync.make_plan(
             client,
             target,
@@ -91,17 +93,31 @@ def apply_saved(
             desired.secrets,
         )
         bar.close()
+        if not planned.plan.has_changes:
+            return None
         checking.check_remote(saved, path, planned.state, hide, holders)
         checking.check_plan(saved, path, planned.plan, planned.state.root, hide)
         return planned
 
     with sync.connect(settings, target) as client:
-        plan_again(client)  # before the lock: a target changed since refuses with no write
+        # before the lock: a target changed since refuses with no write
+        if plan_again(client) is None:
+            return _applied_already(path)
         with sync.locked(client, target, config.who(), force_unlock):
             planned = plan_again(client)  # under the lock, nothing else changes it any more
+            if planned is None:
+                return _applied_already(path)
             echo(report.plan_text(planned.plan, target.describe()))
             result, stopped = send(client, planned, checks, wait_timeout, bar)
     return finish(planned.plan, result, stopped, path)
+
+
+def _applied_already(path: Path) -> int:
+    echo(
+        f"The target already matches the files: the plan saved in {path} seems applied "
+        "already. Nothing to apply."
+    )
+    return EXIT_OK
 
 
 def send(
