@@ -30,15 +30,54 @@ def _long(value: Any) -> bool:
     return isinstance(value, str) and ("\n" in value or len(value) > LONG)
 
 
+NO_NEWLINE = "\\ No newline at end of file"
+SPACE, TAB = "·", "→"  # trailing spaces and tabs of a changed line, made visible
+
+
 def unified(before: str | None, after: str | None) -> list[str]:
     """``before`` -> ``after`` as unified-diff lines (hunk headers, ``-old``, ``+new`` and
-    context), without the file headers; empty when they differ only where lines break."""
-    old = before.split("\n") if before else []
-    new = after.split("\n") if after else []
-    if old[-1:] == new[-1:] == [""]:  # both end with a line break: no empty last line
-        old, new = old[:-1], new[:-1]
-    lines = difflib.unified_diff(old, new, lineterm="", n=CONTEXT)
-    return [line for i, line in enumerate(lines) if i >= 2]  # past "---" and "+++"
+    context), without the file headers. A changed line's trailing spaces and tabs show as
+    ``·`` and ``→``; where only one side ends with a line break, the other side's last line
+    is followed by ``\\ No newline at end of file``, as diff writes it."""
+    old, new = _lines(before), _lines(after)
+    if not _ends(old) and not _ends(new):  # neither ends with a break: nothing to say
+        old, new = _ended(old), _ended(new)
+    out = []
+    for i, line in enumerate(difflib.unified_diff(old, new, lineterm="", n=CONTEXT)):
+        if i < 2:  # past "---" and "+++"
+            continue
+        if line.startswith("@@"):
+            out.append(line.rstrip("\n"))
+            continue
+        text = line.removesuffix("\n")
+        out.append(_visible(text) if line[:1] in "+-" else text)
+        if not line.endswith("\n"):
+            out.append(NO_NEWLINE)
+    return out
+
+
+def _lines(text: str | None) -> list[str]:
+    """``text``'s lines, each with its line break (the last has none when the text ends
+    without one)."""
+    if not text:
+        return []
+    parts = text.split("\n")
+    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def _ended(lines: list[str]) -> list[str]:
+    return [*lines[:-1], lines[-1] + "\n"] if lines else lines
+
+
+def _ends(lines: list[str]) -> bool:
+    return not lines or lines[-1].endswith("\n")
+
+
+def _visible(line: str) -> str:
+    """A ``-``/``+`` line with its trailing spaces and tabs shown."""
+    body = line.rstrip(" \t")
+    tail = line[len(body) :]
+    return body + tail.replace(" ", SPACE).replace("\t", TAB)
 
 
 def has_body(change: Change) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gitsync.engine.server import RunningEngine
+from gitsync.report_changes import NO_NEWLINE, unified
 from tests.conftest import EXAMPLES, checked_plan, run_cli, write_target
 
 FLOW = """\
@@ -107,3 +108,16 @@ def test_a_create_in_the_text_plan_names_every_task_and_command(
             assert f"      task {task['name']}:" in text, task["name"]
             for line in str(task.get("command", "")).split("\n"):
                 assert line in text, line
+
+
+def test_trailing_spaces_and_a_final_line_break_show_in_a_diff() -> None:
+    assert unified("echo one   \necho two\n", "echo one\necho two\n") == [
+        "@@ -1,2 +1,2 @@",
+        "-echo one···",
+        "+echo one",
+        " echo two",
+    ]
+    assert unified("a\nb", "a\nb\n") == ["@@ -1,2 +1,2 @@", " a", "-b", NO_NEWLINE, "+b"]
+    assert unified("a\nb\n", "a\nb") == ["@@ -1,2 +1,2 @@", " a", "-b", "+b", NO_NEWLINE]
+    assert unified("a\nb", "a\nc") == ["@@ -1,2 +1,2 @@", " a", "-b", "+c"]  # no marker
+    assert unified("a\tb\t", "a\tb") == ["@@ -1 +1 @@", "-a\tb→", "+a\tb"]

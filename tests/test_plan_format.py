@@ -249,7 +249,12 @@ def test_only_line_breaks_differ_says_so_exactly() -> None:
     assert "tasks[t].command: changed" in text and "+x" in text and "-x\\r" in text
     change = one(wf("a", "y" * 70 + "\n"), wf("a", "y" * 70))  # a final line break added
     lines = report.plan_text(planner.Plan((change,)), "t").splitlines()
-    assert lines[4:7] == ["        @@ -1 +1,2 @@", "         " + "y" * 70, "        +"]
+    assert lines[4:8] == [  # as diff writes it, not as an empty "+" line
+        "        @@ -1 +1 @@",
+        "        -" + "y" * 70,
+        "        \\ No newline at end of file",
+        "        +" + "y" * 70,
+    ]
 
 
 def test_very_long_commands_keep_markdown_under_its_limit() -> None:
