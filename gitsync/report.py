@@ -77,8 +77,18 @@ def _md(text: str) -> str:
 
 
 def plan_summary(plan: Plan) -> str:
-    parts = [f"{plan.count(kind)} {kind.summary}" for kind in Kind if plan.count(kind)]
+    parts = [_counted(plan.count(kind), kind) for kind in Kind if plan.count(kind)]
     return ", ".join(parts) if parts else "no changes"
+
+
+def _counted(n: int, kind: Kind) -> str:
+    """``n`` and the kind's summary words, a noun in them agreeing with ``n``."""
+    words = kind.summary
+    if n == 1:
+        words = words.replace("directories ", "directory ")
+    elif words.startswith("leftover "):
+        words = "leftovers " + words.removeprefix("leftover ")
+    return f"{n} {words}"
 
 
 def plan_text(plan: Plan, target: str) -> str:

@@ -281,7 +281,7 @@ def _parse(doc: Any) -> SavedPlan:
         raise _Bad("format_version is missing")
     version = doc.get("format_version")
     if version != FORMAT_VERSION or isinstance(version, bool):
-        raise _Bad(f"format_version is {json.dumps(version)}; this gitsync reads {FORMAT_VERSION}")
+        raise _Bad(f"format_version is {_shown(version)}; this gitsync reads {FORMAT_VERSION}")
     version_, target = _field(doc, "gitsync_version", str), _field(doc, "target", str)
     description, options = _field(doc, "target_description", str), _field(doc, "options", dict)
     return SavedPlan(
@@ -318,10 +318,13 @@ def _on_active_runs(value: str) -> str:
     return value
 
 
-_KINDS = {str: "a string", bool: "true or false", dict: "an object", int: "a number"}
+_KINDS = {str: "a string", bool: "true or false", dict: "an object", int: "an integer"}
 
 
 def _shown(value: Any) -> str:
+    """``value`` as JSON, cut to 40 characters (a huge number too: never hundreds of digits)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return f"a number of {len(str(abs(value)))} digits"
     text = json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
 

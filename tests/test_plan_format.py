@@ -17,7 +17,7 @@ from gitsync.changes import Kind
 from gitsync.codec import marker
 from gitsync.model import Dependency, RunMode, Schedule, Task, Tree, Workflow
 from gitsync.plan import RemoteFlow, RemoteState, Retention
-from gitsync.plan_types import FieldChange
+from gitsync.plan_types import Change, FieldChange
 from gitsync.report_changes import body, has_body
 from gitsync.substitution import SENSITIVE, Secrets
 from gitsync.sync import masked
@@ -294,3 +294,12 @@ def test_secret_values_are_masked_in_fields_and_details() -> None:
     assert change.fields[0] == FieldChange(
         "tasks[t].command", "login old\nrun", f"login {secret}\nrun"
     )
+
+
+def test_the_summary_counts_agree_with_their_nouns() -> None:
+    one_dir = planner.Plan((Change(Kind.CREATE_DIR, ("a",)),))
+    assert report.plan_summary(one_dir) == "1 directory to create"
+    dirs = planner.Plan((Change(Kind.CREATE_DIR, ("a",)), Change(Kind.CREATE_DIR, ("b",))))
+    assert report.plan_summary(dirs) == "2 directories to create"
+    leftovers = planner.Plan(tuple(Change(Kind.CLEANUP, ("d", n)) for n in "ab"))
+    assert report.plan_summary(leftovers) == "2 leftovers to clean up"

@@ -298,6 +298,14 @@ ODD_FILES = {
         _with(options={**_valid()["options"], "prune": "yes"}),
         'options.prune is "yes", not true or false',
     ),
+    "a flow id of 1.0": (
+        _with(flows={"a/b": {"id": 1.0, "sha256": "00"}}),
+        'flows["a/b"].id is 1.0, not an integer',
+    ),
+    "a huge format_version": (
+        b'{"kind": "gitsync saved plan", "format_version": 1' + b"0" * 400 + b"}",
+        "format_version is a number of 401 digits; this gitsync reads 1",
+    ),
     "an unknown on_active_runs": (
         _with(options={**_valid()["options"], "on_active_runs": "bogus"}),
         'options.on_active_runs is "bogus", not one of stop, wait, cancel',
@@ -306,12 +314,12 @@ ODD_FILES = {
     "a file's null hash": (_with(files={"a.yaml": None}), 'files["a.yaml"] is null'),
     "a flow's null id": (
         _with(flows={"a/b": {"id": None, "sha256": "00"}}),
-        'flows["a/b"].id is null, not a number',
+        'flows["a/b"].id is null, not an integer',
     ),
     "a flow as a list": (_with(flows={"a/b": [1]}), 'flows["a/b"] is [1], not an object'),
     "a flow's id of text": (
         _with(flows={"a/b": {"id": "1", "sha256": "00"}}),
-        'flows["a/b"].id is "1", not a number',
+        'flows["a/b"].id is "1", not an integer',
     ),
     "has_changes null": (_with(has_changes=None), "has_changes is null, not true or false"),
 }
