@@ -65,9 +65,12 @@ class Secrets:
         self.written.update(other.written)
         self.suspects |= other.suspects
 
-    def sensitive(self, value: Any) -> bool:
-        """Whether ``value`` is a secret's whole value, now or perhaps before (``suspects``)."""
-        return isinstance(value, str) and (value in self.values or value in self.suspects)
+    def sensitive(self, value: Any, remote: bool = True) -> bool:
+        """Whether ``value`` is a secret's whole value, now, or (a ``remote`` value, which a
+        removed reference may have left) perhaps before: one of the ``suspects``."""
+        if not isinstance(value, str):
+            return False
+        return value in self.values or (remote and value in self.suspects)
 
     def restore_document(self, data: Any, workflow: str) -> Any:
         """A pulled document as the file writes it (``restore``), and every field the file
@@ -118,18 +121,24 @@ class Secrets:
         return tuple(self.mask(_masked_line(line, labels)) for line in lines)
 
     def mask_value(
-        self, workflow: str, path: str, value: Any, more: frozenset[str] = frozenset()
+        self,
+        workflow: str,
+        path: str,
+        value: Any,
+        more: frozenset[str] = frozenset(),
+        remote: bool = False,
     ) -> Any:
         """A field's value as a plan holds it (``path`` as the change lines name fields, a
         create's whole document at ``""``): a sensitive field's value hidden, whatever it
-        is now (a rotated secret's old value is no longer known), and the rest masked."""
+        is now (a rotated secret's old value is no longer known), and the rest masked.
+        ``remote``: the value the target holds (``sensitive``)."""
         labels = self.labels.get(workflow, frozenset()) | more
-        return self._value(labels, path, value)
+        return self._value(labels, path, value, remote)
 
-    def _value(self, labels: frozenset[str], path: str, value: Any) -> Any:
+    def _value(self, labels: frozenset[str], path: str, value: Any, remote: bool) -> Any:
         if value is None:
             return None
-        if self.sensitive(value):
+        if self.sensitive(value, remote):
             return SENSITIVE
         if any(path == x or path.startswith((x + ".", x + "[")) for x in labels):
             return SENSITIVE
@@ -137,10 +146,11 @@ class Secrets:
             return self.mask(value)
         if isinstance(value, Mapping):
             return {
-                k: self._value(labels, f"{path}.{k}" if path else k, v) for k, v in value.items()
+                k: self._value(labels, f"{path}.{k}" if path else k, v, remote)
+                for k, v in value.items()
             }
         if isinstance(value, (list, tuple)):
-            return [self._value(labels, _item(path, v), v) for v in value]
+            return [self._value(labels, _item(path, v), v, remote) for v in value]
         return value
 
 

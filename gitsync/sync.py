@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -253,20 +253,37 @@ def masked(
     so, and any other line loses the values (substitution.py)."""
     if not secrets.values and not secrets.suspects:
         return plan
-    changes = tuple(_masked_change(c, secrets, _file_name(c, file_name)) for c in plan.changes)
+    changes = tuple(
+        _masked_change(c, secrets, _file_name(c, file_name))
+        if secrets.values or any(_suspect(f.before, secrets) for f in c.fields)
+        else c  # untouched: a create's document is made only when asked
+        for c in plan.changes
+    )
     return replace(plan, changes=changes, notes=tuple(secrets.mask(n) for n in plan.notes))
+
+
+def _suspect(value: Any, secrets: Secrets) -> bool:
+    """Whether ``value`` holds, whole or in a mapping or list, a value that may be a secret."""
+    if isinstance(value, Mapping):
+        return any(_suspect(v, secrets) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_suspect(v, secrets) for v in value)
+    return secrets.sensitive(value)
 
 
 def _masked_change(change: planner.Change, secrets: Secrets, name: str) -> planner.Change:
     """One change with its lines, fields and a create's document masked: a field is
-    sensitive when the files mark it so, or either side holds a secret's whole value (a
-    reference removed or replaced leaves the old value on the service)."""
+    sensitive when the files mark it so, or either side holds a secret's whole value, or
+    the target's side a suspect one (a reference removed or replaced leaves the old value
+    on the service)."""
     more = frozenset(
-        f.path for f in change.fields if secrets.sensitive(f.before) or secrets.sensitive(f.after)
+        f.path
+        for f in change.fields
+        if secrets.sensitive(f.before) or secrets.sensitive(f.after, remote=False)
     )
 
-    def value(name: str, path: str, value: Any) -> Any:
-        return secrets.mask_value(name, path, value, more)
+    def value(name: str, path: str, value: Any, remote: bool = False) -> Any:
+        return secrets.mask_value(name, path, value, more, remote)
 
     return replace(
         change,
@@ -275,7 +292,11 @@ def _masked_change(change: planner.Change, secrets: Secrets, name: str) -> plann
         blocked=secrets.mask(change.blocked),
         reason=secrets.mask(change.reason),
         fields=tuple(
-            replace(f, before=value(name, f.path, f.before), after=value(name, f.path, f.after))
+            replace(
+                f,
+                before=value(name, f.path, f.before, remote=True),
+                after=value(name, f.path, f.after),
+            )
             for f in change.fields
         ),
         details=None if (created := change.created()) is None else value(name, "", created),
