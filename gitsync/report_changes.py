@@ -93,8 +93,12 @@ def body(change: Change) -> list[str]:
         return [*change.lines, *workflow_lines(created)]
     rich = {f.path: f for f in change.fields if _long(f.before) or _long(f.after)}
     tasks = {f.path: f for f in change.fields if isinstance(f.before or f.after, Mapping)}
+    renamed = _renamed_tasks(tasks)
     out: list[str] = []
     for line in change.lines:
+        if line in renamed:  # a task removed and one added with the same body: a rename
+            out.extend([renamed[line]] if renamed[line] else [])
+            continue
         field = _rich_field(line, rich)
         if field is not None:
             out.extend(_diff_block(field))
@@ -106,6 +110,27 @@ def body(change: Change) -> list[str]:
             if isinstance(document, Mapping):
                 out.extend(INDENT + t for t in _task_lines(document))
     return [*out, *_kept_and_lost(change)]
+
+
+def _renamed_tasks(tasks: Mapping[str, FieldChange]) -> dict[str, str]:
+    """The lines of each task removed and added again under another name with the same
+    body: the first becomes ``task renamed: old -> new``, the other goes (an empty string)."""
+    gone = {f.path[6:-1]: f.before for f in tasks.values() if f.after is None}
+    new = {f.path[6:-1]: f.after for f in tasks.values() if f.before is None}
+    out: dict[str, str] = {}
+    for old, before in gone.items():
+        body = _without_name(before)
+        match = next((n for n, a in new.items() if _without_name(a) == body), None)
+        if match is None:
+            continue
+        del new[match]
+        out[f"task removed: {old}"] = f"task renamed: {old} -> {match}"
+        out[f"task added: {match}"] = ""
+    return out
+
+
+def _without_name(task: Any) -> Any:
+    return {k: v for k, v in task.items() if k != "name"} if isinstance(task, Mapping) else task
 
 
 def _rich_field(line: str, rich: Mapping[str, FieldChange]) -> FieldChange | None:

@@ -303,3 +303,16 @@ def test_the_summary_counts_agree_with_their_nouns() -> None:
     assert report.plan_summary(dirs) == "2 directories to create"
     leftovers = planner.Plan(tuple(Change(Kind.CLEANUP, ("d", n)) for n in "ab"))
     assert report.plan_summary(leftovers) == "2 leftovers to clean up"
+
+
+def test_a_task_renamed_inside_a_replace_shows_as_a_rename() -> None:
+    remote = Workflow("a", tasks=(Task("t", command="echo t"), Task("b", command="echo b")))
+    desired = Workflow("a", tasks=(Task("t", command="echo 2"), Task("bee", command="echo b")))
+    change = one(desired, remote)
+    assert change.kind == Kind.REPLACE_FLOW
+    lines = body(change)
+    assert "task renamed: b -> bee" in lines
+    assert not any(line.startswith(("task added", "task removed")) for line in lines)
+    other = Workflow("a", tasks=(Task("t", command="echo 2"), Task("bee", command="echo c")))
+    lines = body(one(other, remote))  # another body: removed and added, as before
+    assert "task added: bee" in lines and "task removed: b" in lines
