@@ -116,7 +116,7 @@ def retention_deletes(
     (it is kept until its referrers move). A copy marked held (a Delete was refused: 62104)
     is deleted once the flows outside the owned root were read and none references it."""
     gone = expired(retired_copies(state), retention, now)
-    names = {c.name for c in gone}
+    names = _deletable(gone, state)
     out, notes = [], []
     for copy in gone:
         users = _users(copy, state, names)
@@ -138,6 +138,21 @@ def retention_deletes(
         note = f"retired copy past its retention (retired {when}, of {of or copy.name})"
         out.append(Change(Kind.DELETE_FLOW, copy.path, note=note, flow_id=copy.flow_id))
     return out, notes
+
+
+def _deletable(gone: list[RetiredCopy], state: RemoteState) -> set[str]:
+    """The expired copies that go: a copy kept (held, or still referenced) keeps the copies
+    it references too, down a chain (an outside flow -> a kept copy -> the copy it uses)."""
+    names = {c.name for c in gone}
+    changed = True
+    while changed:
+        changed = False
+        for copy in gone:
+            held = copy.held and state.outside_referrers is None
+            if copy.name in names and (held or _users(copy, state, names)):
+                names.discard(copy.name)
+                changed = True
+    return names
 
 
 def _users(copy: RetiredCopy, state: RemoteState, deleted: set[str]) -> list[str]:

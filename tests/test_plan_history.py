@@ -328,3 +328,26 @@ def test_each_outside_referrer_of_a_retired_workflow_is_named_once() -> None:
         f"pointing at the retired copy {copy}, which is kept until it no longer does"
         for x in ("a", "b")
     ]
+
+
+def test_a_copy_kept_by_an_outside_flow_keeps_the_copy_it_references() -> None:
+    """outside a -> b's retired copy -> c's retired copy: neither copy is deleted (a blocked
+    delete would ask the user to edit a retired copy); both go once a no longer refers."""
+    c_copy = retired(20, "c", 90)
+    b_copy = retired(21, "b", 90, Dependency(flow=c_copy.workflow.name, task="t"))
+    live = [RemoteFlow(1, wf("b"), True), RemoteFlow(2, wf("c"), True)]
+    base = state(*live, c_copy, b_copy, referrers={c_copy.workflow.name: (b_copy.workflow.name,)})
+    desired = Tree.of([wf("b"), wf("c")])
+    held = replace(base, outside_referrers={b_copy.workflow.name: ("Workflow/o/a",)})
+    plan = planner.compute(desired, held, retention=Retention(0, 0), now=NOW)
+    assert kinds(plan) == [], kinds(plan)
+    assert sorted(n.split(":")[0] for n in plan.notes if "kept" in n) == [
+        "/".join(b_copy.workflow.path),
+        "/".join(c_copy.workflow.path),
+    ], plan.notes
+    free = replace(base, outside_referrers={})
+    plan = planner.compute(desired, free, retention=Retention(0, 0), now=NOW)
+    assert kinds(plan) == [
+        ("delete_flow", b_copy.workflow.name),
+        ("delete_flow", c_copy.workflow.name),
+    ]
