@@ -177,19 +177,23 @@ def outside_referrers(
     cannot be read (another target's lock has no references: it is not read)."""
     names = sorted(n for n in state.outside if n in state.flow_ids and _not_lock(n))
 
-    def read(name: str) -> frozenset[str] | str:
+    def read(name: str) -> frozenset[str] | RemoteError | CodecError:
         try:
             return upstreams(client.export_flow(state.flow_ids[name]))
-        except TransportError:
-            raise  # the service is not answering: no plan can be made
-        except (RemoteError, CodecError) as e:
-            return str(e)
+        except (RemoteError, CodecError) as e:  # one flow the service cannot give: a note
+            return e
 
     found: dict[str, list[str]] = {}
     notes = []
-    for name, read_ in _reading(client, names, read, progress):
+    read_all = list(_reading(client, names, read, progress))
+    failed = [(n, r) for n, r in read_all if isinstance(r, TransportError)]
+    if failed and len(failed) == len(read_all):  # the service is not answering: no plan
+        name, error = failed[0]
         where = _where(name, state.outside[name])
-        if isinstance(read_, str):
+        raise TransportError(f"{where} (outside the owned root): {error}", error.code) from None
+    for name, read_ in read_all:
+        where = _where(name, state.outside[name])
+        if not isinstance(read_, frozenset):
             notes.append(
                 f"{where} (outside the owned root) cannot be read ({read_}); whether it "
                 "references a workflow this plan retires or deletes is not known"

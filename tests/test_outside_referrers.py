@@ -281,6 +281,8 @@ ODD: list[tuple[Callable[[Any], Any], str]] = [  # Export's answer -> what the n
     (_data(lambda data: {**data, "flowLinks": "not json ["}), "flow.flowLinks"),
     # gone between the listing and the Export, or not for this user to read
     (lambda answer: {"code": 62101, "msg": "flow not found", "data": None}, "flow not found"),
+    # no envelope at all for this one flow while the others answer: a note, not the end
+    (lambda answer: ["no envelope"], "malformed envelope"),
 ]
 
 
@@ -396,3 +398,4 @@ def test_a_service_that_stops_answering_while_outside_flows_are_read_is_an_error
     assert plan.exit_code == 1, plan.output
     assert plan.output.startswith("error: ") and "Traceback" not in plan.output, plan.output
     assert "export" in plan.output.lower(), plan.output
+    assert "Workflow/other_team/theirs (outside the owned root)" in plan.output, plan.output
