@@ -58,6 +58,7 @@ class Outcome:
     change: Change
     ok: bool
     message: str = ""
+    held: bool = False  # not sent: blocked, or waiting for a change that was held back
 
 
 @dataclass
@@ -246,7 +247,7 @@ class _Writer:
         if held:
             if change.kind.imports and change.desired:
                 self.broken.add(change.desired.name)
-            return Outcome(change, False, held)
+            return Outcome(change, False, held, held=True)
         try:
             if self.before is not None:
                 self.before(change)

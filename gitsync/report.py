@@ -185,11 +185,11 @@ def apply_text(result: ApplyResult, total: int | None = None) -> str:
     lines = []
     for outcome in result.outcomes:
         change = outcome.change
-        status = "ok    " if outcome.ok else "HELD  " if change.blocked else "FAILED"
+        status = "ok    " if outcome.ok else "HELD  " if outcome.held else "FAILED"
         lines.append(
             f"{status} {change.kind.verb:<8} {_where(change)}: {printable(outcome.message)}"
         )
-    blocked = sum(1 for o in result.failed if o.change.blocked)
+    blocked = sum(1 for o in result.failed if o.held)
     failed = len(result.failed) - blocked
     done = len(result.outcomes) - failed - blocked
     held = f"; {blocked} blocked" if blocked else ""

@@ -191,11 +191,18 @@ def test_a_blocked_change_in_every_output() -> None:
     markdown = report.plan_markdown(plan, "test")
     assert "| ~ | update ✗ blocked | <code>team/a</code> |" in markdown
     assert "**✗ blocked:** not yours" in markdown
-    applied = ApplyResult([Outcome(change, False, "blocked: not yours"), Outcome(fine, True, "ok")])
+    held = Outcome(change, False, "blocked: not yours", held=True)
+    applied = ApplyResult([held, Outcome(fine, True, "ok")])
     assert report.apply_text(applied).splitlines() == [
         "HELD   update   team/a: blocked: not yours",
         "ok     update   team/b: ok",
         "Applied 1 of 2 changes; 1 blocked.",
+    ]
+    waiting = Change(Kind.ENABLE, ("team", "a"), desired=change.desired)
+    skipped = Outcome(waiting, False, "skipped: it waits for the update of team/a", held=True)
+    assert report.apply_text(ApplyResult([held, skipped])).splitlines()[1:] == [
+        "HELD   enable   team/a: skipped: it waits for the update of team/a",
+        "Applied 0 of 2 changes; 2 blocked.",
     ]
 
 
