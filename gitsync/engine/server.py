@@ -25,6 +25,7 @@ from gitsync.engine.access import Access
 from gitsync.engine.app import create_app
 from gitsync.engine.dashboard import Dashboard
 from gitsync.engine.gateway import TOKEN_LIFETIME, Gateway
+from gitsync.engine.guard import LocalOnly
 from gitsync.engine.operations import Operations
 from gitsync.engine.runner import Runner
 from gitsync.engine.runs import Runs
@@ -142,9 +143,15 @@ class Engine:
             )
         log = RequestFile(options.request_log) if options.request_log else None
         dashboard = Dashboard(self.store, self.runs, read_only=self.gateway is not None)
-        self.app = create_app(
-            Operations(self.service, self.runs), self.gateway, record=log, pages=dashboard.routes()
+        self.guard = LocalOnly(
+            create_app(
+                Operations(self.service, self.runs),
+                self.gateway,
+                record=log,
+                pages=dashboard.routes(),
+            )
         )
+        self.app = self.guard  # what is served: the API and dashboard, for local clients only
 
     def close(self) -> None:
         if self.scheduler is not None:
@@ -212,6 +219,7 @@ class RunningEngine:
             self.engine.close()
             raise
         self.host, self.port = self._sock.getsockname()[:2]
+        self.engine.guard.listening(host, self.port)
         self.url = f"http://{self.host}:{self.port}"
         self._server = _server(self.engine.app)
         self._thread = threading.Thread(
@@ -258,6 +266,7 @@ def serve_forever(
         raise
     try:
         bound_host, bound_port = sock.getsockname()[:2]
+        engine.guard.listening(host, bound_port)
         url = f"http://{bound_host}:{bound_port}"
         engine.claim.publish(_reachable(url, bound_host), "serve", engine.gateway is not None)
         on_ready(url)
