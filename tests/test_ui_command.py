@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,17 @@ def test_without_an_engine_ui_serves_one_until_stopped(tmp_path: Path, stop: int
     _, err = proc.communicate()
     assert "Traceback" not in err
     assert (tmp_path / ".gitsync" / "engine" / "engine.sqlite3").exists()
+
+
+@pytest.mark.parametrize("command", ["serve", "ui"])
+def test_a_port_in_use_is_one_clear_line(in_tmp: Path, command: str) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        args = ["--no-open"] if command == "ui" else ["--data-dir", str(in_tmp / "d")]
+        result = run_cli(command, *args, "--port", str(port))
+    assert result.exit_code == 1, result.output
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "--port 0" in result.output and "bug" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output

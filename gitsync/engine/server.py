@@ -167,8 +167,15 @@ def _bind(host: str, port: int) -> socket.socket:
     # answers are small and written in pieces: without this, Nagle's algorithm meets the
     # client's delayed ACK and every request waits ~40 ms (accepted sockets inherit it)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
-    sock.listen(128)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as e:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {e.strerror or e}; "
+            "choose another port with --port, or --port 0 for any free one"
+        ) from None
     sock.setblocking(False)
     return sock
 
