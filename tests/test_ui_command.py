@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -38,7 +39,10 @@ def test_the_engine_running_on_the_repository_is_found(in_tmp: Path) -> None:
         with refusing_port() as port:  # found by its data folder's address file, not the port
             found = run_cli("ui", "--no-open", "--port", str(port))
             assert found.exit_code == 0, found.output
-            assert found.output.strip() == engine.url + "/"
+            assert found.stdout.strip() == engine.url + "/"
+            # an embedded engine (RunningEngine's kind): it goes when its command ends
+            assert f"another gitsync command (pid {os.getpid()})" in found.stderr
+            assert "stops answering when that command ends" in found.stderr
             written = json.loads((data / ADDRESS_FILE).read_text())
             (data / ADDRESS_FILE).write_text(
                 json.dumps({**written, "url": f"http://127.0.0.1:{port}"})
