@@ -57,6 +57,10 @@ class EngineBusy(GitsyncError):
         self.address = address
 
 
+def new_token() -> str:
+    return secrets.token_hex(8)
+
+
 def read(data_dir: Path) -> Address | None:
     """The address file as it is (maybe stale), or None when absent or unreadable."""
     try:
@@ -116,9 +120,10 @@ class Claim:
         with contextlib.suppress(FileNotFoundError):
             (data_dir / ADDRESS_FILE).unlink()  # a killed engine's: the lock was free
 
-    def publish(self, url: str, kind: str, auth: bool = False) -> Address:
-        """Say where this engine answers (written whole: a reader never sees half)."""
-        self.address = Address(url, os.getpid(), secrets.token_hex(8), kind, auth)
+    def publish(self, url: str, kind: str, auth: bool = False, token: str = "") -> Address:
+        """Say where this engine answers (written whole: a reader never sees half); ``token``
+        is the one the engine already answers with (a new one when not given)."""
+        self.address = Address(url, os.getpid(), token or new_token(), kind, auth)
         part = self.data_dir / f".{ADDRESS_FILE}.{os.getpid()}"
         part.write_text(json.dumps(asdict(self.address)) + "\n", "utf-8")
         os.replace(part, self.data_dir / ADDRESS_FILE)

@@ -26,6 +26,7 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 _CROSS = ("cross-site", "same-site")
+TOKEN_HEADER = "X-Gitsync-Engine-Token"
 
 
 def _bracketed(host: str) -> str:
@@ -47,6 +48,7 @@ class LocalOnly:
     def __init__(self, app: App) -> None:
         self.app = app
         self.hosts: set[str] = set()
+        self.token = ""  # the start token of engine.json, on every answer once published
 
     def listening(self, host: str, port: int) -> None:
         """Accept ``Host`` as the loopback names and ``host`` itself, on ``port``."""
@@ -85,13 +87,26 @@ class LocalOnly:
             return 415, "Refused: a POST body must be Content-Type: application/json"
         return None
 
+    def _signed(self, send: Send) -> Send:
+        """``send``, adding the start token to the answer's headers: a command compares it
+        with engine.json's before trusting the engine at that address (embedded.py)."""
+        token = self.token.encode()
+
+        async def signed(message: Message) -> None:
+            if token and message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                message["headers"] = [*headers, (TOKEN_HEADER.lower().encode(), token)]
+            await send(message)
+
+        return signed
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         refused = self.refusal(scope)
         if refused is None:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, self._signed(send))
             return
         status, reason = refused
         body = json.dumps(protocol.error(Code.BAD_PARAMETER, reason)).encode()

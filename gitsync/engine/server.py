@@ -243,7 +243,8 @@ class RunningEngine:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the engine did not start")
             time.sleep(0.01)
-        self.engine.claim.publish(self.url, "embedded", self.engine.gateway is not None)
+        self.engine.guard.token = token = address.new_token()  # answered before it is told
+        self.engine.claim.publish(self.url, "embedded", self.engine.gateway is not None, token)
         return self
 
     def stop(self) -> None:
@@ -275,7 +276,10 @@ def serve_forever(
         bound_host, bound_port = sock.getsockname()[:2]
         engine.guard.listening(host, bound_port)
         url = f"http://{bound_host}:{bound_port}"
-        engine.claim.publish(_reachable(url, bound_host), "serve", engine.gateway is not None)
+        engine.guard.token = token = address.new_token()  # answered before it is told
+        engine.claim.publish(
+            _reachable(url, bound_host), "serve", engine.gateway is not None, token
+        )
         on_ready(url)
         _server(engine.app).run(sockets=[sock])
     finally:
