@@ -232,7 +232,8 @@ def test_a_stopped_run_on_its_own_embedded_engine_says_it_is_cancelled(tmp_path:
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)
     instance = _instance(err)
-    assert f"{instance} is cancelled: the engine embedded in this command stops with it" in err
+    assert f"{instance} is cancelled when the engine embedded in this command stops" in err
+    assert "stopped at once instead, its unfinished tasks fail as after a crash" in err
     assert "gitsync serve" in err
     with RunningEngine(EngineOptions(repo / ".gitsync" / "engine")) as engine:
         api = Api(engine.url, user="u_local", org="o_local")
