@@ -152,6 +152,7 @@ def run_engine(ups: dict[str, list[str]], jobs: int, work: Path, poll: float = 0
             f"{base}/flows",
             params={**query, "action": "import"},
             content=json.dumps({"flowName": "bench", "dirId": dir_id, "flowJson": flow}),
+            headers={"Content-Type": "application/json"},  # the engine refuses others
         )
         flow_id = imported.json()["data"]["flowId"]
         start = time.perf_counter()
@@ -159,6 +160,7 @@ def run_engine(ups: dict[str, list[str]], jobs: int, work: Path, poll: float = 0
             f"{base}/flows",
             params={**query, "action": "trigger"},
             content=json.dumps({"flowId": flow_id, "triggerTime": int(time.time() * 1000)}),
+            headers={"Content-Type": "application/json"},  # the engine refuses others
         )
         instance = answer.json()["data"]["flowInstanceId"]
         finished = {

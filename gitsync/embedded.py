@@ -62,6 +62,26 @@ def _waiting(data_dir: Path) -> None:
     )
 
 
+def _verify(use: address.Use) -> None:
+    """The engine answering at engine.json's address must be this folder's: it answers with
+    the file's start token (engine/guard.py). Another program on a reused port is not."""
+    import httpx
+
+    from gitsync import protocol
+    from gitsync.engine.guard import TOKEN_HEADER
+
+    found = use.address
+    try:
+        answer = httpx.get(f"{found.url}{protocol.PREFIX}/time?action=getCurrentTime", timeout=10)
+    except httpx.HTTPError as e:
+        raise TransportError(f"no answer from {found.describe()} ({e})") from None
+    if answer.headers.get(TOKEN_HEADER) != found.token:
+        raise ConfigError(
+            f"{use.data_dir / address.ADDRESS_FILE} names {found.url}, but what answers there "
+            "is not the engine of that folder (its start token differs)"
+        )
+
+
 @contextmanager
 def _used(use: address.Use) -> Iterator[LocalEngine]:
     found = use.address
@@ -71,6 +91,7 @@ def _used(use: address.Use) -> Iterator[LocalEngine]:
                 f"the engine serving {use.data_dir} at {found.describe()} requires gateway "
                 "authentication; choose a target with its URL and credentials to use it"
             )
+        _verify(use)
         yield LocalEngine(found.url, False, found.describe())
     except TransportError as e:
         if use.still_served():

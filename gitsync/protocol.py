@@ -280,6 +280,9 @@ class ParamError(ValueError):
     """A request parameter is missing or of the wrong type; the message names it."""
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _whole_number(value: Any) -> bool:
     if isinstance(value, float):
         return value.is_integer()
@@ -295,12 +298,13 @@ def coerce(param: Param, value: Any) -> Any:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
     elif kind in ("int", "long"):
-        if isinstance(value, bool):
-            pass
-        elif isinstance(value, int):
-            return value
-        elif _whole_number(value):
-            return int(value)
+        number = None if isinstance(value, bool) else value if isinstance(value, int) else None
+        if number is None and _whole_number(value):
+            number = int(value)
+        if number is not None:
+            if not INT64_MIN <= number <= INT64_MAX:  # SQLite's integers are 64-bit
+                raise ParamError(f"Invalid parameter: {param.name} must be an integer in range")
+            return number
     elif kind == "bool":
         if isinstance(value, bool):
             return value

@@ -51,6 +51,8 @@ def suggestion(text: str, known: list[str]) -> str:
 def workflow_file(text: str, flows: Path) -> Path | None:
     """The workflow file that ``text`` names as a path; None when it is a name. A path that
     is not a workflow file under ``flows`` is an error."""
+    if not text.strip():
+        raise GitsyncError("an empty name is no workflow: give a workflow's name or file")
     if not _is_path(text, flows):
         return None
     path = Path(text)

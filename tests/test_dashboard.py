@@ -283,3 +283,25 @@ def test_node_classes_are_escaped_and_given_only_to_tasks_of_that_name() -> None
     assert picture.startswith("<svg") and "<script>" not in picture
     assert picture.count("&quot;&gt;&lt;script&gt;") == 1  # task a, not the reference a.a
     assert "st-success" not in picture
+
+
+def test_a_binary_log_shows_its_control_bytes_escaped(engine: RunningEngine, api: Api) -> None:
+    flow = simple_flow("bin")
+    flow["tasks"][0]["cmd"] = r"printf 'one\033]0;title\007\nbell\001\tend\n'"
+    run = _trigger(engine, api.import_flow("binary", flow))
+    _finish(engine, run)
+    page = _page(engine, f"/ui/runs/{run}").text
+    link = re.search(r'href="(/ui/tasks/[^"]+/log)"', page)
+    assert link is not None, page
+    log = _page(engine, link.group(1)).text
+    assert "one\\x1b]0;title\\x07" in log and "bell\\x01\\tend" in log
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", log)
+
+
+@pytest.mark.parametrize("path", ["/ui/flows/{flow}/trigger", "/ui/runs/1-1/cancel"])
+def test_a_button_address_opened_as_a_page_is_405(
+    engine: RunningEngine, api: Api, path: str
+) -> None:
+    answer = httpx.get(engine.url + path.format(flow=_flow(api, "f", "a")), timeout=30)
+    assert answer.status_code == 405 and "POST" in answer.text
+    assert engine.engine.store.instances(SPEC_ORG) == []

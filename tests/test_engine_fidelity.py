@@ -327,11 +327,12 @@ def test_save_refuses_a_gap_or_a_position_it_cannot_keep(
     assert [r["cycleGap"] for r in graph["relations"]] == ["D0", "D0", "D0"]  # nothing saved
 
 
-def test_a_task_node_at_no_number_stays_where_it_stood(api: Api) -> None:
+def test_a_task_node_at_no_number_is_refused_and_stays_where_it_stood(api: Api) -> None:
     body = _fpostm(api)
     before = json.loads(api.data("GET", "flows", "get", flowId=2515)["graph"])["tasks"][0]  # type: ignore[index]
     body["tasks"][0].update(x="NaN", y=None)
-    api.data("POST", "flows", "save", body)
+    answer = api.call("POST", "flows", "save", body)
+    assert answer["code"] == 62102 and "tasks[0].x must be a number" in answer["msg"]
     after = json.loads(api.data("GET", "flows", "get", flowId=2515)["graph"])["tasks"][0]  # type: ignore[index]
     assert (after["x"], after["y"]) == (before["x"], before["y"])
 

@@ -231,6 +231,7 @@ def test_gateway_checks_the_body_bytes(gated: httpx.Client) -> None:
         protocol.HEADER_TOKEN: token,
         protocol.HEADER_TIMESTAMP: str(stamp),
         protocol.HEADER_SIGNATURE: sign,
+        "Content-Type": "application/json;charset=UTF-8",
     }
     tampered = gated.post(
         f"{protocol.PREFIX}/flows",

@@ -18,7 +18,7 @@ from gitsync.client import Client
 from gitsync.embedded import local_engine
 from gitsync.engine import address
 from gitsync.engine.server import EngineOptions, RunningEngine
-from gitsync.errors import TransportError
+from gitsync.errors import ConfigError, TransportError
 from tests.conftest import Api, eventually, run_cli
 from tests.test_guards import held_until
 
@@ -285,3 +285,15 @@ def test_an_engine_that_requires_gateway_authentication_is_not_used(repo: Path) 
         assert result.exit_code == 1
         assert f"at {engine.url} (" in result.output
         assert "requires gateway authentication; choose a target with its URL" in result.output
+
+
+def test_an_address_file_naming_another_engine_is_a_clear_error(tmp_path: Path) -> None:
+    one, other = tmp_path / "one", tmp_path / "other"
+    with RunningEngine(EngineOptions(one)), RunningEngine(EngineOptions(other)) as impostor:
+        with local_engine(one) as found:  # the right one answers with the file's token
+            assert not found.owned
+        written = json.loads((one / address.ADDRESS_FILE).read_text())
+        (one / address.ADDRESS_FILE).write_text(json.dumps({**written, "url": impostor.url}))
+        wrong = f"{one / address.ADDRESS_FILE} names {impostor.url}"
+        with pytest.raises(ConfigError, match=wrong), local_engine(one):
+            pass

@@ -4,18 +4,28 @@ a stopped `gitsync run` says what becomes of its run and how to follow or cancel
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gitsync.engine.server import EngineOptions, RunningEngine, User
 from gitsync.statuses import Status
-from tests.conftest import SPEC_ORG, SPEC_USER, Api, eventually, run_cli, write_target
+from tests.conftest import (
+    SPEC_ORG,
+    SPEC_USER,
+    Api,
+    eventually,
+    run_cli,
+    simple_flow,
+    write_target,
+)
 from tests.test_guards import held_until
 from tests.test_runs import trigger
 
@@ -222,7 +232,8 @@ def test_a_stopped_run_on_its_own_embedded_engine_says_it_is_cancelled(tmp_path:
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)
     instance = _instance(err)
-    assert f"{instance} is cancelled: the engine embedded in this command stops with it" in err
+    assert f"{instance} is cancelled when the engine embedded in this command stops" in err
+    assert "stopped at once instead, its unfinished tasks fail as after a crash" in err
     assert "gitsync serve" in err
     with RunningEngine(EngineOptions(repo / ".gitsync" / "engine")) as engine:
         api = Api(engine.url, user="u_local", org="o_local")
@@ -295,3 +306,35 @@ def test_run_waits_a_while_for_another_applys_lock(repo: Path, engine: RunningEn
             apply_waiting(client, target, workflow, False, clock=lambda: next(moments) * 0.25,
                           sleep=lambda s: None)  # fmt: skip
         assert next(moments) * 0.25 > LOCK_WAIT
+
+
+def test_logs_of_a_run_whose_tasks_have_not_started_says_so(in_tmp: Path, tmp_path: Path) -> None:
+    options = EngineOptions(tmp_path / "one", users=[User(SPEC_USER, SPEC_ORG)], parallelism=1)
+    with RunningEngine(options) as engine:
+        api = Api(engine.url)
+        write_target(in_tmp, engine.url, api.root())
+        slow = simple_flow("a")
+        slow["tasks"][0]["cmd"] = "sleep 60"
+        busy = trigger(api, api.import_flow("busy", slow))
+        eventually(lambda: _started(api, busy), "the busy run's task started")
+        queued = trigger(api, api.import_flow("queued", simple_flow("b")))
+        try:
+            result = run_cli("logs", queued, "--target", "test")
+        finally:
+            for one in (queued, busy):
+                api.call("POST", "flowInstances", "cancel", {"flowInstId": one})
+            api.http.close()
+    assert result.exit_code == 0, result.output
+    assert result.output == f"no task of {queued} has started yet: no logs\n"
+
+
+def _started(api: Api, instance_id: str) -> bool:
+    answer: Any = api.data("GET", "flowInstances", "get", flowInstId=instance_id)
+    return all(t.get("taskInstId") for t in json.loads(answer["graph"])["tasks"])
+
+
+@pytest.mark.parametrize("command", ["instances", "logs", "cancel", "run"])
+def test_an_empty_name_is_called_so(repo: Path, command: str) -> None:
+    result = run_cli(command, "")
+    assert result.exit_code == 1
+    assert "error: an empty name is no workflow" in result.output

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +39,10 @@ def test_the_engine_running_on_the_repository_is_found(in_tmp: Path) -> None:
         with refusing_port() as port:  # found by its data folder's address file, not the port
             found = run_cli("ui", "--no-open", "--port", str(port))
             assert found.exit_code == 0, found.output
-            assert found.output.strip() == engine.url + "/"
+            assert found.stdout.strip() == engine.url + "/"
+            # an embedded engine (RunningEngine's kind): it goes when its command ends
+            assert f"another gitsync command (pid {os.getpid()})" in found.stderr
+            assert "stops answering when that command ends" in found.stderr
             written = json.loads((data / ADDRESS_FILE).read_text())
             (data / ADDRESS_FILE).write_text(
                 json.dumps({**written, "url": f"http://127.0.0.1:{port}"})
@@ -70,3 +75,17 @@ def test_without_an_engine_ui_serves_one_until_stopped(tmp_path: Path, stop: int
     _, err = proc.communicate()
     assert "Traceback" not in err
     assert (tmp_path / ".gitsync" / "engine" / "engine.sqlite3").exists()
+
+
+@pytest.mark.parametrize("command", ["serve", "ui"])
+def test_a_port_in_use_is_one_clear_line(in_tmp: Path, command: str) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        args = ["--no-open"] if command == "ui" else ["--data-dir", str(in_tmp / "d")]
+        result = run_cli(command, *args, "--port", str(port))
+    assert result.exit_code == 1, result.output
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "--port 0" in result.output and "bug" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output

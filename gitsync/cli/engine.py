@@ -211,6 +211,8 @@ def logs(instance: str, task: str | None, target_name: str | None) -> int:
             instance = _latest(client, target, name).instance_id
             echo(f"latest run of {name}: {instance}\n")
         found = running.logs_of(client, instance, task)
+    if not found:
+        echo(f"no task of {instance} has started yet: no logs")
     for name, status, text in found:
         echo(f"---- {name} ({status}) ----\n{text.rstrip()}\n")
     return EXIT_OK

@@ -113,8 +113,9 @@ class Run:
             return
         if self.engine is not None and self.engine.owned:
             echo(
-                f"{instance} is cancelled: the engine embedded in this command stops with it "
-                "(once other commands using it end). For runs that outlive a command, start "
+                f"{instance} is cancelled when the engine embedded in this command stops, "
+                "once other commands using it end (stopped at once instead, its unfinished "
+                "tasks fail as after a crash). For runs that outlive a command, start "
                 "`gitsync serve` in another shell: commands on this repository then use it.",
                 err=True,
             )

@@ -37,7 +37,7 @@ def engine_holds(data_dir: Path) -> bool:
     path = data_dir / LOCK_FILE
     if not path.exists():
         return False
-    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # flock needs no write: another's lock
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -81,6 +81,12 @@ def ui(target_name: str | None, port: int, no_open: bool) -> int:
 
         found = address.read(settings.engine_dir)
         if found is not None and is_dashboard(found.url):
+            if found.kind == "embedded":
+                echo(
+                    f"this is the engine of another gitsync command (pid {found.pid}): "
+                    "the page stops answering when that command ends",
+                    err=True,
+                )
             _show(found.url + "/", not no_open)
             return EXIT_OK
         echo(

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from gitsync.errors import GitsyncError
+from gitsync.errors import ConfigError, GitsyncError
 
 LOCK_FILE = "engine.lock"
 ADDRESS_FILE = "engine.json"
@@ -57,6 +57,10 @@ class EngineBusy(GitsyncError):
         self.address = address
 
 
+def new_token() -> str:
+    return secrets.token_hex(8)
+
+
 def read(data_dir: Path) -> Address | None:
     """The address file as it is (maybe stale), or None when absent or unreadable."""
     try:
@@ -72,9 +76,29 @@ def read(data_dir: Path) -> Address | None:
         return None
 
 
+class CannotWrite(ConfigError):
+    """The data folder (or its lock) cannot be written by this user."""
+
+    def __init__(self, data_dir: Path, reason: str) -> None:
+        super().__init__(f"cannot write {data_dir}: {reason} (the engine keeps its data there)")
+
+
 def _open(path: Path) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    """The lock file for locking: read-only when this user may not write it (a live engine's
+    lock can still be tested that way), CannotWrite when it cannot be had at all."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        reason = e.strerror or str(e)
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        raise CannotWrite(path.parent, reason) from None
+
+
+def _read_only(fd: int) -> bool:
+    return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY
 
 
 def _try(fd: int, how: int) -> bool:
@@ -96,9 +120,10 @@ class Claim:
         with contextlib.suppress(FileNotFoundError):
             (data_dir / ADDRESS_FILE).unlink()  # a killed engine's: the lock was free
 
-    def publish(self, url: str, kind: str, auth: bool = False) -> Address:
-        """Say where this engine answers (written whole: a reader never sees half)."""
-        self.address = Address(url, os.getpid(), secrets.token_hex(8), kind, auth)
+    def publish(self, url: str, kind: str, auth: bool = False, token: str = "") -> Address:
+        """Say where this engine answers (written whole: a reader never sees half); ``token``
+        is the one the engine already answers with (a new one when not given)."""
+        self.address = Address(url, os.getpid(), token or new_token(), kind, auth)
         part = self.data_dir / f".{ADDRESS_FILE}.{os.getpid()}"
         part.write_text(json.dumps(asdict(self.address)) + "\n", "utf-8")
         os.replace(part, self.data_dir / ADDRESS_FILE)
@@ -131,7 +156,7 @@ class Claim:
 class Use:
     """A command's use of an engine it did not start: the engine waits for it to end."""
 
-    def __init__(self, data_dir: Path, address: Address, fd: int) -> None:
+    def __init__(self, data_dir: Path, address: Address, fd: int | None) -> None:
         self.data_dir = data_dir
         self.address = address
         self._fd: int | None = fd
@@ -155,6 +180,9 @@ def claim(data_dir: Path) -> Claim:
     """This process's claim on ``data_dir``, or EngineBusy when a live engine holds it."""
     fd = _open(data_dir / LOCK_FILE)
     if _try(fd, fcntl.LOCK_EX):
+        if _read_only(fd) or not os.access(data_dir, os.W_OK):
+            os.close(fd)  # no live engine to use, and none can start here
+            raise CannotWrite(data_dir, "permission denied")
         return Claim(data_dir, fd)
     os.close(fd)
     raise EngineBusy(data_dir, read(data_dir))
@@ -190,9 +218,14 @@ def claim_or_use(
 def _use(data_dir: Path, found: Address) -> Use | None:
     """Hold the users' lock, then check the address again: an engine stopping meanwhile
     (it takes that lock exclusively first, then withdraws its address) is not used."""
-    fd = _open(data_dir / USERS_FILE)
-    fcntl.flock(fd, fcntl.LOCK_SH)  # brief: an engine holds it exclusively only to stop
+    try:
+        fd: int | None = _open(data_dir / USERS_FILE)
+    except CannotWrite:
+        fd = None  # a folder this user only reads: use the engine without holding it
+    if fd is not None:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # brief: an engine holds it exclusively only to stop
     if read(data_dir) == found:
         return Use(data_dir, found, fd)
-    os.close(fd)
+    if fd is not None:
+        os.close(fd)
     return None

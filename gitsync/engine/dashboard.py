@@ -26,6 +26,7 @@ from gitsync.engine.dashboard_data import LIVE, Pages, css, parameters, run_item
 from gitsync.engine.dashboard_svg import dag_svg
 from gitsync.engine.runs import Runs
 from gitsync.engine.store import Store
+from gitsync.printable import printable_lines
 from gitsync.statuses import Status
 
 if TYPE_CHECKING:
@@ -72,8 +73,10 @@ class Dashboard:
             Route("/ui/", self.tree, methods=["GET"]),
             Route("/ui/flows/{flow_id:int}", self.flow, methods=["GET"]),
             Route("/ui/flows/{flow_id:int}/trigger", self.trigger, methods=["POST"]),
+            Route("/ui/flows/{flow_id:int}/trigger", self.post_only, methods=["GET"]),
             Route("/ui/runs/{instance_id}", self.run, methods=["GET"]),
             Route("/ui/runs/{instance_id}/cancel", self.cancel, methods=["POST"]),
+            Route("/ui/runs/{instance_id}/cancel", self.post_only, methods=["GET"]),
             Route("/ui/tasks/{task_id}/log", self.log, methods=["GET"]),
             Route("/ui/{rest:path}", self.missing, methods=["GET", "POST"]),
         ]
@@ -93,6 +96,12 @@ class Dashboard:
 
     def _error(self, status: int, message: str) -> HTMLResponse:
         return self._html("error.html", code=status, message=message)
+
+    def post_only(self, request: Request) -> Response:
+        """A button's address opened as a page: it exists, but only its form can use it."""
+        return self._html(
+            "error.html", code=405, message=f"{request.url.path} takes the page's form (POST)"
+        )
 
     def missing(self, request: Request) -> Response:
         return self._error(404, f"No such page: {request.url.path}")
@@ -154,7 +163,7 @@ class Dashboard:
             task=task,
             status=Status.named(task["status"]),
             run=run_item(run, self.clock()),
-            text=text,
+            text=printable_lines(text),  # as the CLI shows it: no raw control bytes
             cut=cut,
             live=live,
         )

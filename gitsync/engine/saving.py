@@ -9,6 +9,7 @@ import math
 import re
 from typing import Any
 
+from gitsync import protocol
 from gitsync.codec import edit_view, reader
 from gitsync.engine.answers import bad
 from gitsync.engine.definitions import GAP, POSITION
@@ -61,7 +62,8 @@ def _tasks(
         if task is None:
             raise bad(f"Incorrect parameter: task {task_id} does not belong to workflow {row.id}")
         name = str(_key(item, "taskName") or task.name)
-        kept.append((task.id, name, _float(item.get("x"), task.x), _float(item.get("y"), task.y)))
+        x, y = (_place(item, axis, f"tasks[{i}].{axis}") for axis in POSITION)
+        kept.append((task.id, name, task.x if x is None else x, task.y if y is None else y))
         tasks.append(dict(bodies[task.name], name=name))
         nodes[str(item.get("nodeId") or edit_view.task_node(task.id))] = ("task", "", name)
         nodes[edit_view.task_node(task.id)] = ("task", "", name)
@@ -132,7 +134,7 @@ def _coordinate(value: Any, where: str) -> float:
         if isinstance(value, bool):
             raise ValueError
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise bad(f"Incorrect parameter: {where} must be a number") from None
     if not math.isfinite(number):
         raise bad(f"Incorrect parameter: {where} must be a number")
@@ -160,15 +162,17 @@ def _int(value: Any, where: str) -> int:
     try:
         if isinstance(value, bool):
             raise ValueError
-        return int(str(value))
+        number = int(str(value))
     except (TypeError, ValueError):
         raise bad(f"Incorrect parameter: {where} must be an integer") from None
+    if not protocol.INT64_MIN <= number <= protocol.INT64_MAX:
+        raise bad(f"Incorrect parameter: {where} must be an integer in range")
+    return number
 
 
-def _float(value: Any, default: float) -> float:
-    """A task node's coordinate; ``default`` (where it stood) when it is not a finite number."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return default
-    return number if math.isfinite(number) else default
+def _place(item: dict[str, Any], axis: str, where: str) -> float | None:
+    """A task node's coordinate, or None when not given (it stays where it stood): SPEC says
+    x and y are numbers, so anything else (text, NaN, null, a boolean) is refused."""
+    if axis not in item:
+        return None
+    return _coordinate(item[axis], where)

@@ -25,6 +25,7 @@ from gitsync.engine.access import Access
 from gitsync.engine.app import create_app
 from gitsync.engine.dashboard import Dashboard
 from gitsync.engine.gateway import TOKEN_LIFETIME, Gateway
+from gitsync.engine.guard import LocalOnly
 from gitsync.engine.operations import Operations
 from gitsync.engine.runner import Runner
 from gitsync.engine.runs import Runs
@@ -142,9 +143,15 @@ class Engine:
             )
         log = RequestFile(options.request_log) if options.request_log else None
         dashboard = Dashboard(self.store, self.runs, read_only=self.gateway is not None)
-        self.app = create_app(
-            Operations(self.service, self.runs), self.gateway, record=log, pages=dashboard.routes()
+        self.guard = LocalOnly(
+            create_app(
+                Operations(self.service, self.runs),
+                self.gateway,
+                record=log,
+                pages=dashboard.routes(),
+            )
         )
+        self.app = self.guard  # what is served: the API and dashboard, for local clients only
 
     def close(self) -> None:
         if self.scheduler is not None:
@@ -160,8 +167,15 @@ def _bind(host: str, port: int) -> socket.socket:
     # answers are small and written in pieces: without this, Nagle's algorithm meets the
     # client's delayed ACK and every request waits ~40 ms (accepted sockets inherit it)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
-    sock.listen(128)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as e:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {e.strerror or e}; "
+            "choose another port with --port, or --port 0 for any free one"
+        ) from None
     sock.setblocking(False)
     return sock
 
@@ -212,6 +226,7 @@ class RunningEngine:
             self.engine.close()
             raise
         self.host, self.port = self._sock.getsockname()[:2]
+        self.engine.guard.listening(host, self.port)
         self.url = f"http://{self.host}:{self.port}"
         self._server = _server(self.engine.app)
         self._thread = threading.Thread(
@@ -228,7 +243,8 @@ class RunningEngine:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the engine did not start")
             time.sleep(0.01)
-        self.engine.claim.publish(self.url, "embedded", self.engine.gateway is not None)
+        self.engine.guard.token = token = address.new_token()  # answered before it is told
+        self.engine.claim.publish(self.url, "embedded", self.engine.gateway is not None, token)
         return self
 
     def stop(self) -> None:
@@ -258,8 +274,12 @@ def serve_forever(
         raise
     try:
         bound_host, bound_port = sock.getsockname()[:2]
+        engine.guard.listening(host, bound_port)
         url = f"http://{bound_host}:{bound_port}"
-        engine.claim.publish(_reachable(url, bound_host), "serve", engine.gateway is not None)
+        engine.guard.token = token = address.new_token()  # answered before it is told
+        engine.claim.publish(
+            _reachable(url, bound_host), "serve", engine.gateway is not None, token
+        )
         on_ready(url)
         _server(engine.app).run(sockets=[sock])
     finally:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gitsync.codec import flow_struct
-from gitsync.engine import definitions, links
+from gitsync.engine import definitions, limits, links
 from gitsync.engine.access import NO_PRIVILEGE, Access, Caller, users
 from gitsync.engine.answers import ServiceError, bad, paginate
 from gitsync.engine.graphs import Graphs
@@ -163,6 +163,7 @@ class Service:
         flow_json = dict(p["flowJson"])
         if "tasks" not in flow_json:
             raise bad("Workflow validation failed: flowJson.tasks is missing")
+        limits.check_tasks(flow_json)
         if not flow_json.get("desc") and p.get("desc"):
             flow_json["desc"] = p["desc"]
         try:
