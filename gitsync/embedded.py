@@ -49,9 +49,16 @@ def local_engine(data_dir: Path, extensions: bool = False) -> Iterator[LocalEngi
         yield LocalEngine(running.url, True, f"{running.url} (embedded in this command)")
     finally:
         try:
-            found.wait_for_users(lambda: _waiting(data_dir))
+            found.wait_for_users(lambda: _waiting(data_dir), _still_waiting)
         finally:
             running.stop()
+
+
+def _still_waiting() -> None:
+    log.warning(
+        "stopping now would fail the runs of the other gitsync commands using this engine: "
+        "waiting for them to end (stop twice more to stop at once)"
+    )
 
 
 def _waiting(data_dir: Path) -> None:

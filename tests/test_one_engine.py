@@ -104,6 +104,42 @@ def test_the_engine_a_command_started_waits_for_its_users(tmp_path: Path) -> Non
     address.claim(data).release()
 
 
+def test_one_interrupt_while_waiting_for_users_does_not_stop_the_wait(tmp_path: Path) -> None:
+    """A command that started the engine and is stopped while another command's run uses it
+    waits for that command before it stops the engine (it would fail the run), and then says
+    it was interrupted."""
+    data = tmp_path / "d"
+    owner = address.claim(data)
+    owner.publish("http://127.0.0.1:1", "embedded")
+    user = address.claim_or_use(data)
+    assert isinstance(user, address.Use)
+    told, interrupted, released = threading.Event(), threading.Event(), threading.Event()
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    def the_other_command() -> None:
+        assert told.wait(15), "the owner said it waits"
+        signal.pthread_kill(main, signal.SIGUSR1)  # the owner's Ctrl-C, in its main thread
+        assert interrupted.wait(15), "the owner said it goes on waiting"
+        released.set()
+        user.release()
+
+    main = threading.get_ident()
+    previous = signal.signal(signal.SIGUSR1, stop)
+    other = threading.Thread(target=the_other_command)
+    other.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            owner.wait_for_users(told.set, interrupted.set)
+        assert released.is_set()  # raised only once the other command was done
+        assert address.read(data) is None
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        other.join(15)
+        owner.release()
+
+
 def test_a_used_engine_that_stops_is_a_clear_error(tmp_path: Path) -> None:
     data = tmp_path / "d"
     engine = RunningEngine(EngineOptions(data)).start()

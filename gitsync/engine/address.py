@@ -129,14 +129,30 @@ class Claim:
         os.replace(part, self.data_dir / ADDRESS_FILE)
         return self.address
 
-    def wait_for_users(self, waiting: Callable[[], None]) -> None:
+    def wait_for_users(
+        self, waiting: Callable[[], None], interrupted: Callable[[], None] | None = None
+    ) -> None:
         """Return once no other command uses this engine, and let none start to: call
-        ``waiting`` first if some do. The address is withdrawn then."""
+        ``waiting`` first if some do. The address is withdrawn then. With ``interrupted``,
+        one Ctrl-C (or SIGTERM) while waiting does not stop the wait (stopping the engine would
+        fail the others' runs): it is called, the wait goes on, and the interrupt is raised
+        once the others are done (entry.py lets a third signal end the process at once)."""
         self._users = fd = _open(self.data_dir / USERS_FILE)
+        stopped: KeyboardInterrupt | None = None
         if not _try(fd, fcntl.LOCK_EX):
             waiting()
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    break
+                except KeyboardInterrupt as e:
+                    if stopped is not None or interrupted is None:
+                        raise
+                    stopped = e
+                    interrupted()
         self.withdraw()
+        if stopped is not None:
+            raise stopped
 
     def withdraw(self) -> None:
         """Remove the address file (if it is still ours): new commands no longer come."""
