@@ -292,27 +292,12 @@ def without_files(
             if enabled and flow.workflow.schedule.type == "periodic"
             else ("enabled" if enabled else "disabled")
         )
+        kind = Kind.RETIRE if prune else Kind.NO_FILE
         if prune:
             retired = marker.retired_name(name, flow.id)
             note = f"no file for it ({firing}); kept, paused, as '{retired}'"
-            out.append(
-                Change(
-                    Kind.RETIRE,
-                    flow.workflow.path,
-                    note=note,
-                    flow_id=flow.id,
-                    current=flow.workflow,
-                )
-            )
         else:
             note = f"no file for it; {firing}. `--prune` retires it"
-            out.append(
-                Change(
-                    Kind.NO_FILE,
-                    flow.workflow.path,
-                    note=note,
-                    flow_id=flow.id,
-                    current=flow.workflow,
-                )
-            )
+        path = flow.workflow.path
+        out.append(Change(kind, path, note=note, flow_id=flow.id, current=flow.workflow))
     return out, notes
