@@ -4,6 +4,7 @@ a killed engine's address file is recognised as stale."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -104,40 +105,56 @@ def test_the_engine_a_command_started_waits_for_its_users(tmp_path: Path) -> Non
     address.claim(data).release()
 
 
-def test_one_interrupt_while_waiting_for_users_does_not_stop_the_wait(tmp_path: Path) -> None:
+def test_one_interrupt_while_waiting_for_users_does_not_stop_the_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A command that started the engine and is stopped while another command's run uses it
     waits for that command before it stops the engine (it would fail the run), and then says
-    it was interrupted."""
+    it was interrupted. The interrupt comes as the blocking lock call's KeyboardInterrupt."""
     data = tmp_path / "d"
     owner = address.claim(data)
     owner.publish("http://127.0.0.1:1", "embedded")
     user = address.claim_or_use(data)
     assert isinstance(user, address.Use)
-    told, interrupted, released = threading.Event(), threading.Event(), threading.Event()
+    real, calls, said = fcntl.flock, [], []
 
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    def flock(fd: int, how: int) -> None:
+        if how == fcntl.LOCK_EX:  # the owner's blocking wait for its users
+            calls.append(how)
+            if len(calls) == 1:
+                raise KeyboardInterrupt  # Ctrl-C while it waits
+            said.append("released")
+            user.release()  # the other command ends
+        real(fd, how)
 
-    def the_other_command() -> None:
-        assert told.wait(15), "the owner said it waits"
-        signal.pthread_kill(main, signal.SIGUSR1)  # the owner's Ctrl-C, in its main thread
-        assert interrupted.wait(15), "the owner said it goes on waiting"
-        released.set()
-        user.release()
+    monkeypatch.setattr(address.fcntl, "flock", flock)
+    with pytest.raises(KeyboardInterrupt):
+        owner.wait_for_users(lambda: said.append("waiting"), lambda: said.append("going on"))
+    assert said == ["waiting", "going on", "released"]  # raised only once the other was done
+    assert address.read(data) is None
+    monkeypatch.undo()
+    with pytest.raises(KeyboardInterrupt):  # without ``interrupted`` the interrupt stops it
+        other = address.claim_or_use(tmp_path / "e")
+        assert isinstance(other, address.Claim)
+        other.publish("http://127.0.0.1:1", "embedded")
+        used = address.claim_or_use(tmp_path / "e")
+        monkeypatch.setattr(
+            address.fcntl,
+            "flock",
+            lambda fd, how: _raise() if how == fcntl.LOCK_EX else real(fd, how),
+        )
+        try:
+            other.wait_for_users(lambda: None)
+        finally:
+            monkeypatch.undo()
+            assert isinstance(used, address.Use)
+            used.release()
+            other.release()
+    owner.release()
 
-    main = threading.get_ident()
-    previous = signal.signal(signal.SIGUSR1, stop)
-    other = threading.Thread(target=the_other_command)
-    other.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            owner.wait_for_users(told.set, interrupted.set)
-        assert released.is_set()  # raised only once the other command was done
-        assert address.read(data) is None
-    finally:
-        signal.signal(signal.SIGUSR1, previous)
-        other.join(15)
-        owner.release()
+
+def _raise() -> None:
+    raise KeyboardInterrupt
 
 
 def test_a_used_engine_that_stops_is_a_clear_error(tmp_path: Path) -> None:
