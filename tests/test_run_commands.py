@@ -118,12 +118,7 @@ def test_cancel_takes_a_workflow_and_cancels_its_unfinished_runs(
     instance = trigger(api, int(flow_id))
     result = run_cli("cancel", "long")
     assert result.exit_code == 0 and result.output == f"cancelled {instance}\n"
-    eventually(
-        lambda: (
-            api.data("GET", "flowInstances", "get", flowInstId=instance)["statusDesc"] == "CANCEL"
-        ),
-        "the run is cancelled",
-    )
+    eventually(lambda: _status(api, instance) == "CANCEL", "the run is cancelled")
 
 
 # -- a stopped `gitsync run` ---------------------------------------------------------------
@@ -184,19 +179,12 @@ def test_a_stopped_run_on_a_served_engine_goes_on_and_says_how_to_follow_it(
         assert "              gitsync instances long --target served\n" in err
         assert f"  cancel it:  gitsync cancel {instance} --target served\n" in err
         api = Api(engine.url)
-        row = api.data("GET", "flowInstances", "get", flowInstId=instance)
-        assert row["statusDesc"] == "RUNNING"
+        assert _status(api, instance) == "RUNNING"
         monkeypatch.chdir(repo)  # the printed commands work as printed
         followed = run_cli("logs", instance, "--target", "served")
         assert followed.exit_code == 0 and "---- t (RUNNING) ----" in followed.output
         assert run_cli("cancel", instance, "--target", "served").exit_code == 0
-        eventually(
-            lambda: (
-                api.data("GET", "flowInstances", "get", flowInstId=instance)["statusDesc"]
-                == "CANCEL"
-            ),
-            "cancelled as printed",
-        )
+        eventually(lambda: _status(api, instance) == "CANCEL", "cancelled as printed")
         api.http.close()
 
 
@@ -212,15 +200,8 @@ def test_a_stopped_run_with_cancel_on_interrupt_is_cancelled(tmp_path: Path) -> 
         instance = _instance(err)
         assert f"cancelled {instance}" in err and "goes on" not in err
         api = Api(engine.url)
-        row = api.data("GET", "flowInstances", "get", flowInstId=instance)
-        assert row["statusDesc"] in ("CANCEL", "RUNNING")  # cancelled; its process ends soon
-        eventually(
-            lambda: (
-                api.data("GET", "flowInstances", "get", flowInstId=instance)["statusDesc"]
-                == "CANCEL"
-            ),
-            "the run ends cancelled",
-        )
+        assert _status(api, instance) in ("CANCEL", "RUNNING")  # cancelled; its process ends soon
+        eventually(lambda: _status(api, instance) == "CANCEL", "the run ends cancelled")
         api.http.close()
 
 
@@ -237,8 +218,7 @@ def test_a_stopped_run_on_its_own_embedded_engine_says_it_is_cancelled(tmp_path:
     assert "gitsync serve" in err
     with RunningEngine(EngineOptions(repo / ".gitsync" / "engine")) as engine:
         api = Api(engine.url, user="u_local", org="o_local")
-        row = api.data("GET", "flowInstances", "get", flowInstId=instance)
-        assert row["statusDesc"] == Status.CANCEL.name
+        assert _status(api, instance) == Status.CANCEL.name
         api.http.close()
 
 
@@ -256,17 +236,9 @@ def test_a_stopped_run_on_a_found_engine_goes_on(tmp_path: Path) -> None:
         assert f"The run goes on: {instance} on {engine.url} (" in err
         assert f"  cancel it:  gitsync cancel {instance}\n" in err
         api = Api(engine.url, user="u_local", org="o_local")
-        assert api.data("GET", "flowInstances", "get", flowInstId=instance)["statusDesc"] == (
-            "RUNNING"
-        )
+        assert _status(api, instance) == "RUNNING"
         release.touch()
-        eventually(
-            lambda: (
-                api.data("GET", "flowInstances", "get", flowInstId=instance)["statusDesc"]
-                == "SUCCESS"
-            ),
-            "the run ends SUCCESS",
-        )
+        eventually(lambda: _status(api, instance) == "SUCCESS", "the run ends SUCCESS")
         api.http.close()
 
 
@@ -338,3 +310,8 @@ def test_an_empty_name_is_called_so(repo: Path, command: str) -> None:
     result = run_cli(command, "")
     assert result.exit_code == 1
     assert "error: an empty name is no workflow" in result.output
+
+
+def _status(api: Api, instance: str) -> str:
+    """The run's status as Get Flow Instance states it."""
+    return str(api.data("GET", "flowInstances", "get", flowInstId=instance)["statusDesc"])
